@@ -1,0 +1,51 @@
+# oscar-batch: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FUSE   := /usr/bin/fusermount3
+
+.PHONY: help setup test demo workflows check-workflows lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(FUSE):
+	@# rclone mount needs fusermount3; install it where we may (root with apt), else tests say why they skip
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq fuse3 >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fuse3 >/dev/null)) \
+	  || echo "warning: could not install fuse3; FUSE tests will skip"; \
+	else echo "warning: fusermount3 missing (apt-get install fuse3); FUSE tests will skip"; fi
+
+setup: $(STAMP) $(FUSE) ## create .venv and install the package with its dev tools (idempotent)
+
+test: setup ## run the test suite
+	$(BIN)/pytest -q
+
+demo: setup ## run the example batch locally on an embedded S3 server, print the report and write its workflow
+	$(BIN)/python examples/image-stats/make_images.py demo-data/images 300
+	$(BIN)/oscar-batch run examples/image-stats/batch.yaml --local --data-dir demo-data
+	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
+	@echo "workflow written to demo-data/workflow/"
+
+workflows: setup ## regenerate the committed workflows/ from examples/
+	$(BIN)/python -m generator.golden workflows
+
+check-workflows: workflows ## fail when workflows/ is stale
+	git diff --exit-code workflows/
+
+lint: setup ## ruff check, ruff format --check, mypy --strict
+	$(BIN)/ruff check generator tests bench
+	$(BIN)/ruff format --check generator tests bench
+	$(BIN)/mypy
+
+bench: setup ## run the benchmarks and print their figures
+	$(BIN)/python bench/run_all.py
+
+clean: ## remove the venv and demo data
+	rm -rf $(VENV) demo-data

@@ -1,0 +1,5 @@
+"""`python -m generator` runs the CLI (the runtime image's entry point)."""
+
+from generator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""What every command shares: the error boundary, output formats, spec loading."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from generator import spec as spec_mod
+from generator.errors import OscarBatchError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+SpecArg = Annotated[Path, typer.Argument(help="batch spec YAML", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="override a spec field: key.path=value (repeatable)", show_default=False
+    ),
+]
+FormatOpt = Annotated[
+    Format, typer.Option("--output", "-o", help="table for people, json for scripts")
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"oscar-batch: {message}", err=True)
+    return typer.Exit(code)
+
+
+def errors(func: Callable[P, R]) -> Callable[P, R]:
+    """The one place library errors become a line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except OscarBatchError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper
+
+
+def load_spec(path: Path, overrides: list[str] | None) -> spec_mod.BatchSpec:
+    return spec_mod.load(path, overrides or [])
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")

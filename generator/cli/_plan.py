@@ -1,0 +1,113 @@
+"""`oscar-batch plan`: how wide the run would be on this cluster, and why (writes nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from generator import cluster, planner, quantity, storage
+from generator.capacity import PODS
+from generator.cli._common import Format, FormatOpt, SetOpt, SpecArg, errors, load_spec, print_json
+from generator.errors import SpecError
+
+
+def _cluster(
+    cluster_from: list[Path] | None,
+    oscar: str | None,
+    user: str | None,
+    password: str | None,
+    token: str | None,
+) -> cluster.ClusterState:
+    if cluster_from:
+        return cluster.from_snapshot(cluster_from)
+    if oscar:
+        return cluster.from_oscar(oscar, user=user, password=password, token=token)
+    return cluster.from_api()
+
+
+def _table(plan: planner.Plan) -> None:
+    console = Console()
+    resources = sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}) + [PODS]
+    nodes = Table(title=f"Capacity ({plan.cluster_source})")
+    for col in ("node", *resources, "fits", "limited by"):
+        nodes.add_column(col, justify="left" if col in ("node", "limited by") else "right")
+    for n in plan.nodes:
+        cells = [
+            f"{quantity.format_milli(r, n.free.get(r, 0))}/{quantity.format_milli(r, n.allocatable.get(r, 0))}"
+            for r in resources
+        ]
+        nodes.add_row(n.name, *cells, str(n.fits), n.excluded or n.bottleneck or "")
+    console.print(nodes)
+    console.print("free/allocatable per node, after the requests of running pods and headroom")
+    shards = Table(title=f"{plan.workers} shard(s)")
+    for col in ("shard", "files", "bytes"):
+        shards.add_column(col, justify="right")
+    for s in plan.shards:
+        shards.add_row(s.id, str(len(s.members)), f"{s.bytes:,}")
+    console.print(shards)
+    console.print(
+        f"[bold]{plan.reason}[/bold]: {plan.pending} of {plan.files} files to process"
+        + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")
+    )
+
+
+@errors
+def plan(
+    spec: SpecArg,
+    cluster_from: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--cluster-from", help="`kubectl get nodes,pods -A -o json` output (repeatable)"
+        ),
+    ] = None,
+    objects_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--objects-from", help="JSON lines with key and size (`mc ls --recursive --json`)"
+        ),
+    ] = None,
+    headroom: Annotated[
+        float | None, typer.Option(help="fraction of free resources to use (0-1]")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="run name (default: the spec name)")] = None,
+    oscar: Annotated[
+        str | None, typer.Option(help="read capacity from an OSCAR cluster's /system/status")
+    ] = None,
+    oscar_user: Annotated[
+        str | None, typer.Option(envvar="OSCAR_USER", help="OSCAR basic-auth user")
+    ] = None,
+    oscar_password: Annotated[
+        str | None,
+        typer.Option(envvar="OSCAR_PASSWORD", help="OSCAR basic-auth password", show_default=False),
+    ] = None,
+    oscar_token: Annotated[
+        str | None,
+        typer.Option(envvar="OSCAR_TOKEN", help="OSCAR bearer token", show_default=False),
+    ] = None,
+    output: FormatOpt = Format.table,
+    overrides: SetOpt = None,
+) -> None:
+    """Size the fan-out from the cluster's free resources and shard the files (a dry run)."""
+    extra = list(overrides or [])
+    if headroom is not None:
+        extra.append(f"planning.headroom={headroom}")
+    batch = load_spec(spec, extra)
+    state = _cluster(cluster_from, oscar, oscar_user, oscar_password, oscar_token)
+    if objects_from is not None:
+        objects = planner.listing_keys(batch, planner.read_objects_file(objects_from))
+        result = planner.run_plan(None, batch, run or batch.name, state, objects, write=False)
+    else:
+        if not batch.input.endpoint:
+            raise SpecError(
+                f"{spec}: input.endpoint is needed to list the bucket (or use --objects-from)"
+            )
+        client = storage.client_from_env(batch.input.endpoint, batch.input.region)
+        result = planner.run_plan(client, batch, run or batch.name, state, write=False)
+    if output is Format.json:
+        print_json(result.summary())
+    else:
+        _table(result)

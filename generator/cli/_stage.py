@@ -1,0 +1,78 @@
+"""`oscar-batch stage plan|aggregate`: the entry points of the workflow's plan and aggregate pods."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from generator import aggregate, cluster, planner, storage
+from generator import spec as spec_mod
+from generator.cli._common import errors, fail
+from generator.errors import SpecError
+
+app = typer.Typer(help="Pod entry points of the generated workflow (not for people).", hidden=True)
+
+SpecJson = Annotated[
+    Path, typer.Option("--spec", help="the resolved spec JSON the workflow carries")
+]
+Run = Annotated[str, typer.Option("--run", help="run name")]
+
+
+def _load(path: Path) -> spec_mod.BatchSpec:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+    return spec_mod.validate(data, str(path))
+
+
+def _client(batch: spec_mod.BatchSpec) -> storage.Minio:
+    url = os.environ.get("OSCAR_BATCH_ENDPOINT") or batch.input.endpoint
+    if not url:
+        raise SpecError("no S3 endpoint: set input.endpoint or OSCAR_BATCH_ENDPOINT")
+    return storage.client_from_env(url, batch.input.region)
+
+
+@app.command("plan")
+@errors
+def plan_stage(
+    spec: SpecJson,
+    run: Run,
+    shards_out: Annotated[Path, typer.Option(help="where Argo reads the shard id list from")],
+    cluster_from: Annotated[
+        list[Path] | None, typer.Option(help="snapshot instead of the live API")
+    ] = None,
+) -> None:
+    """List, size, shard and write the manifests; print the shard ids as JSON."""
+    batch = _load(spec)
+    state = cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
+    result = planner.run_plan(_client(batch), batch, run, state)
+    ids = json.dumps([s.id for s in result.shards])
+    shards_out.parent.mkdir(parents=True, exist_ok=True)
+    shards_out.write_text(ids, encoding="utf-8")
+    typer.echo(f"{result.reason}; {result.pending} of {result.files} files to process", err=True)
+    typer.echo(ids)
+
+
+@app.command("aggregate")
+@errors
+def aggregate_stage(
+    spec: SpecJson,
+    run: Run,
+    outputs_dir: Annotated[
+        Path | None, typer.Option(help="write Argo output parameters here")
+    ] = None,
+) -> None:
+    """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
+    batch = _load(spec)
+    report = aggregate.run_aggregate(_client(batch), batch, run, outputs_dir)
+    typer.echo(aggregate.summary_line(report))
+    if not report["passed"]:
+        raise fail(
+            f"{report['failed_ratio']:.2%} of files failed or are missing; the spec allows"
+            f" {batch.failure.max_failed_ratio:.2%}"
+        )

@@ -1,0 +1,216 @@
+"""Read a cluster's Nodes and Pods: live through the official kubernetes client, from a
+`kubectl get -o json` snapshot, from an OSCAR cluster's /system/status, or this machine.
+
+Every source yields objects in the Kubernetes API's JSON shape, so `capacity` has one input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.errors import ClusterError
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The nodes and the pods bound to them, plus where they were read from."""
+
+    nodes: list[dict[str, Any]]
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+
+def from_snapshot(paths: Iterable[Path]) -> ClusterState:
+    """Nodes and Pods from files printed by `kubectl get nodes,pods -A -o json` (or one each)."""
+    nodes: list[dict[str, Any]] = []
+    pods: list[dict[str, Any]] = []
+    names = []
+    for path in paths:
+        names.append(str(path))
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ClusterError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ClusterError(f"{path}: not JSON ({exc})") from None
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if items is None:
+            items = [doc] if isinstance(doc, dict) and doc.get("kind") in ("Node", "Pod") else None
+        if not isinstance(items, list):
+            raise ClusterError(f"{path}: expected the JSON of `kubectl get nodes,pods -A -o json`")
+        list_kind = str(doc.get("kind", "")).removesuffix("List")
+        for item in items:
+            kind = item.get("kind") or list_kind
+            (nodes if kind == "Node" else pods if kind == "Pod" else []).append(item)
+    if not nodes:
+        raise ClusterError(f"{', '.join(names)}: no Node objects found")
+    return ClusterState(nodes, pods, " + ".join(names))
+
+
+def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        response = call(limit=PAGE, _continue=token, _preload_content=False, **kwargs)
+        doc = json.loads(response.data)
+        items += doc.get("items") or []
+        token = (doc.get("metadata") or {}).get("continue")
+        if not token:
+            return items
+
+
+def from_api(kubeconfig: str | None = None, context: str | None = None) -> ClusterState:
+    """Nodes and non-terminated Pods from the live cluster (in-cluster, else kubeconfig).
+
+    Raises:
+        ClusterError: no configuration, the API is unreachable, or access is refused.
+    """
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+            where = "in-cluster service account"
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context)
+            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    except (ConfigException, OSError) as exc:
+        raise ClusterError(
+            f"no Kubernetes configuration ({exc}); use --cluster-from FILE"
+        ) from None
+    api = client.CoreV1Api()
+    try:
+        nodes = _pages(api.list_node)
+        pods = _pages(
+            api.list_pod_for_all_namespaces,
+            field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        )
+    except ApiException as exc:
+        raise ClusterError(
+            f"Kubernetes API refused to list nodes/pods: {exc.status} {exc.reason}"
+        ) from None
+    except (HTTPError, OSError) as exc:
+        host = client.Configuration.get_default_copy().host
+        raise ClusterError(
+            f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
+        ) from None
+    return ClusterState(nodes, pods, where)
+
+
+def _synthetic(
+    name: str, capacity: dict[str, str], used: dict[str, str], ready: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    node = {
+        "metadata": {"name": name},
+        "status": {
+            "allocatable": {"pods": "110", **capacity},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+    pod = {
+        "spec": {"nodeName": name, "containers": [{"resources": {"requests": used}}]},
+        "status": {"phase": "Running"},
+    }
+    return node, pod
+
+
+def parse_oscar_status(doc: Any, source: str) -> ClusterState:
+    """Both shapes of OSCAR's /system/status (up to v3.6.4, and since v3.6.5) as nodes and pods.
+
+    Requests are used where OSCAR reports them (what the scheduler counts), else usage.
+    """
+    nodes, pods = [], []
+    try:
+        if isinstance(doc, dict) and isinstance(doc.get("cluster"), dict):
+            for n in doc["cluster"].get("nodes") or []:
+                if n.get("is_interlink"):
+                    continue
+                cpu, mem = n.get("cpu") or {}, n.get("memory") or {}
+                capacity = {
+                    "cpu": f"{int(cpu['capacity_cores'])}m",
+                    "memory": str(int(mem["capacity_bytes"])),
+                }
+                used = {
+                    "cpu": f"{int(cpu.get('request_cores', cpu.get('usage_cores', 0)))}m",
+                    "memory": str(int(mem.get("request_bytes", mem.get("usage_bytes", 0)))),
+                }
+                gpu = n.get("gpu")
+                if isinstance(gpu, int | float) and gpu:
+                    capacity["nvidia.com/gpu"] = str(int(gpu))
+                status = str(n.get("status", "Ready"))
+                node, pod = _synthetic(
+                    str(n["name"]), capacity, used, status.lower() in ("ready", "true")
+                )
+                nodes.append(node)
+                pods.append(pod)
+        elif isinstance(doc, dict) and isinstance(doc.get("detail"), list):
+            for n in doc["detail"]:
+                capacity = {
+                    "cpu": f"{int(n['cpuCapacity'])}m",
+                    "memory": str(int(n["memoryCapacity"])),
+                }
+                used = {"cpu": f"{int(n['cpuUsage'])}m", "memory": str(int(n["memoryUsage"]))}
+                node, pod = _synthetic(str(n["nodeName"]), capacity, used, True)
+                nodes.append(node)
+                pods.append(pod)
+        else:
+            raise KeyError("cluster or detail")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ClusterError(
+            f"{source}: not an OSCAR /system/status document (missing {exc})"
+        ) from None
+    if not nodes:
+        raise ClusterError(f"{source}: the OSCAR cluster reports no worker nodes")
+    return ClusterState(nodes, pods, source)
+
+
+def from_oscar(
+    url: str, *, user: str | None, password: str | None, token: str | None
+) -> ClusterState:
+    """GET <url>/system/status with basic or bearer auth."""
+    import urllib3
+
+    headers = urllib3.make_headers(basic_auth=f"{user}:{password}") if user else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    endpoint = url.rstrip("/") + "/system/status"
+    try:
+        response = urllib3.request("GET", endpoint, headers=headers, timeout=30, retries=3)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ClusterError(f"cannot reach OSCAR at {url}: {type(exc).__name__}") from None
+    if response.status in (401, 403):
+        raise ClusterError(f"OSCAR at {url} refused the credentials ({response.status})")
+    if response.status != 200:
+        raise ClusterError(f"OSCAR at {url} answered {response.status} to /system/status")
+    try:
+        doc = json.loads(response.data)
+    except ValueError:
+        raise ClusterError(f"OSCAR at {url}: /system/status is not JSON") from None
+    return parse_oscar_status(doc, endpoint)
+
+
+def this_machine() -> ClusterState:
+    """This computer as a one-node cluster (for `run --local`): its CPUs and available memory."""
+    cpus = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
+    memory = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                memory = int(line.split()[1]) * 1024
+    except OSError:
+        memory = 0
+    memory = memory or 4 * 2**30
+    node, _ = _synthetic("localhost", {"cpu": str(cpus), "memory": str(memory)}, {}, True)
+    return ClusterState([node], [], "this machine")

