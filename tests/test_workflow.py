@@ -1,0 +1,186 @@
+"""The generated workflow: shape, pod wiring, secrets, determinism, and that it lints clean."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import lint, rbac, runner, spec, workflow
+from tests.conftest import EXAMPLES, write_spec
+
+
+@pytest.fixture(scope="module")
+def fish() -> spec.BatchSpec:
+    return spec.load(EXAMPLES / "fish-detector" / "batch.yaml")
+
+
+@pytest.fixture(scope="module")
+def doc(fish: spec.BatchSpec) -> dict[str, Any]:
+    return yaml.safe_load(workflow.to_yaml(fish))
+
+
+def _template(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in doc["spec"]["templates"] if t["name"] == name)
+
+
+def test_three_stages_fan_out_over_shard_ids(doc: dict[str, Any]) -> None:
+    tasks = {t["name"]: t for t in _template(doc, "main")["dag"]["tasks"]}
+    assert list(tasks) == ["plan", "work", "aggregate"]
+    assert tasks["work"]["withParam"] == "{{tasks.plan.outputs.parameters.shards}}"
+    assert tasks["work"]["depends"] == "plan"
+    assert tasks["work"]["arguments"]["parameters"] == [{"name": "shard", "value": "{{item}}"}]
+    # runs after partial failure, without the depends+continueOn combination Argo rejects
+    assert tasks["aggregate"]["depends"] == "work.AnySucceeded || work.AllFailed"
+    assert "continueOn" not in tasks["aggregate"]
+    plan_out = _template(doc, "plan")["outputs"]["parameters"][0]
+    assert plan_out["valueFrom"]["path"].startswith("/tmp/")
+
+
+def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -> None:
+    worker = _template(doc, "worker")
+    main = worker["container"]
+    assert main["image"] == "dialdroid/fish-detector:lite"
+    assert main["command"][:2] == ["sh", "-c"]
+    assert main["resources"]["requests"] == {"cpu": "1.0", "memory": "3Gi"}
+    assert main["resources"]["limits"] == main["resources"]["requests"]
+    assert main["volumeMounts"] == [
+        {
+            "name": "bucket-0",
+            "mountPath": "/mnt/fish-detector",
+            "mountPropagation": "HostToContainer",
+        }
+    ]
+    (sidecar,) = worker["sidecars"]
+    assert sidecar["image"].startswith("rclone/rclone:")
+    assert sidecar["securityContext"] == {"privileged": True}
+    assert sidecar["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
+    assert sidecar["args"][:3] == ["mount", "s3:fish-detector", "/mnt/fish-detector"]
+    assert sidecar["args"][3:5] == ["--vfs-cache-mode", "off"]
+    assert worker["volumes"] == [{"name": "bucket-0", "emptyDir": {}}]
+    assert worker["retryStrategy"]["limit"] == 3
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    assert env["BUCKET_DIR"] == "/mnt/fish-detector"
+    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/fish-detector/output/{{workflow.parameters.run}}"
+    assert env["OSCAR_BATCH_SHARD"] == "{{inputs.parameters.shard}}"
+    script = worker["inputs"]["artifacts"][0]
+    assert script["path"] == workflow.SCRIPT_PATH and "detect.py" in script["raw"]["data"]
+
+
+def test_ui_metadata(doc: dict[str, Any]) -> None:
+    meta = doc["metadata"]
+    assert meta["generateName"] == "obsea-fish-"
+    assert "fish-detector" in meta["annotations"]["workflows.argoproj.io/title"]
+    assert "s3://fish-detector/input/" in meta["annotations"]["workflows.argoproj.io/description"]
+    assert meta["labels"]["oscar-batch/service"] == "fish-detector"
+    assert doc["spec"]["podMetadata"]["labels"]["oscar-batch/run"] == "{{workflow.parameters.run}}"
+    assert doc["spec"]["arguments"]["parameters"][0] == {
+        "name": "run",
+        "value": "obsea-fish",
+        "description": "run name: a new name starts over, the same name resumes",
+    }
+
+
+def test_same_input_same_bytes(fish: spec.BatchSpec) -> None:
+    assert workflow.to_yaml(fish) == workflow.to_yaml(
+        spec.load(EXAMPLES / "fish-detector" / "batch.yaml")
+    )
+
+
+def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> None:
+    text = runner.render(["/mnt/x"])
+    assert "{{" not in text  # the runner reads everything from env; Argo fills the env values
+    assert "{%" not in text and "{#" not in text
+    rendered = workflow.to_yaml(fish)
+    assert "'{{workflow.parameters.run}}'" in rendered
+    braces = set(re.findall(r"\{\{[^}]*\}\}", rendered))
+    assert braces == {
+        "{{workflow.parameters.run}}",
+        "{{inputs.parameters.shard}}",
+        "{{tasks.plan.outputs.parameters.shards}}",
+        "{{item}}",
+    }
+
+
+SECRETS_SPEC = """
+name: secretive
+service:
+  name: svc
+  image: alpine:3
+  script: script.sh
+  secrets: [API_TOKEN]
+input: {endpoint: "http://minio.minio:9000", bucket: data, credentials_secret: s3-keys}
+output: {bucket: results}
+"""
+
+
+def test_secrets_are_references_only(tmp_path: Path) -> None:
+    s = spec.load(write_spec(tmp_path, SECRETS_SPEC))
+    text = workflow.to_yaml(s)
+    doc = yaml.safe_load(text)
+    worker = _template(doc, "worker")
+    token = next(e for e in worker["container"]["env"] if e["name"] == "API_TOKEN")
+    assert token == {
+        "name": "API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "svc-secrets", "key": "API_TOKEN"}},
+    }
+    keys = [e for e in worker["sidecars"][0]["env"] if "valueFrom" in e]
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in keys} == {"s3-keys"}
+    # two buckets: two sidecars, each its own emptyDir
+    assert [c["args"][1] for c in worker["sidecars"]] == ["s3:data", "s3:results"]
+    assert lint.lint_text(text, "secretive.yaml") == []
+
+
+def test_rbac_can_only_read_nodes_and_pods_and_has_no_secret_values(tmp_path: Path) -> None:
+    s = spec.load(write_spec(tmp_path, SECRETS_SPEC))
+    docs = list(yaml.safe_load_all(rbac.to_yaml(s)))
+    kinds = [d["kind"] for d in docs]
+    assert kinds == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Secret",
+    ]
+    cluster_role = docs[1]
+    assert cluster_role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}
+    ]
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert all(v == "" for d in secrets for v in d["stringData"].values())
+    assert secrets[1]["stringData"] == {"API_TOKEN": ""}
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind"),
+    [
+        ("argo: {kind: WorkflowTemplate}\n", "WorkflowTemplate"),
+        ("argo: {kind: CronWorkflow, schedule: '0 3 * * *'}\n", "CronWorkflow"),
+        ("service: {name: g, image: cuda, script: script.sh, gpu: 2}\n", "Workflow"),
+    ],
+)
+def test_every_kind_lints_clean(tmp_path: Path, extra: str, kind: str) -> None:
+    base = "name: k\ninput: {bucket: data}\n"
+    text = base + (
+        ""
+        if extra.startswith("service")
+        else "service: {name: s, image: alpine, script: script.sh}\n"
+    )
+    s = spec.load(write_spec(tmp_path, text + extra))
+    rendered = workflow.to_yaml(s)
+    doc = yaml.safe_load(rendered)
+    assert doc["kind"] == kind
+    assert lint.lint_text(rendered, "k.yaml") == []
+    if kind == "Workflow" and "gpu" in extra:
+        limits = _template(doc, "worker")["container"]["resources"]["limits"]
+        assert limits["nvidia.com/gpu"] == "2"
+
+
+def test_workflow_size_does_not_depend_on_the_bucket(fish: spec.BatchSpec) -> None:
+    # file lists never enter the workflow: only the spec does
+    assert len(workflow.to_yaml(fish)) < 40_000
