@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error
 
 from generator.errors import StorageError
 
@@ -64,14 +65,24 @@ _MESSAGES = {
 }
 
 
+def _message(exc: S3Error | InvalidResponseError, bucket: str, key: str) -> str:
+    if isinstance(exc, S3Error):
+        code = exc.code or ""
+    else:
+        # Servers that answer errors as text/xml (rclone's) reach minio-py as "non-XML".
+        found = re.search(r"<Code>([^<]+)</Code>", str(exc))
+        code = found.group(1) if found else f"HTTP {exc._code}"
+    template = _MESSAGES.get(code, "S3 error {code} on s3://{bucket}/{key}")
+    return template.format(bucket=bucket, key=key, code=code)
+
+
 @contextlib.contextmanager
 def s3_errors(client: Minio, bucket: str, key: str = "") -> Iterator[None]:
     """Turn minio/urllib3 failures into a StorageError with one readable line."""
     try:
         yield
-    except S3Error as exc:
-        template = _MESSAGES.get(exc.code or "", "S3 error {code} on s3://{bucket}/{key}")
-        raise StorageError(template.format(bucket=bucket, key=key, code=exc.code)) from None
+    except (S3Error, InvalidResponseError) as exc:
+        raise StorageError(_message(exc, bucket, key)) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise StorageError(

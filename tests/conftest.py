@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,16 +32,19 @@ def s3(s3_server: rclone.S3Server) -> Minio:
 
 
 @pytest.fixture()
-def bucket(s3: Minio, request: pytest.FixtureRequest) -> str:
-    """A fresh, empty bucket per test."""
-    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip(
-        "-"
-    )
-    if s3.bucket_exists(name):
-        for obj in s3.list_objects(name, recursive=True):
-            s3.remove_object(name, obj.object_name)
+def bucket(s3_server: rclone.S3Server, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty bucket per test (a folder of the server's root)."""
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50]
+    name = name.strip("-")
+    folder = s3_server.root / name
+    if folder.exists():
+        for child in folder.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     else:
-        s3.make_bucket(name)
+        # rclone serve s3 learns buckets at start or through the API, not from new folders
+        storage.make_client(
+            s3_server.endpoint, s3_server.access_key, s3_server.secret_key
+        ).make_bucket(name)
     return name
 
 
