@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -71,22 +72,20 @@ def endpoint(spec: BatchSpec, data_dir: Path, log: Path) -> Iterator[Endpoint]:
         yield Endpoint(server.endpoint, server.access_key, server.secret_key, embedded=True)
 
 
-def _run_worker(
-    cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]
-) -> int:
-    with log.open("ab") as err:
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True
-        )
+def _run_worker(cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]) -> int:
+    with (
+        log.open("ab") as err,
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True) as proc,
+    ):
         assert proc.stdout is not None
         try:
             for raw in proc.stdout:
                 on_line(raw.decode("utf-8", "replace"))
             return proc.wait()
         finally:
-            if proc.poll() is None:
+            if proc.poll() is None:  # interrupted: stop the runner and the script it runs
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 15)
+                    os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait()
 
 
