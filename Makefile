@@ -28,7 +28,7 @@ test: setup ## run the test suite
 	$(BIN)/pytest -q
 
 demo: setup ## run the example batch locally on an embedded S3 server, print the report and write its workflow
-	$(BIN)/python examples/image-stats/make_images.py demo-data/images 300
+	$(BIN)/python examples/image-stats/make_images.py demo-data 300
 	$(BIN)/oscar-batch run examples/image-stats/batch.yaml --local --data-dir demo-data
 	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
 	@echo "workflow written to demo-data/workflow/"
