@@ -2,4 +2,4 @@
 
 from generator.cli import main
 
-raise SystemExit(main())
+main()

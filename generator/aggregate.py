@@ -169,7 +169,7 @@ def collect_rows(
     rows: list[Row] = []
     prefix_len = len(spec.input.prefix)
     for line in storage.iter_lines(client, where.bucket, where.index):
-        fid, size, key, *rest = line.split("\t", 3) + [""]
+        fid, size, key, *rest = [*line.split("\t", 3), ""]
         if fid == "-":
             rows.append(Row(key=json.loads(key), status="unsupported", reason=rest[0]))
             continue

@@ -19,7 +19,7 @@ TERMINATED = ("Succeeded", "Failed")
 
 
 def container_requests(container: Mapping[str, Any]) -> Resources:
-    """A container's requests; a limit stands in for a missing request, as the API server defaults it."""
+    """A container's requests; a limit stands in for a missing request, as the API defaults it."""
     res = container.get("resources") or {}
     merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}
     return {name: quantity.milli(value) for name, value in merged.items()}

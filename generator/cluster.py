@@ -79,10 +79,10 @@ def from_api(kubeconfig: str | None = None, context: str | None = None) -> Clust
 
     try:
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
             where = "in-cluster service account"
         else:
-            config.load_kube_config(config_file=kubeconfig, context=context)
+            config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
             where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
     except (ConfigException, OSError) as exc:
         raise ClusterError(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -72,10 +72,14 @@ def endpoint(spec: BatchSpec, data_dir: Path, log: Path) -> Iterator[Endpoint]:
         yield Endpoint(server.endpoint, server.access_key, server.secret_key, embedded=True)
 
 
-def _run_worker(cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]) -> int:
+def _run_worker(
+    cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]
+) -> int:
     with (
         log.open("ab") as err,
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True) as proc,
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+        ) as proc,
     ):
         assert proc.stdout is not None
         try:

@@ -86,7 +86,7 @@ def manifests(spec: BatchSpec) -> list[dict[str, Any]]:
             )
         )
     api = k.ApiClient()
-    return [api.sanitize_for_serialization(o) for o in objects]
+    return [api.sanitize_for_serialization(o) for o in objects]  # type: ignore[no-untyped-call]
 
 
 def to_yaml(spec: BatchSpec) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -143,7 +143,7 @@ def test_unreachable_endpoint(tmp_path: Path) -> None:
 
     client = storage.make_client(f"http://127.0.0.1:{free_port()}", "a", "b")
     client._http.connection_pool_kw["retries"] = None  # keep this test fast: no backoff
-    with pytest.raises(StorageError, match="cannot reach S3 at 127.0.0.1"):
+    with pytest.raises(StorageError, match=r"cannot reach S3 at 127\.0\.0\.1"):
         storage.require_bucket(client, "data")
 
 

@@ -95,7 +95,7 @@ def test_unreadable_spec(tmp_path: Path) -> None:
 
 
 def test_bad_override(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="expected key.path=value"):
+    with pytest.raises(SpecError, match=r"expected key\.path=value"):
         spec.load(write_spec(tmp_path, MINIMAL), ["planning.max_workers"])
 
 

@@ -31,13 +31,15 @@ def _cluster(
 
 def _table(plan: planner.Plan) -> None:
     console = Console()
-    resources = sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}) + [PODS]
+    resources = [*sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}), PODS]
     nodes = Table(title=f"Capacity ({plan.cluster_source})")
     for col in ("node", *resources, "fits", "limited by"):
         nodes.add_column(col, justify="left" if col in ("node", "limited by") else "right")
     for n in plan.nodes:
         cells = [
-            f"{quantity.format_milli(r, n.free.get(r, 0))}/{quantity.format_milli(r, n.allocatable.get(r, 0))}"
+            quantity.format_milli(r, n.free.get(r, 0))
+            + "/"
+            + quantity.format_milli(r, n.allocatable.get(r, 0))
             for r in resources
         ]
         nodes.add_row(n.name, *cells, str(n.fits), n.excluded or n.bottleneck or "")

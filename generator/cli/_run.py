@@ -28,9 +28,13 @@ def _show(console: Console) -> Callable[[local.Progress, Callable[[], bool]], No
     def draw(counts: local.Progress, finished: Callable[[], bool]) -> None:
         started = time.monotonic()
         columns = (
-            TextColumn("[bold]files"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-        )  # fmt: skip
+            TextColumn("[bold]files"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task("files", total=counts.total, failed=0, rate="")
             while True:
@@ -79,7 +83,8 @@ def run(
         console.print(f"S3: {where}")
         console.print(f"plan: {plan.reason}; {plan.pending} of {plan.files} files to process")
         console.print(
-            "the service script runs on this machine (no container runtime), as the pods would run it"
+            "the service script runs on this machine (no container runtime),"
+            " as the pods would run it"
         )
 
     result = local.run_local(
@@ -103,5 +108,6 @@ def run(
             console.print(f"report file: {local_copy}")
     if not report["passed"]:
         raise fail(
-            f"{report['failed_ratio']:.2%} of files failed or are missing (allowed {batch.failure.max_failed_ratio:.2%})"
+            f"{report['failed_ratio']:.2%} of files failed or are missing"
+            f" (allowed {batch.failure.max_failed_ratio:.2%})"
         )

@@ -1,4 +1,4 @@
-"""`oscar-batch stage plan|aggregate`: the entry points of the workflow's plan and aggregate pods."""
+"""`oscar-batch stage plan|aggregate`: entry points of the workflow's plan and aggregate pods."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from minio import Minio
 
 from generator import aggregate, cluster, planner, storage
 from generator import spec as spec_mod
@@ -30,7 +31,7 @@ def _load(path: Path) -> spec_mod.BatchSpec:
     return spec_mod.validate(data, str(path))
 
 
-def _client(batch: spec_mod.BatchSpec) -> storage.Minio:
+def _client(batch: spec_mod.BatchSpec) -> Minio:
     url = os.environ.get("OSCAR_BATCH_ENDPOINT") or batch.input.endpoint
     if not url:
         raise SpecError("no S3 endpoint: set input.endpoint or OSCAR_BATCH_ENDPOINT")
