@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from generator.cli import _generate, _lint, _plan, _run, _stage
+from generator.cli import _argo, _generate, _lint, _plan, _report, _run, _stage
 
 app = typer.Typer(
     name="oscar-batch",
@@ -21,6 +21,9 @@ app.command("generate")(_generate.generate)
 app.command("lint")(_lint.lint)
 app.command("plan")(_plan.plan)
 app.command("run")(_run.run)
+app.command("submit")(_argo.submit)
+app.command("watch")(_argo.watch)
+app.command("report")(_report.report)
 app.add_typer(_stage.app, name="stage")
 
 

@@ -1,0 +1,51 @@
+"""`oscar-batch report` reads a run's report from the real S3 server."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from minio import Minio
+from typer.testing import CliRunner
+
+from generator import rclone
+from generator.cli import app
+from tests.conftest import write_spec
+
+REPORT = {
+    "run": "r", "service": "s", "input": "s3://b/in/", "planned": 3, "succeeded": 2, "failed": 1, "missing": 0,
+    "unsupported": 0, "workers": 1, "wall_seconds": 2.0, "throughput_files_per_s": 1.0, "outputs": "s3://b/o/",
+    "passed": False, "failed_ratio": 0.3333,
+    "problems": [{"key": "in/x.jpg", "status": "failed", "exit_code": 3, "reason": "failed", "error": "boom\nbad pixel"}],
+}  # fmt: skip
+
+
+def test_report_table_and_json(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    data = json.dumps(REPORT).encode()
+    s3.put_object(bucket, "oscar-batch/r/report.json", io.BytesIO(data), len(data))
+    spec = write_spec(
+        tmp_path,
+        f"name: t\nservice: {{name: s, image: a, script: script.sh}}\ninput: {{bucket: {bucket}}}\n",
+    )
+    cli = CliRunner()
+    result = cli.invoke(
+        app, ["report", str(spec), "--run", "r", "--endpoint", s3_env.endpoint, "-o", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == REPORT
+    result = cli.invoke(app, ["report", str(spec), "--run", "r", "--endpoint", s3_env.endpoint])
+    assert result.exit_code == 0
+    assert (
+        "in/x.jpg" in result.stdout
+        and "bad pixel" in result.stdout
+        and "33.33% bad" in result.stdout
+    )
+    missing = cli.invoke(
+        app, ["report", str(spec), "--run", "other", "--endpoint", s3_env.endpoint]
+    )
+    assert missing.exit_code == 1
+    assert "oscar-batch/other/report.json does not exist" in missing.stderr
+    assert s3_env.secret_key not in missing.stderr + missing.stdout
