@@ -184,7 +184,7 @@ def test_token_file_and_committed_yaml(server: ArgoServer, tmp_path: Path) -> No
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     wf = ROOT / "workflows" / "image-stats.yaml"
-    code, out, err = invoke(
+    code, _, err = invoke(
         "submit", str(wf), "--argo-server", server.url, "--token-file", str(token)
     )
     assert code == 0, err
