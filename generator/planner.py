@@ -12,7 +12,7 @@ import posixpath
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,6 @@ class Listing:
     sizes: array[int] = field(default_factory=lambda: array("q"))
     pending: bytearray = field(default_factory=bytearray)
     rejected: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def pending_count(self) -> int:
-        return self.pending.count(1)
 
 
 def collect(objects: Iterable[tuple[str, int]], spec: BatchSpec, done_ids: set[str]) -> Listing:
@@ -116,7 +112,7 @@ def decide_width(fits: list[capacity.NodeFit], files: int, spec: BatchSpec) -> t
 @dataclass(frozen=True)
 class Shard:
     id: str
-    members: list[int]
+    members: Sequence[int]  # indexes into the listing, ascending
     bytes: int
 
 
@@ -166,15 +162,24 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         tolerations=spec.planning.tolerations,
         headroom=spec.planning.headroom,
     )
-    todo = [i for i, p in enumerate(listing.pending) if p]
+    # Compact index sequences: a million keys must not cost a million Python ints here.
+    todo: Sequence[int]
+    if listing.pending.count(0) == 0:
+        todo = range(len(listing.keys))
+    else:
+        todo = array("I", (i for i, p in enumerate(listing.pending) if p))
     width, reason = decide_width(fits, len(todo), spec)
-    groups = shards.assign([listing.sizes[i] for i in todo], width, spec.planning.balance)
-    made = []
-    for n, group in enumerate(groups):
-        members = [todo[j] for j in group]
-        made.append(
-            Shard(layout.shard_id(n, width), members, sum(listing.sizes[i] for i in members))
-        )
+    if spec.planning.balance == "count":
+        groups: list[Sequence[int]] = [
+            todo[r.start : r.stop] for r in shards.by_count(len(todo), width)
+        ]
+    else:
+        sizes = array("q", (listing.sizes[i] for i in todo))
+        groups = [array("I", (todo[j] for j in g)) for g in shards.assign(sizes, width, "bytes")]
+    made = [
+        Shard(layout.shard_id(n, width), group, sum(listing.sizes[i] for i in group))
+        for n, group in enumerate(groups)
+    ]
     return Plan(
         run=layout.check_run(run),
         workers=width,

@@ -100,15 +100,23 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def serve_s3(root: Path, log: Path | None = None) -> Iterator[S3Server]:
+def serve_s3(
+    root: Path, log: Path | None = None, again: S3Server | None = None
+) -> Iterator[S3Server]:
     """`rclone serve s3 ROOT` on a free loopback port, with fresh keys; each folder is a bucket.
 
     The keys go through the environment (RCLONE_AUTH_KEY), never the command line, which
-    other users can read in `ps`.
+    other users can read in `ps`. `again` restarts a stopped server at its address and keys.
     """
     root.mkdir(parents=True, exist_ok=True)
-    access, secret = "ob" + secrets.token_hex(8), secrets.token_hex(20)
-    port = free_port()
+    if again:
+        access, secret, port = (
+            again.access_key,
+            again.secret_key,
+            int(again.endpoint.rsplit(":", 1)[1]),
+        )
+    else:
+        access, secret, port = "ob" + secrets.token_hex(8), secrets.token_hex(20), free_port()
     # rclone reads list flags from the environment as CSV: quote the pair to keep it whole.
     env = {**os.environ, "RCLONE_AUTH_KEY": f'"{access},{secret}"'}
     out = log.open("ab") if log else subprocess.DEVNULL

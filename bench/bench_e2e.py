@@ -1,0 +1,88 @@
+"""End to end, local: N small images through `run --local` with a service that only reads its
+input (`cat > /dev/null`), next to the raw read rate of the same S3 server on this machine:
+parallel GETs with the minio client, and reads through the rclone mount.
+
+Usage: python bench/bench_e2e.py [N]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import populate
+from generator import local, rclone, spec, storage
+
+
+def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
+    client = storage.make_client(ep.endpoint, ep.access_key, ep.secret_key)
+    keys = [k for k, _ in storage.list_objects(client, bucket, "in/")]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda k: storage.get_bytes(client, bucket, k), keys))
+    return len(keys) / (time.perf_counter() - t0)
+
+
+def raw_mount(ep: rclone.S3Server, bucket: str, mnt: Path, readers: int) -> float:
+    env = {
+        **rclone.remote_env(ep.endpoint),
+        **dict(zip(rclone.KEY_ENV, (ep.access_key, ep.secret_key), strict=True)),
+    }
+    with rclone.mount(bucket, mnt / bucket, env, ["--s3-use-multipart-etag=false"]) as point:
+        files = [p for p in (point / "in").rglob("*.jpg")]
+        t0 = time.perf_counter()
+
+        def read(p: Path) -> int:
+            return len(p.read_bytes())
+
+        with ThreadPoolExecutor(readers) as pool:
+            list(pool.map(read, files))
+        return len(files) / (time.perf_counter() - t0)
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[1]) if len(argv) > 1 else 5000
+    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    data = work / "data"
+    populate(data / "imgs" / "in", n, size=2048)
+    with rclone.serve_s3(data) as ep:
+        gets = raw_gets(ep, "imgs", 16)
+        mount1 = raw_mount(ep, "imgs", work / "m1", 1)
+        mount8 = raw_mount(ep, "imgs", work / "m8", 8)
+    (work / "spec").mkdir()
+    (work / "spec" / "cat.sh").write_text('cat "$INPUT_FILE_PATH" > /dev/null\n')
+    # cpu 900m + the sidecar's 100m: the planner gives one worker per core of this machine
+    (work / "spec" / "batch.yaml").write_text(
+        "name: bench\nservice: {name: cat, image: alpine, script: cat.sh, cpu: 900m, memory: 64Mi}\n"
+        "input: {bucket: imgs, prefix: in/}\n"
+    )
+    s = spec.load(work / "spec" / "batch.yaml")
+    t0 = time.perf_counter()
+    result = local.run_local(s, data_dir=data, run="bench")
+    wall = time.perf_counter() - t0
+    report = result.report
+    rate = report["succeeded"] / wall
+    workers = result.plan.workers
+    # per worker: wall / files per worker = time per file; minus the script's own time (cat)
+    per_file_ms = wall / (report["succeeded"] / workers) * 1000
+    script_ms = report["file_seconds"]["mean"] * 1000
+    print(
+        f"e2e {n} files, {workers} workers: {rate:.0f} files/s ({wall:.1f} s wall incl. start/plan/aggregate)"
+    )
+    print(
+        f"  per file per worker {per_file_ms:.1f} ms, of which the script {script_ms:.1f} ms: runner fixed cost {per_file_ms - script_ms:.1f} ms"
+    )
+    print(
+        f"raw: minio GET x16 {gets:.0f} files/s; mount reads x1 {mount1:.0f}, x8 {mount8:.0f} files/s"
+    )
+    print(f"e2e / best raw mount rate: {rate / max(mount1, mount8):.0%} (target >= 70%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

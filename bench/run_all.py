@@ -1,0 +1,34 @@
+"""`make bench`: every benchmark in turn, each printing its figures (about 6-8 minutes here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    (
+        "Planner: list + filter + shard + write manifests vs the bare minio listing",
+        ["bench_planner.py", "100000", "1000000"],
+    ),
+    ("Capacity: our per-node planner vs the original cluster-total formula", ["bench_capacity.py"]),
+    ("End to end, local: 5,000 images through run --local vs raw reads", ["bench_e2e.py", "5000"]),
+    ("Generator: cold start and stored sizes", ["bench_generator.py"]),
+]
+
+
+def main() -> int:
+    failed = 0
+    for title, (script, *args) in RUNS:
+        print(f"\n## {title}", flush=True)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, str(HERE / script), *args], check=False)
+        failed += done.returncode != 0
+        print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

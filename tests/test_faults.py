@@ -1,0 +1,203 @@
+"""Breaking the pipeline on purpose: S3 down mid-run, the mount gone, huge outputs, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from minio import Minio
+from typer.testing import CliRunner
+
+from generator import aggregate, layout, local, planner, rclone, spec, storage
+from generator.cli import app
+from generator.errors import SpecError
+from tests.conftest import requires_fuse, write_spec
+from tests.test_local import ONE_CPU, _spec, _start_runner, mounted
+
+
+@requires_fuse
+def test_s3_down_for_seconds_mid_run_still_accounts_for_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "s3"
+    (root / "pics" / "in").mkdir(parents=True)
+    for i in range(40):
+        (root / "pics" / "in" / f"{i:02d}.jpg").write_bytes(b"x" * 100)
+    slow = 'sleep 0.1\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+    stack = contextlib.ExitStack()
+    server = stack.enter_context(rclone.serve_s3(root))
+    monkeypatch.setenv(storage.ACCESS_ENV, server.access_key)
+    monkeypatch.setenv(storage.SECRET_ENV, server.secret_key)
+    s = _spec(tmp_path, "pics", server.endpoint, slow, extra="planning: {max_workers: 2}\n")
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = local.run_local(s, data_dir=tmp_path / "unused", run="outage")
+        except Exception as exc:  # reported below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not list((root / "pics" / "oscar-batch" / "outage" / "results").rglob("*.ok")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stack.close()  # the S3 server goes away ...
+    time.sleep(3)
+    with rclone.serve_s3(root, again=server):  # ... and comes back at the same address
+        worker.join(180)
+    assert not worker.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    report = outcome["result"].report  # type: ignore[attr-defined]
+    assert report["planned"] == 40
+    assert report["succeeded"] + report["failed"] + report["missing"] == 40
+    assert report["missing"] == 0
+
+
+@requires_fuse
+def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    slow = 'sleep 0.1\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+    s = _spec(
+        tmp_path,
+        bucket,
+        s3_server.endpoint,
+        slow,
+        extra="planning: {max_workers: 1}\nworker: {mount_wait: 1}\n",
+    )
+    for i in range(30):
+        s3.put_object(bucket, f"in/{i:02d}.jpg", io.BytesIO(b"x"), 1)
+    (shard,) = planner.run_plan(s3, s, "r", ONE_CPU).shards
+    root = tmp_path / "mnt"
+    with mounted(s3_server, bucket, root) as point:
+        proc = _start_runner(s, root, shard.id, tmp_path)
+        time.sleep(1)
+        subprocess.run([shutil.which("fusermount3") or "fusermount", "-uz", str(point)], check=True)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "disappeared" in err
+    assert list(point.iterdir()) == []  # no result or output written under the vanished mount
+    report = aggregate.run_aggregate(s3, s, "r")
+    assert report["planned"] == 30 and report["missing"] > 0
+    assert report["succeeded"] + report["missing"] == 30 and report["failed"] == 0
+    assert out.count("ok ") == report["succeeded"]
+
+
+@requires_fuse
+def test_huge_output_is_stored_whole(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    huge = 'head -c 67108864 /dev/zero > "$TMP_OUTPUT_DIR/huge.bin"\n'
+    s = _spec(tmp_path, bucket, s3_server.endpoint, huge, extra="planning: {max_workers: 1}\n")
+    s3.put_object(bucket, "in/a.jpg", io.BytesIO(b"x"), 1)
+    (shard,) = planner.run_plan(s3, s, "r", ONE_CPU).shards
+    with mounted(s3_server, bucket, tmp_path / "mnt"):
+        proc = _start_runner(s, tmp_path / "mnt", shard.id, tmp_path)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert s3.stat_object(bucket, "oscar-batch/r/outputs/a.jpg/huge.bin").size == 64 * 2**20
+    assert s3.stat_object(
+        bucket, f"oscar-batch/r/results/{shard.id}/{layout.file_id('in/a.jpg')}.ok"
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bad-credentials", "the S3 secret key is wrong"),
+        ("missing-bucket", "bucket 'nowhere' does not exist"),
+        ("empty-prefix", "no file under s3://"),
+        ("no-match", "matches *.jpg"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_nothing_half_written(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, case: str, message: str
+) -> None:
+    if case == "no-match":
+        s3.put_object(bucket, "in/a.png", io.BytesIO(b"x"), 1)
+    target = "nowhere" if case == "missing-bucket" else bucket
+    path = write_spec(
+        tmp_path,
+        f"name: bad\nservice: {{name: s, image: a, script: script.sh}}\n"
+        f"input: {{endpoint: '{s3_server.endpoint}', bucket: {target}, prefix: in/, include: ['*.jpg']}}\n"
+        f"output: {{bucket: {bucket}}}\n",
+    )
+    secret = "wrong-secret-0042" if case == "bad-credentials" else s3_server.secret_key
+    env = {storage.ACCESS_ENV: s3_server.access_key, storage.SECRET_ENV: secret}
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--local", "--data-dir", str(tmp_path / "d")], env=env
+    )
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert secret not in result.stderr + result.stdout
+    assert [
+        o.object_name for o in s3.list_objects(bucket, prefix="oscar-batch/", recursive=True)
+    ] == []
+
+
+# Any mapping a user can write either loads or fails with one SpecError line: never a traceback.
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_sections = {
+    "name": st.sampled_from(["ok", "Bad_Name", "", "x" * 50]) | _values,
+    "service": st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["svc", "S V C"]),
+            "image": st.text(max_size=5),
+            "script": st.sampled_from(["script.sh", "nope.sh"]),
+        },
+        optional={
+            "cpu": _values,
+            "memory": _values,
+            "gpu": _values,
+            "env": _values,
+            "secrets": _values,
+            "fdl": _values,
+        },
+    )
+    | _values,
+    "input": st.fixed_dictionaries(
+        {"bucket": st.sampled_from(["data", "B", "a"])},
+        optional={"prefix": _values, "include": _values, "endpoint": _values},
+    )
+    | _values,
+    "planning": _values,
+    "argo": _values,
+    "failure": _values,
+    "junk": _values,
+}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.fixed_dictionaries({}, optional=_sections))
+def test_spec_loader_never_crashes(tmp_path: Path, data: dict[str, object]) -> None:
+    path = write_spec(tmp_path, yaml.safe_dump(data))
+    try:
+        loaded = spec.load(path)
+    except SpecError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert loaded.name and loaded.service.image
