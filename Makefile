@@ -48,4 +48,4 @@ bench: setup ## run the benchmarks and print their figures
 	$(BIN)/python bench/run_all.py
 
 clean: ## remove the venv and demo data
-	rm -rf $(VENV) demo-data
+	rm -rf $(VENV) demo-data /tmp/oscar-batch-bench-planner

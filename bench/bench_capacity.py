@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import figure
 from generator import capacity, quantity
 
 FILES, SECONDS_PER_FILE = 100_000, 2.0
@@ -68,6 +69,14 @@ def main() -> int:
         placeable = sum(f.fits for f in fits)
         ours = placeable
         theirs = original(fits)
+        figure(
+            f"capacity, {label}: Pending pods ours / original",
+            f"{max(0, ours - placeable)} / {max(0, theirs - placeable)}",
+        )
+        figure(
+            f"capacity, {label}: makespan h ours / original",
+            f"{makespan(ours, placeable) / 3600:.1f} / {makespan(theirs, placeable) / 3600:.1f}",
+        )
         print(
             f"{label} | {placeable} | {ours} / {max(0, ours - placeable)} / {makespan(ours, placeable) / 3600:.1f}"
             f" | {theirs} / {max(0, theirs - placeable)} / {makespan(theirs, placeable) / 3600:.1f}"

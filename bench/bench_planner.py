@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import measure, populate
+from bench.common import figure, measure, populate
 from generator import rclone
 
 SETUP = """
@@ -59,6 +59,12 @@ def main(argv: list[str]) -> int:
             bare = min(first, measure(BARE, consts + SETUP), key=lambda r: r["seconds"])
         assert bare["keys"] == ours["keys"] == n, (bare, ours)
         per_key = (ours["peak_rss"] - ours["base_rss"]) / n
+        figure(
+            f"planner {n:,} keys: time vs bare listing",
+            f"{ours['seconds']:.1f} s vs {bare['seconds']:.1f} s ({ours['seconds'] / bare['seconds']:.2f}x)",
+            "<= 1.3x",
+        )
+        figure(f"planner {n:,} keys: memory per key", f"{per_key:.0f} B", "< 300 B")
         print(
             f"{n} | {bare['seconds']:.1f} | {ours['seconds']:.1f} | {ours['seconds'] / bare['seconds']:.2f}x"
             f" | {ours['peak_rss'] / 2**20:.0f} | {per_key:.0f} | {bare['peak_rss'] / 2**20:.0f}"

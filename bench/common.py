@@ -71,5 +71,9 @@ def children_peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
-def row(*cells: Any) -> str:
-    return " | ".join(str(c) for c in cells)
+FIGURE = "@figure|"
+
+
+def figure(name: str, value: str, target: str = "") -> None:
+    """A headline figure; `make bench` (run_all.py) gathers these into its closing table."""
+    print(f"{FIGURE}{name}|{value}|{target}", flush=True)

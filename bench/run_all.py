@@ -7,6 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import FIGURE
+
 HERE = Path(__file__).resolve().parent
 RUNS = [
     (
@@ -21,12 +25,25 @@ RUNS = [
 
 def main() -> int:
     failed = 0
+    figures: list[list[str]] = []
     for title, (script, *args) in RUNS:
         print(f"\n## {title}", flush=True)
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, str(HERE / script), *args], check=False)
-        failed += done.returncode != 0
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(FIGURE):
+                figures.append(line.strip().removeprefix(FIGURE).split("|"))
+            else:
+                print(line, end="", flush=True)
+        failed += proc.wait() != 0
         print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    width = max(len(f[0]) for f in figures) if figures else 10
+    print(f"\n{'figure':<{width}} | value | target")
+    for name, value, target in figures:
+        print(f"{name:<{width}} | {value} | {target}")
     return 1 if failed else 0
 
 

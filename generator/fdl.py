@@ -154,7 +154,7 @@ def resolve_service(
             "cpu": svc.get("cpu", "1.0"),
             "memory": svc.get("memory", "1Gi"),
             "gpu": 1 if svc.get("enable_gpu") else 0,
-            "env": {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else env,
+            "env": env,
             "secret_env": [*fdl_secrets, *secret_names],
             "log_level": svc.get("log_level"),
         }
@@ -166,5 +166,7 @@ def resolve_service(
     else:
         fields = {**overrides, "secret_env": secret_names}
         fields["script"] = _read_script(raw.get("script"), base, f"{source}: service")
-    fields["env"] = {str(k): str(v) for k, v in (fields.get("env") or {}).items()}
+    env = fields.get("env")
+    if isinstance(env, dict):  # YAML reads `MODEL: 3` as a number; environment values are text
+        fields["env"] = {str(k): str(v) for k, v in env.items()}
     return fields, defaults

@@ -72,25 +72,41 @@ def endpoint(spec: BatchSpec, data_dir: Path, log: Path) -> Iterator[Endpoint]:
         yield Endpoint(server.endpoint, server.access_key, server.secret_key, embedded=True)
 
 
-def _run_worker(
-    cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]
-) -> int:
-    with (
-        log.open("ab") as err,
-        subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                on_line(raw.decode("utf-8", "replace"))
-            return proc.wait()
-        finally:
-            if proc.poll() is None:  # interrupted: stop the runner and the script it runs
+@dataclass
+class _Workers:
+    """The runner processes alive now, so an interrupted run can stop every one of them."""
+
+    stopping: threading.Event = field(default_factory=threading.Event)
+    alive: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(
+        self, cmd: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None]
+    ) -> int:
+        with (
+            log.open("ab") as err,
+            subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+            ) as proc,
+        ):
+            with self.lock:
+                self.alive.add(proc)
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    on_line(raw.decode("utf-8", "replace"))
+                return proc.wait()
+            finally:
+                with self.lock:
+                    self.alive.discard(proc)
+
+    def stop(self) -> None:
+        """SIGTERM each runner's process group (the runner and the script it runs)."""
+        self.stopping.set()
+        with self.lock:
+            for proc in self.alive:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
 
 
 def run_workers(
@@ -116,6 +132,7 @@ def run_workers(
     runner_sh = work / "runner.sh"
     runner_sh.write_text(runner.render(runner.mount_point(str(mnt_root), b) for b in spec.buckets))
     codes: dict[str, int] = {}
+    workers = _Workers()
 
     def one(shard: str) -> None:
         env = {
@@ -127,7 +144,9 @@ def run_workers(
             "TMPDIR": str(work),
         }
         for _attempt in range(spec.argo.retries + 1):
-            codes[shard] = _run_worker(
+            if workers.stopping.is_set():
+                return
+            codes[shard] = workers.run(
                 ["sh", str(runner_sh)], env, logs / f"worker-{shard}.log", progress.feed
             )
             if codes[shard] == 0:
@@ -136,8 +155,15 @@ def run_workers(
     threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in shard_ids]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            while t.is_alive():  # a timed join lets Ctrl-C through
+                t.join(0.2)
+    except BaseException:
+        workers.stop()
+        for t in threads:
+            t.join(15)
+        raise
     return codes
 
 

@@ -281,6 +281,8 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     data["service"], defaults = fdl.resolve_service(raw_service, path.parent, str(path))
     for section, values in defaults.items():
         current = data.get(section)
-        merged = {**values, **(current if isinstance(current, dict) else {})}
-        data[section] = merged
+        if current is None or isinstance(
+            current, dict
+        ):  # anything else fails validation as written
+            data[section] = {**values, **(current or {})}
     return validate(data, str(path))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from typer.testing import CliRunner
 from generator import argo, lint, spec, workflow
 from generator.cli import app
 from tests.conftest import EXAMPLES, ROOT
+from tests.fakehttp import JSONHandler, serve
 
 TOKEN = "Bearer s3cr3t-t0ken"
 FISH = EXAMPLES / "fish-detector" / "batch.yaml"
@@ -62,19 +61,11 @@ class ArgoServer:
         self.seen_tokens: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def _authorised(self) -> bool:
                 outer.seen_tokens.append(self.headers.get("Authorization", ""))
                 if self.headers.get("Authorization") != TOKEN:
-                    self._send(401, {"code": 16, "message": "token not valid"})
+                    self.send_json(401, {"code": 16, "message": "token not valid"})
                     return False
                 return True
 
@@ -85,7 +76,9 @@ class ArgoServer:
                 _, _, _, route, ns = self.path.rstrip("/").split("/")
                 outer.bodies.append((self.path, body))
                 if ns not in outer.namespaces:
-                    return self._send(404, {"code": 5, "message": f'namespaces "{ns}" not found'})
+                    return self.send_json(
+                        404, {"code": 5, "message": f'namespaces "{ns}" not found'}
+                    )
                 key = {
                     "workflows": "workflow",
                     "workflow-templates": "template",
@@ -94,12 +87,12 @@ class ArgoServer:
                 obj = copy.deepcopy(body[key])
                 name = obj["metadata"].get("name") or obj["metadata"]["generateName"] + "x7k2p"
                 if name in outer.existing:
-                    return self._send(
+                    return self.send_json(
                         409, {"code": 6, "message": f'{route} "{name}" already exists'}
                     )
                 outer.existing.add(name)
                 obj["metadata"]["name"] = name
-                self._send(200, obj)
+                self.send_json(200, obj)
 
             def do_GET(self) -> None:
                 if not self._authorised():
@@ -107,20 +100,15 @@ class ArgoServer:
                 _, _, _, _, ns, name = self.path.split("/")
                 states = outer.states.get(name)
                 if ns not in outer.namespaces or not states:
-                    return self._send(
+                    return self.send_json(
                         404, {"code": 5, "message": f'workflows.argoproj.io "{name}" not found'}
                     )
                 status = states.pop(0) if len(states) > 1 else states[0]
-                self._send(
+                self.send_json(
                     200, {"metadata": {"name": name, "namespace": ns}, "spec": {}, "status": status}
                 )
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.url = serve(Handler)
 
 
 @pytest.fixture()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +12,7 @@ import pytest
 
 from generator import cluster
 from generator.errors import ClusterError
+from tests.fakehttp import JSONHandler, serve
 from tests.k8s import kubectl_list, node, pod
 
 
@@ -25,7 +24,7 @@ class FakeServer:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
@@ -35,20 +34,9 @@ class FakeServer:
                 status, body = (
                     route(query, headers) if route else (404, {"kind": "Status", "code": 404})
                 )
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd, self.url = serve(Handler)
 
     def close(self) -> None:
         self.httpd.shutdown()
