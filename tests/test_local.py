@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +110,44 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.stderr
     assert "0 of 12 files to process" in second.stderr
     assert "12/12 succeeded" in second.stderr
+    again = cli.invoke(
+        app, ["run", str(spec_path), "--local", "--data-dir", str(data), "--no-skip-existing"]
+    )
+    assert again.exit_code == 0, again.stderr
+    assert "12 of 12 files to process" in again.stderr
+
+
+def test_ctrl_c_stops_workers_unmounts_and_stops_the_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    for i in range(200):
+        (data / "pics" / "in" / f"{i:03d}.jpg").write_bytes(b"x")
+    spec_path = write_spec(
+        tmp_path / "spec",
+        "name: stop\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\n",
+        "sleep 0.2\n",
+    )
+    exe = Path(sys.executable).parent / "oscar-batch"
+    proc = subprocess.Popen(
+        [str(exe), "run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    results = data / "pics" / "oscar-batch" / "stop" / "results"
+    deadline = time.monotonic() + 60
+    while not list(results.rglob("*.ok")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "oscar-batch: interrupted"
+    assert "Traceback" not in err
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(spec_path.parent)], capture_output=True, text=True
+    ).stdout
+    assert leftovers == ""
+    mounts = Path("/proc/mounts").read_text()
+    assert "oscar-batch-" not in mounts
 
 
 @contextmanager

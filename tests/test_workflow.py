@@ -184,3 +184,43 @@ def test_every_kind_lints_clean(tmp_path: Path, extra: str, kind: str) -> None:
 def test_workflow_size_does_not_depend_on_the_bucket(fish: spec.BatchSpec) -> None:
     # file lists never enter the workflow: only the spec does
     assert len(workflow.to_yaml(fish)) < 40_000
+
+
+@pytest.mark.parametrize(
+    ("service", "cluster"), [("detector", "cluster-a"), ("detector", "cluster-b"), ("cowsay", None)]
+)
+def test_specs_from_a_multi_service_fdl_generate_and_lint_clean(
+    tmp_path: Path, service: str, cluster: str | None
+) -> None:
+    from tests.test_fdl import MULTI
+
+    (tmp_path / "services.fdl.yaml").write_text(MULTI)
+    (tmp_path / "script.sh").write_text("echo hi\n")
+    pick = f"{{fdl: services.fdl.yaml, name: {service}" + (
+        f", cluster: {cluster}}}" if cluster else "}"
+    )
+    (tmp_path / "batch.yaml").write_text(
+        f"name: multi\nservice: {pick}\ninput: {{bucket: archive}}\n"
+    )
+    text = workflow.to_yaml(spec.load(tmp_path / "batch.yaml"))
+    assert lint.lint_text(text, "multi.yaml") == []
+    assert "super-secret-value-123" not in text
+
+
+def test_skip_existing_flag_reaches_the_runner_env(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    out = (
+        CliRunner()
+        .invoke(
+            app, ["generate", str(EXAMPLES / "image-stats" / "batch.yaml"), "--no-skip-existing"]
+        )
+        .stdout
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in _template(yaml.safe_load(out), "worker")["container"]["env"]
+    }
+    assert env["OSCAR_BATCH_SKIP_EXISTING"] == "0"

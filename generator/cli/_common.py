@@ -31,6 +31,14 @@ SetOpt = Annotated[
         "--set", help="override a spec field: key.path=value (repeatable)", show_default=False
     ),
 ]
+SkipOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--skip-existing/--no-skip-existing",
+        help="skip files already processed successfully (spec: worker.skip_existing; default on)",
+        show_default=False,
+    ),
+]
 FormatOpt = Annotated[
     Format, typer.Option("--output", "-o", help="table for people, json for scripts")
 ]
@@ -57,8 +65,14 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def load_spec(path: Path, overrides: list[str] | None) -> spec_mod.BatchSpec:
-    return spec_mod.load(path, overrides or [])
+def load_spec(
+    path: Path, overrides: list[str] | None, skip_existing: bool | None = None
+) -> spec_mod.BatchSpec:
+    """The spec with --set overrides and the flags that stand for spec fields applied."""
+    extra = list(overrides or [])
+    if skip_existing is not None:
+        extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
+    return spec_mod.load(path, extra)
 
 
 def print_json(data: Any) -> None:

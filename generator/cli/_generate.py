@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from generator import rbac, workflow
-from generator.cli._common import SetOpt, SpecArg, errors, load_spec
+from generator.cli._common import SetOpt, SkipOpt, SpecArg, errors, load_spec
 
 
 @errors
@@ -22,10 +22,11 @@ def generate(
     with_rbac: Annotated[
         bool, typer.Option("--rbac", help="also write ServiceAccount, roles and Secret skeletons")
     ] = False,
+    skip_existing: SkipOpt = None,
     overrides: SetOpt = None,
 ) -> None:
     """Generate the Argo Workflow of a batch spec: plan -> workers -> aggregate."""
-    batch = load_spec(spec, overrides)
+    batch = load_spec(spec, overrides, skip_existing)
     text = workflow.to_yaml(batch)
     if output == "-":
         sys.stdout.write(text)

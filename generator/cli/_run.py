@@ -16,6 +16,7 @@ from generator.cli._common import (
     Format,
     FormatOpt,
     SetOpt,
+    SkipOpt,
     SpecArg,
     errors,
     fail,
@@ -64,6 +65,7 @@ def run(
     run_name: Annotated[
         str | None, typer.Option("--run", help="run name (default: the spec name)")
     ] = None,
+    skip_existing: SkipOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
@@ -75,7 +77,7 @@ def run(
     extra = list(overrides or [])
     if workers is not None:
         extra.append(f"planning.max_workers={workers}")
-    batch = load_spec(spec, extra)
+    batch = load_spec(spec, extra, skip_existing)
     console = Console(stderr=True)
 
     def said(plan: planner.Plan, ep: local.Endpoint) -> None:
@@ -100,7 +102,10 @@ def run(
     else:
         console.print(aggregate.summary_line(report))
         for problem in report["problems"][:20]:
-            console.print(f"  {problem['status']}: {problem['key']} {problem['reason']}")
+            last = (problem.get("error") or "").strip().splitlines()[-1:] or [problem["reason"]]
+            code = f" (exit {problem['exit_code']})" if problem.get("exit_code") is not None else ""
+            line = f"  {problem['status']}{code}: {problem['key']}: {last[0][:120]}"
+            console.print(line, markup=False)
         if report.get("worker_errors"):
             console.print(f"worker logs: {result.logs}")
         local_copy = data_dir / report["report"].removeprefix("s3://") if result.plan else None
