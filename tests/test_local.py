@@ -142,10 +142,13 @@ def test_ctrl_c_stops_workers_unmounts_and_stops_the_server(tmp_path: Path) -> N
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "oscar-batch: interrupted"
     assert "Traceback" not in err
-    leftovers = subprocess.run(
-        ["pgrep", "-f", str(spec_path.parent)], capture_output=True, text=True
-    ).stdout
-    assert leftovers == ""
+    for pattern in (
+        str(data),
+        "oscar-batch-.*/runner.sh",
+        "oscar-batch-.*/mnt/",
+    ):  # server, runners, mounts
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        assert found == "", pattern
     mounts = Path("/proc/mounts").read_text()
     assert "oscar-batch-" not in mounts
 
