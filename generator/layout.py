@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from generator.errors import SpecError
 from generator.spec import DNS_LABEL, BatchSpec
 
 RESULT_SUFFIXES = (".ok", ".fail")
@@ -48,9 +49,13 @@ def manifest_safe(key: str) -> bool:
 
 
 def check_run(run: str) -> str:
-    """A run name becomes part of object keys and workflow labels: keep it a DNS label."""
+    """A run name becomes part of object keys and workflow labels: keep it a DNS label.
+
+    Raises:
+        SpecError: the name is not a DNS label.
+    """
     if not DNS_LABEL.match(run) or len(run) > 63:
-        raise ValueError(f"run name {run!r} must be lowercase letters, digits and '-'")
+        raise SpecError(f"run name {run!r} must be lowercase letters, digits and '-'")
     return run
 
 

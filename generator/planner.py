@@ -21,7 +21,7 @@ from minio import Minio
 
 from generator import capacity, layout, shards, storage, workerpod
 from generator.cluster import ClusterState
-from generator.errors import ClusterError, StorageError
+from generator.errors import ClusterError, SpecError, StorageError
 from generator.spec import BatchSpec
 
 
@@ -206,8 +206,6 @@ def done_ids(client: Minio, where: layout.RunLayout) -> set[str]:
 
 def read_objects_file(path: Path) -> Iterable[tuple[str, int]]:
     """(key, size) from JSON lines such as `mc ls --recursive --json` prints."""
-    from generator.errors import SpecError
-
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:

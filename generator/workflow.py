@@ -34,7 +34,8 @@ SPEC_PATH = "/etc/oscar-batch/spec.json"
 SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
-# Keep every worker's retries but stop a whole batch of hopeless ones early.
+# The aggregate runs whatever became of the workers, so every file is accounted for; Argo
+# rejects `continueOn` beside `depends`, so the condition names both outcomes.
 AGGREGATE_DEPENDS = "work.AnySucceeded || work.AllFailed"
 
 
@@ -157,7 +158,6 @@ def _worker(spec: BatchSpec) -> Container:
             m.Toleration(**t.model_dump(exclude_none=True)) for t in spec.planning.tolerations
         ]
         or None,
-        metrics=None,
     )
 
 
@@ -207,6 +207,7 @@ def build(spec: BatchSpec) -> Workflow:
                 description="run name: a new name starts over, the same name resumes",
             )
         ],
+        # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
         parallelism=spec.planning.max_workers + 2,
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
         ttl_strategy=m.TTLStrategy(seconds_after_success=86400, seconds_after_failure=604800),

@@ -164,3 +164,28 @@ def test_plan_with_a_bad_listing_line(tmp_path: Path) -> None:
         "plan", FISH, "--cluster-from", str(snapshot), "--objects-from", str(listing)
     )
     assert code == 1 and f"{listing}:2: expected a JSON object" in err
+
+
+def test_a_bad_run_name_is_one_line(tmp_path: Path) -> None:
+    snapshot = tmp_path / "cluster.json"
+    snapshot.write_text(json.dumps(kubectl_list(node("n"))))
+    listing = tmp_path / "objects.jsonl"
+    listing.write_text(json.dumps({"key": "input/a.jpg", "size": 1}) + "\n")
+    code, _, err = invoke(
+        "plan",
+        FISH,
+        "--cluster-from",
+        str(snapshot),
+        "--objects-from",
+        str(listing),
+        "--run",
+        "Bad_Run",
+    )
+    assert code == 1 and "run name 'Bad_Run' must be lowercase" in err and "Traceback" not in err
+
+
+def test_an_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = invoke("generate", FISH, "-o", str(blocker / "sub"))
+    assert code == 1 and err.count("\n") == 1 and str(blocker) in err

@@ -59,6 +59,9 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except OscarBatchError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except OSError as exc:  # a folder we were told to write to, a disk that is full
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
