@@ -33,7 +33,6 @@ class Progress:
     total: int = 0
     done: int = 0
     failed: int = 0
-    skipped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def feed(self, line: str) -> None:
@@ -43,16 +42,14 @@ class Progress:
                 self.done += 1
             if status == "fail":
                 self.failed += 1
-            if status == "skip":
-                self.skipped += 1
 
 
 @dataclass(frozen=True)
 class Endpoint:
     url: str
     access_key: str
-    secret_key: str
-    embedded: bool
+    secret_key: str = field(repr=False)
+    embedded: bool = False
 
 
 @contextlib.contextmanager

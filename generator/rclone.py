@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import RunError
@@ -95,8 +95,8 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
 class S3Server:
     endpoint: str
     access_key: str
-    secret_key: str
-    root: Path
+    secret_key: str = field(repr=False)
+    root: Path = Path()
 
 
 @contextlib.contextmanager
