@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import SpecError
-from generator.spec import read_yaml
+from generator.yamlfile import read_yaml
 
 # Fields OSCAR defines for a service (oscar/pkg/types/service.go); anything else is a typo.
 OSCAR_SERVICE_FIELDS = frozenset(

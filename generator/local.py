@@ -22,7 +22,6 @@ from typing import Any
 from minio import Minio
 
 from generator import aggregate, cluster, planner, rclone, runner, storage
-from generator.errors import RunError
 from generator.spec import BatchSpec
 
 
@@ -56,11 +55,7 @@ class Endpoint:
 def endpoint(spec: BatchSpec, data_dir: Path, log: Path) -> Iterator[Endpoint]:
     """The spec's endpoint with keys from the environment, or an embedded `rclone serve s3`."""
     if spec.input.endpoint:
-        access, secret = os.environ.get(storage.ACCESS_ENV), os.environ.get(storage.SECRET_ENV)
-        if not access or not secret:
-            raise RunError(
-                f"set {storage.ACCESS_ENV} and {storage.SECRET_ENV} for {spec.input.endpoint}"
-            )
+        access, secret = storage.keys_from_env(spec.input.endpoint)
         yield Endpoint(spec.input.endpoint.rstrip("/"), access, secret, embedded=False)
         return
     for bucket in spec.buckets:

@@ -165,8 +165,15 @@ def fuse_missing() -> str | None:
     return None
 
 
+def proc_mounts_escape(path: str) -> str:
+    """A mount point as /proc/mounts writes it: space, tab, newline and backslash in octal."""
+    for ch in "\\ \t\n":
+        path = path.replace(ch, f"\\{ord(ch):03o}")
+    return path
+
+
 def is_mounted(point: Path) -> bool:
-    target = str(point).replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011")
+    target = proc_mounts_escape(str(point))
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
             return any(line.split(" ")[1] == target for line in mounts)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator import __version__
+from generator import __version__, rclone
 from generator.spec import BatchSpec
 
 
@@ -17,13 +17,6 @@ def templates_dir() -> Path:
     """templates/ beside the package in a checkout, generator/templates inside a wheel."""
     packaged = Path(str(resources.files("generator"))) / "templates"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
-
-
-def _proc_mounts_escape(path: str) -> str:
-    """/proc/mounts writes space, tab, newline and backslash in octal."""
-    for ch in "\\ \t\n":
-        path = path.replace(ch, f"\\{ord(ch):03o}")
-    return path
 
 
 def render(mount_points: Iterable[str]) -> str:
@@ -41,7 +34,7 @@ def render(mount_points: Iterable[str]) -> str:
     env.filters["shquote"] = shlex.quote
     template = env.get_template("runner.sh.j2")
     return template.render(
-        version=__version__, mounts=[_proc_mounts_escape(p) for p in mount_points]
+        version=__version__, mounts=[rclone.proc_mounts_escape(p) for p in mount_points]
     )
 
 

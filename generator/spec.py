@@ -23,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from generator import __version__, quantity
+from generator import __version__, fdl, quantity
 from generator.errors import SpecError
+from generator.yamlfile import read_yaml
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -216,25 +217,6 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
         raise SpecError(f"{source}: {where}: {msg}{more}") from None
 
 
-def read_yaml(path: Path) -> Any:
-    """Read one YAML document, turning every failure into a one-line SpecError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        pass
-    # Go's YAML parser (OSCAR's) accepts trailing tabs that PyYAML rejects; real FDLs have them.
-    try:
-        return yaml.safe_load(re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.c=value` overrides (value parsed as YAML) to a spec mapping.
 
@@ -269,8 +251,6 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     Raises:
         SpecError: the file, its FDL or its script is unreadable, or a field is invalid.
     """
-    from generator import fdl  # fdl imports this module's Service
-
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a batch spec is a mapping with name, service and input")

@@ -20,6 +20,7 @@ from minio.error import InvalidResponseError, S3Error
 
 from generator.errors import StorageError
 
+ENDPOINT_ENV = "OSCAR_BATCH_ENDPOINT"  # set by the workflow for its plan and aggregate pods
 ACCESS_ENV = "AWS_ACCESS_KEY_ID"
 SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 
@@ -48,12 +49,21 @@ def make_client(
     )
 
 
-def client_from_env(endpoint: str, region: str | None = None) -> Minio:
-    """A client with keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+def keys_from_env(endpoint: str) -> tuple[str, str]:
+    """(access, secret) from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+
+    Raises:
+        StorageError: either is unset.
+    """
     access, secret = os.environ.get(ACCESS_ENV), os.environ.get(SECRET_ENV)
     if not access or not secret:
         raise StorageError(f"set {ACCESS_ENV} and {SECRET_ENV} to the S3 keys of {endpoint}")
-    return make_client(endpoint, access, secret, region)
+    return access, secret
+
+
+def client_from_env(endpoint: str, region: str | None = None) -> Minio:
+    """A client with keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+    return make_client(endpoint, *keys_from_env(endpoint), region)
 
 
 _MESSAGES = {

@@ -24,7 +24,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from generator import __version__, rclone, runner, workerpod
+from generator import __version__, rclone, runner, storage, workerpod
 from generator.aggregate import OUTPUT_PARAMETERS
 from generator.spec import BatchSpec
 
@@ -100,7 +100,7 @@ def _stage(spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter
         ],
         outputs=outputs,
         env=[
-            Env(name="OSCAR_BATCH_ENDPOINT", value=endpoint(spec)),
+            Env(name=storage.ENDPOINT_ENV, value=endpoint(spec)),
             *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         ],
         resources=m.ResourceRequirements(

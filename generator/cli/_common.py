@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from minio import Minio
 
 from generator import spec as spec_mod
-from generator.errors import OscarBatchError
+from generator import storage
+from generator.errors import OscarBatchError, SpecError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +79,16 @@ def load_spec(
     if skip_existing is not None:
         extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
     return spec_mod.load(path, extra)
+
+
+def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
+    """A client for the run's S3: --endpoint, else OSCAR_BATCH_ENDPOINT, else the spec's."""
+    url = endpoint or os.environ.get(storage.ENDPOINT_ENV) or batch.input.endpoint
+    if not url:
+        raise SpecError(
+            f"no S3 endpoint: give --endpoint, input.endpoint or {storage.ENDPOINT_ENV}"
+        )
+    return storage.client_from_env(url, batch.input.region)
 
 
 def print_json(data: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any
 
 import typer
@@ -11,8 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from generator import layout, storage
-from generator.cli._common import Format, FormatOpt, SetOpt, SpecArg, errors, load_spec, print_json
-from generator.errors import SpecError
+from generator.cli._common import (
+    Format,
+    FormatOpt,
+    SetOpt,
+    SpecArg,
+    errors,
+    load_spec,
+    print_json,
+    s3_client,
+)
 
 
 def show(report: dict[str, Any]) -> None:
@@ -52,11 +59,8 @@ def report(
 ) -> None:
     """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
     batch = load_spec(spec, overrides)
-    url = endpoint or os.environ.get("OSCAR_BATCH_ENDPOINT") or batch.input.endpoint
-    if not url:
-        raise SpecError(f"{spec}: no S3 endpoint: give --endpoint or input.endpoint")
     where = layout.RunLayout.of(batch, run or batch.name)
-    client = storage.client_from_env(url, batch.input.region)
+    client = s3_client(batch, endpoint)
     data = json.loads(storage.get_bytes(client, where.bucket, where.report_json))
     if output is Format.json:
         print_json(data)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from minio import Minio
 
-from generator import aggregate, cluster, planner, storage
+from generator import aggregate, cluster, planner
 from generator import spec as spec_mod
-from generator.cli._common import errors, fail
+from generator.cli._common import errors, fail, s3_client
 from generator.errors import SpecError
 
 app = typer.Typer(help="Pod entry points of the generated workflow (not for people).", hidden=True)
@@ -31,13 +29,6 @@ def _load(path: Path) -> spec_mod.BatchSpec:
     return spec_mod.validate(data, str(path))
 
 
-def _client(batch: spec_mod.BatchSpec) -> Minio:
-    url = os.environ.get("OSCAR_BATCH_ENDPOINT") or batch.input.endpoint
-    if not url:
-        raise SpecError("no S3 endpoint: set input.endpoint or OSCAR_BATCH_ENDPOINT")
-    return storage.client_from_env(url, batch.input.region)
-
-
 @app.command("plan")
 @errors
 def plan_stage(
@@ -51,7 +42,7 @@ def plan_stage(
     """List, size, shard and write the manifests; print the shard ids as JSON."""
     batch = _load(spec)
     state = cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
-    result = planner.run_plan(_client(batch), batch, run, state)
+    result = planner.run_plan(s3_client(batch), batch, run, state)
     ids = json.dumps([s.id for s in result.shards])
     shards_out.parent.mkdir(parents=True, exist_ok=True)
     shards_out.write_text(ids, encoding="utf-8")
@@ -70,7 +61,7 @@ def aggregate_stage(
 ) -> None:
     """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
     batch = _load(spec)
-    report = aggregate.run_aggregate(_client(batch), batch, run, outputs_dir)
+    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir)
     typer.echo(aggregate.summary_line(report))
     if not report["passed"]:
         raise fail(
