@@ -66,6 +66,19 @@ def parse_result(text: str) -> dict[str, Any]:
     return out
 
 
+def parse_index_line(line: str) -> tuple[str, int, str, str]:
+    """(id, size, key, why unsupported or "") of an index.tsv line (see `planner.write_plan`).
+
+    The key comes last and may hold tabs; an unsupported key is written as JSON (it may hold
+    line breaks) followed by the reason.
+    """
+    fid, size, key = line.split("\t", 2)
+    if fid == "-":
+        text, reason = key.rsplit("\t", 1)
+        return fid, int(size), json.loads(text), reason
+    return fid, int(size), key, ""
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -169,16 +182,16 @@ def collect_rows(
     rows: list[Row] = []
     prefix_len = len(spec.input.prefix)
     for line in storage.iter_lines(client, where.bucket, where.index):
-        fid, size, key, *rest = [*line.split("\t", 3), ""]
-        if fid == "-":
-            rows.append(Row(key=json.loads(key), status="unsupported", reason=rest[0]))
+        fid, size, key, unsupported = parse_index_line(line)
+        if unsupported:
+            rows.append(Row(key=key, status="unsupported", reason=unsupported))
             continue
         if fid not in found:
             rows.append(
                 Row(
                     key=key,
                     status="missing",
-                    size=int(size),
+                    size=size,
                     reason="no result: the worker did not finish",
                 )
             )
@@ -196,7 +209,7 @@ def collect_rows(
                 outputs=f"s3://{where.bucket}/{where.outputs}{key[prefix_len:]}/"
                 if ok and d["outputs"]
                 else "",
-                size=int(size),
+                size=size,
                 reason="" if ok else (d["reason"] or "failed"),
                 error="" if ok else d["error"],
             )

@@ -1,0 +1,64 @@
+"""Pure parts of the aggregate: result objects, index lines, the report's arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from generator import aggregate, layout, spec
+from tests.conftest import write_spec
+
+
+def test_parse_result_with_log_tail() -> None:
+    text = "exit_code 3\nseconds 1.250\noutputs 0\nreason timeout\n--\nline one\nline -- two\n"
+    assert aggregate.parse_result(text) == {
+        "exit_code": 3, "seconds": 1.25, "outputs": 0, "reason": "timeout", "error": "line one\nline -- two",
+    }  # fmt: skip
+    assert aggregate.parse_result("garbage") == {
+        "exit_code": None,
+        "seconds": None,
+        "outputs": None,
+        "reason": "",
+        "error": "",
+    }
+
+
+def test_index_lines_keep_tabs_in_keys() -> None:
+    key = "in/tab\there\tand.jpg"
+    line = f"{layout.file_id(key)}\t12\t{key}"
+    assert aggregate.parse_index_line(line) == (layout.file_id(key), 12, key, "")
+    weird = "in/line\nbreak\t.jpg"
+    rejected = f"-\t0\t{json.dumps(weird)}\tkey contains a line break"
+    assert aggregate.parse_index_line(rejected) == ("-", 0, weird, "key contains a line break")
+
+
+def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:
+    s = spec.load(
+        write_spec(
+            tmp_path,
+            "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: data}\nfailure: {max_failed_ratio: 0.25}\n",
+        )
+    )
+    rows = [
+        aggregate.Row("a", "succeeded", "0000", 0, 1.0),
+        aggregate.Row("b", "succeeded", "0000", 0, 3.0),
+        aggregate.Row("c", "failed", "0001", 2, 0.5, reason="failed", error="boom"),
+        aggregate.Row("d", "missing", reason="no result"),
+    ]
+    report = aggregate.build_report(s, "r", {"created": 100.0, "workers": 2}, rows, now=104.0)
+    assert (report["planned"], report["succeeded"], report["failed"], report["missing"]) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    assert report["failed_ratio"] == 0.5 and not report["passed"]
+    assert report["wall_seconds"] == 4.0 and report["throughput_files_per_s"] == 0.5
+    assert report["file_seconds"]["mean"] == 2.0 and report["file_seconds"]["max"] == 3.0
+    assert report["shards"] == {
+        "0000": {"files": 2, "succeeded": 2, "failed": 0, "seconds": 4.0},
+        "0001": {"files": 1, "succeeded": 0, "failed": 1, "seconds": 0.5},
+    }
+    assert [p["key"] for p in report["problems"]] == ["c", "d"]
+    csv = aggregate.to_csv(rows).splitlines()
+    assert csv[0] == ",".join(aggregate.CSV_FIELDS) and len(csv) == 5
