@@ -61,8 +61,13 @@ def collect(objects: Iterable[tuple[str, int]], spec: BatchSpec, done_ids: set[s
     """
     out = Listing()
     ordered = True
+    # With input and output in one bucket, never take the runs' own files (manifests, outputs,
+    # reports) as input: a second run would process the first one's outputs.
+    own = spec.output.prefix if spec.output_bucket == spec.input.bucket else None
     for key, size in objects:
         if key.endswith("/") or not key.startswith(spec.input.prefix) or not spec.input.wanted(key):
+            continue
+        if own is not None and key.startswith(own):
             continue
         reason = unsupported(key)
         if reason:

@@ -146,6 +146,9 @@ class Planning(Frozen):
     balance: Literal["count", "bytes"] = "count"
     node_selector: dict[str, str] = {}
     tolerations: tuple[Toleration, ...] = ()
+    executor_requests: dict[str, Quantity] = Field(
+        {}, description="requests of Argo's wait/init containers, if the controller sets them"
+    )
 
 
 class Worker(Frozen):

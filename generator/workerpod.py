@@ -37,4 +37,12 @@ def pod_spec(spec: BatchSpec) -> dict[str, Any]:
         {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
         for i, _ in enumerate(spec.buckets)
     ]
+    executor = {"requests": dict(spec.planning.executor_requests)}
+    if spec.planning.executor_requests:
+        # Argo adds its `wait` sidecar and, for the script artifact, an `init` container
+        containers.append({"name": "wait", "resources": executor})
+        return {
+            "containers": containers,
+            "initContainers": [{"name": "init", "resources": executor}],
+        }
     return {"containers": containers}

@@ -172,3 +172,15 @@ def test_width_rules() -> None:
     assert planner.decide_width([NodeFit("a", fits=40)], 10**6, S)[1].endswith(
         "planning.max_workers"
     )  # type: ignore[arg-type]
+
+
+def test_the_runs_own_files_are_never_input(s3: Minio, bucket: str, tmp_path: Path) -> None:
+    text = f"name: t\nservice: {{name: s, image: a, script: script.sh}}\ninput: {{bucket: {bucket}}}\noutput: {{prefix: results/}}\n"
+    s = spec.load(write_spec(tmp_path, text))
+    _put(s3, bucket, "a.jpg")
+    _put(s3, bucket, "results/t/outputs/a.jpg/a.json")
+    _put(s3, bucket, "results-not-ours.jpg")
+    plan = planner.run_plan(s3, s, "t", ROOMY)
+    assert plan.files == 2
+    again = planner.run_plan(s3, s, "t", ROOMY)
+    assert again.files == 2
