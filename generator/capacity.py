@@ -132,17 +132,17 @@ def fit_node(
         used[PODS] = used.get(PODS, 0) + 1000
         for k, v in pod_requests(pod.get("spec") or {}).items():
             used[k] = used.get(k, 0) + v
+    # Headroom is for CPU, memory and devices; the kubelet's pod slots are counted whole.
     free = {
-        k: max(0, int((allocatable.get(k, 0) - used.get(k, 0)) * headroom)) for k in allocatable
+        k: max(0, int((allocatable.get(k, 0) - used.get(k, 0)) * (1 if k == PODS else headroom)))
+        for k in allocatable
     }
     excluded = _exclusion(node, selector, tolerations)
     if excluded:
         return NodeFit(name, allocatable, used, free, 0, None, excluded)
     fits, bottleneck = None, None
     for k, need in sorted({**request, PODS: 1000}.items()):
-        # Pod slots are counted whole: headroom is for CPU/memory, not the kubelet's pod limit.
-        have = allocatable.get(k, 0) - used.get(k, 0) if k == PODS else free.get(k, 0)
-        n = max(0, have) // need
+        n = free.get(k, 0) // need
         if fits is None or n < fits:
             fits, bottleneck = n, k
     return NodeFit(name, allocatable, used, free, fits or 0, bottleneck, None)

@@ -69,7 +69,7 @@ def milli(value: str | int | float) -> int:
 def format_milli(resource: str, value: int) -> str:
     """Show a milli-unit amount the way people read it: cores, GiB, or a count."""
     if resource == "cpu":
-        return f"{value / 1000:g}" if value % 1000 == 0 else f"{value}m"
+        return f"{value / 1000:g}"
     if resource in ("memory", "ephemeral-storage") or resource.startswith("hugepages-"):
         units = value / 1000
         for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):

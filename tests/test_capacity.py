@@ -134,7 +134,7 @@ def test_why_nothing_fits_names_resources_and_nodes() -> None:
     nodes = [node("small", cpu="500m"), node("cordoned", unschedulable=True)]
     result = capacity.fit_cluster(nodes, [], CPU1, selector={}, tolerations=())
     line = capacity.why_nothing_fits(result, CPU1)
-    assert "not enough cpu (need 1)" in line and "small has 500m" in line
+    assert "not enough cpu (need 1)" in line and "small has 0.5" in line
     assert "cordoned: cordoned" in line
     assert capacity.why_nothing_fits([], CPU1) == "the cluster has no nodes"
 

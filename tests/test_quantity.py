@@ -33,7 +33,8 @@ def test_rejects_non_quantities(bad: object) -> None:
 
 
 def test_format_for_people() -> None:
-    assert quantity.format_milli("cpu", 1500) == "1500m"
+    assert quantity.format_milli("cpu", 1500) == "1.5"
+    assert quantity.format_milli("cpu", 250) == "0.25"
     assert quantity.format_milli("cpu", 2000) == "2"
     assert quantity.format_milli("memory", 3 * 2**30 * 1000) == "3.0Gi"
     assert quantity.format_milli("nvidia.com/gpu", 1000) == "1"

@@ -37,14 +37,18 @@ def _table(plan: planner.Plan) -> None:
         nodes.add_column(col, justify="left" if col in ("node", "limited by") else "right")
     for n in plan.nodes:
         cells = [
-            quantity.format_milli(r, n.free.get(r, 0))
-            + "/"
-            + quantity.format_milli(r, n.allocatable.get(r, 0))
+            " / ".join(
+                quantity.format_milli(r, amounts.get(r, 0))
+                for amounts in (n.allocatable, n.used, n.free)
+            )
             for r in resources
         ]
         nodes.add_row(n.name, *cells, str(n.fits), n.excluded or n.bottleneck or "")
     console.print(nodes)
-    console.print("free/allocatable per node, after the requests of running pods and headroom")
+    console.print(
+        "per resource: allocatable / used by running pods' requests / free for the batch"
+        " (after headroom)"
+    )
     shards = Table(title=f"{plan.workers} shard(s)")
     for col in ("shard", "files", "bytes"):
         shards.add_column(col, justify="right")
