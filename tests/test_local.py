@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from generator import aggregate, cluster, layout, local, planner, rclone, runner, spec
 from generator.cli import app
 from tests.conftest import requires_fuse, write_spec
+from tests.k8s import node
 from tests.test_runner import KEYS
 
 pytestmark = [requires_fuse]
@@ -185,7 +186,7 @@ def _start_runner(
     )
 
 
-ONE_CPU = cluster.ClusterState([{"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}, "conditions": [{"type": "Ready", "status": "True"}]}}], [], "t")  # fmt: skip
+ONE_CPU = cluster.ClusterState([node("n", cpu="1", memory="8Gi")], [], "t")
 
 
 def test_sigkill_mid_shard_then_rerun_loses_nothing_and_repeats_nothing(
@@ -265,7 +266,7 @@ def test_a_worker_that_never_ran_leaves_its_files_missing(
     s = _spec(tmp_path, bucket, s3_server.endpoint, extra="planning: {max_workers: 2}\n")
     for i in range(6):
         _put(s3, bucket, f"in/{i}.jpg", b"x")
-    two_cpus = cluster.ClusterState([{**ONE_CPU.nodes[0], "status": {**ONE_CPU.nodes[0]["status"], "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "10"}}}], [], "t")  # fmt: skip
+    two_cpus = cluster.ClusterState([node("n", cpu="2", memory="8Gi")], [], "t")
     plan = planner.run_plan(s3, s, "r", two_cpus)
     assert [len(sh.members) for sh in plan.shards] == [3, 3]
     root = tmp_path / "mnt"
