@@ -113,7 +113,8 @@ def run_workers(
 ) -> dict[str, int]:
     """Every shard's runner at once (the plan already sized the width to this machine).
 
-    A runner that exits non-zero is retried like Argo's retryStrategy would (argo.retries).
+    A runner that exits non-zero is retried, with backoff, like Argo's retryStrategy would
+    (argo.retries times).
 
     Returns:
         The final exit code of each shard's runner.
@@ -135,8 +136,9 @@ def run_workers(
             "ARGO_PROGRESS_FILE": str(work / f"progress-{shard}"),
             "TMPDIR": str(work),
         }
-        for _attempt in range(spec.argo.retries + 1):
-            if workers.stopping.is_set():
+        for attempt in range(spec.argo.retries + 1):
+            # back off before a retry, as the workflow's retryStrategy does (shorter here)
+            if workers.stopping.wait(min(2**attempt, 16) if attempt else 0):
                 return
             codes[shard] = workers.run(
                 ["sh", str(runner_sh)], env, logs / f"worker-{shard}.log", progress.feed
