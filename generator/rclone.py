@@ -21,8 +21,6 @@ from pathlib import Path
 from generator.errors import RunError
 
 REMOTE = "s3"
-# No listing cache: files dropped into the served folder are visible at once, as in a bucket.
-SERVE_FLAGS = ["--vfs-cache-mode", "off", "--dir-cache-time", "0s"]
 
 
 def mount_args(bucket: str, point: str) -> list[str]:
