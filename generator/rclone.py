@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +89,37 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
             proc.wait()
 
 
+@contextlib.contextmanager
+def _process(
+    argv: list[str], env: dict[str, str], log: Path | None, ready: Callable[[], bool], what: str
+) -> Iterator[None]:
+    """Start rclone, wait up to 20 s until `ready()`, and stop it (SIGTERM) on leaving."""
+    out = log.open("ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready():
+            if proc.poll() is not None:
+                see = f"; see {log}" if log else ""
+                raise RunError(f"{what} exited with {proc.returncode}{see}")
+            if time.monotonic() > deadline:
+                raise RunError(f"{what} was not ready within 20 s")
+            time.sleep(0.05)
+        yield
+    finally:
+        _stop(proc)
+        if not isinstance(out, int):
+            out.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.2):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
@@ -117,41 +148,18 @@ def serve_s3(
         access, secret, port = "ob" + secrets.token_hex(8), secrets.token_hex(20), free_port()
     # rclone reads list flags from the environment as CSV: quote the pair to keep it whole.
     env = {**os.environ, "RCLONE_AUTH_KEY": f'"{access},{secret}"'}
-    out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [
-            binary(),
-            "serve",
-            "s3",
-            str(root),
-            "--addr",
-            f"127.0.0.1:{port}",
-            "--vfs-cache-mode",
-            "off",
-        ],
-        env=env,
-        stdout=out,
-        stderr=out,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                raise RunError(
-                    f"rclone serve s3 exited with {proc.returncode}"
-                    + (f"; see {log}" if log else "")
-                )
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RunError("rclone serve s3 did not start within 20 s")
-            time.sleep(0.05)
+    argv = [
+        binary(),
+        "serve",
+        "s3",
+        str(root),
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--vfs-cache-mode",
+        "off",
+    ]
+    with _process(argv, env, log, lambda: _listening(port), "rclone serve s3"):
         yield S3Server(f"http://127.0.0.1:{port}", access, secret, root)
-    finally:
-        _stop(proc)
-        if log and not isinstance(out, int):
-            out.close()
 
 
 def fuse_missing() -> str | None:
@@ -195,28 +203,15 @@ def mount(
     if why:
         raise RunError(f"cannot mount s3:{bucket}: {why}")
     point.mkdir(parents=True, exist_ok=True)
-    out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [binary(), *mount_args(bucket, str(point)), *extra],
-        env={**os.environ, **env},
-        stdout=out,
-        stderr=out,
-        start_new_session=True,
-    )
+    argv = [binary(), *mount_args(bucket, str(point)), *extra]
     try:
-        deadline = time.monotonic() + 20
-        while not is_mounted(point):
-            if proc.poll() is not None:
-                raise RunError(
-                    f"rclone mount of s3:{bucket} exited with {proc.returncode}"
-                    + (f"; see {log}" if log else "")
-                )
-            if time.monotonic() > deadline:
-                raise RunError(f"rclone mount of s3:{bucket} did not appear within 20 s")
-            time.sleep(0.05)
-        yield point
+        with _process(
+            argv,
+            {**os.environ, **env},
+            log,
+            lambda: is_mounted(point),
+            f"rclone mount of s3:{bucket}",
+        ):
+            yield point
     finally:
-        _stop(proc)
         unmount(point)
-        if log and not isinstance(out, int):
-            out.close()
