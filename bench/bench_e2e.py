@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,12 +31,13 @@ def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
     return len(keys) / (time.perf_counter() - t0)
 
 
+def mounted(ep: rclone.S3Server, bucket: str, mnt: Path) -> AbstractContextManager[Path]:
+    env = rclone.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)
+    return rclone.mount(bucket, mnt / bucket, env, rclone.EMBEDDED_SERVER_FLAGS)
+
+
 def raw_mount(ep: rclone.S3Server, bucket: str, mnt: Path, readers: int) -> float:
-    env = {
-        **rclone.remote_env(ep.endpoint),
-        **dict(zip(rclone.KEY_ENV, (ep.access_key, ep.secret_key), strict=True)),
-    }
-    with rclone.mount(bucket, mnt / bucket, env, ["--s3-use-multipart-etag=false"]) as point:
+    with mounted(ep, bucket, mnt) as point:
         files = [p for p in (point / "in").rglob("*.jpg")]
         t0 = time.perf_counter()
 
@@ -49,11 +51,7 @@ def raw_mount(ep: rclone.S3Server, bucket: str, mnt: Path, readers: int) -> floa
 
 def shell_cat(ep: rclone.S3Server, bucket: str, mnt: Path, loops: int) -> float:
     """The floor for one process per file: `sh -c 'cat FILE'` in shell loops through the mount."""
-    env = {
-        **rclone.remote_env(ep.endpoint),
-        **dict(zip(rclone.KEY_ENV, (ep.access_key, ep.secret_key), strict=True)),
-    }
-    with rclone.mount(bucket, mnt / bucket, env, ["--s3-use-multipart-etag=false"]) as point:
+    with mounted(ep, bucket, mnt) as point:
         files = sorted(str(p) for p in (point / "in").rglob("*.jpg"))
         lists = [files[i::loops] for i in range(loops)]
         t0 = time.perf_counter()

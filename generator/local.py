@@ -211,12 +211,8 @@ def _run(
         plan = planner.run_plan(client, spec, run, cluster.this_machine())
         if on_plan:
             on_plan(plan, ep)
-        env = {
-            **rclone.remote_env(ep.url),
-            **dict(zip(rclone.KEY_ENV, (ep.access_key, ep.secret_key), strict=True)),
-        }
-        # rclone's own S3 server computes multipart ETags its own way; MinIO and AWS need no flag.
-        extra = ["--s3-use-multipart-etag=false"] if ep.embedded else []
+        env = rclone.keyed_env(ep.url, ep.access_key, ep.secret_key)
+        extra = rclone.EMBEDDED_SERVER_FLAGS if ep.embedded else []
         mnt_root = work / "mnt"
         with contextlib.ExitStack() as mounts:
             for bucket in spec.buckets:

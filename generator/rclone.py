@@ -73,6 +73,15 @@ def remote_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def keyed_env(endpoint: str, access_key: str, secret_key: str) -> dict[str, str]:
+    """`remote_env` with the keys, for a mount on this machine (a pod takes them from a Secret)."""
+    return {**remote_env(endpoint), **dict(zip(KEY_ENV, (access_key, secret_key), strict=True))}
+
+
+# rclone's own S3 server computes multipart ETags its own way; MinIO and AWS need no flag.
+EMBEDDED_SERVER_FLAGS = ["--s3-use-multipart-etag=false"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

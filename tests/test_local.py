@@ -156,11 +156,8 @@ def test_ctrl_c_stops_workers_unmounts_and_stops_the_server(tmp_path: Path) -> N
 
 @contextmanager
 def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Path]:
-    env = {
-        **rclone.remote_env(s3_server.endpoint),
-        **dict(zip(rclone.KEY_ENV, (s3_server.access_key, s3_server.secret_key), strict=True)),
-    }
-    with rclone.mount(bucket, root / bucket, env, ["--s3-use-multipart-etag=false"]) as point:
+    env = rclone.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    with rclone.mount(bucket, root / bucket, env, rclone.EMBEDDED_SERVER_FLAGS) as point:
         yield point
 
 
