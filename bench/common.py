@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -65,10 +64,6 @@ def best_of(n: int, argv: list[str]) -> float:
         subprocess.run(argv, check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def children_peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
 FIGURE = "@figure|"
