@@ -131,8 +131,7 @@ def submit(s: ArgoSettings, doc: dict[str, Any]) -> str:
     from hera.workflows import models as m
 
     kind = doc.get("kind", "Workflow")
-    body = {k: v for k, v in doc.items()}
-    body.setdefault("metadata", {})["namespace"] = s.namespace
+    body = {**doc, "metadata": {**(doc.get("metadata") or {}), "namespace": s.namespace}}
     service = _service(s)
     if kind == "Workflow":
         req: Any = m.WorkflowCreateRequest(namespace=s.namespace, workflow=m.Workflow(**body))
