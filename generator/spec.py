@@ -149,6 +149,12 @@ class Planning(Frozen):
     executor_requests: dict[str, Quantity] = Field(
         {}, description="requests of Argo's wait/init containers, if the controller sets them"
     )
+    kueue_queue: Name | None = Field(
+        None, description="Kueue LocalQueue the worker pods join (label kueue.x-k8s.io/queue-name)"
+    )
+    wait_for_room: int = Field(
+        1800, ge=0, le=86_400, description="seconds the plan waits for room on a busy cluster"
+    )
 
 
 class Worker(Frozen):
@@ -162,7 +168,11 @@ class Worker(Frozen):
     sidecar_memory: Quantity = "256Mi"
 
 
+ArgoVersion = Literal["3.5", "3.6", "3.7", "4.0", "4.1"]
+
+
 class Argo(Frozen):
+    version: ArgoVersion = Field("4.1", description="the Argo Workflows release to generate for")
     namespace: Name = "argo"
     service_account: Name = "oscar-batch"
     kind: Literal["Workflow", "WorkflowTemplate", "CronWorkflow"] = "Workflow"

@@ -24,7 +24,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from generator import __version__, rclone, runner, storage, workerpod
+from generator import __version__, rbac, rclone, runner, storage, workerpod
 from generator.aggregate import OUTPUT_PARAMETERS
 from generator.spec import BatchSpec
 
@@ -34,9 +34,37 @@ SPEC_PATH = "/etc/oscar-batch/spec.json"
 SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
-# The aggregate runs whatever became of the workers, so every file is accounted for; Argo
-# rejects `continueOn` beside `depends`, so the condition names both outcomes.
-AGGREGATE_DEPENDS = "work.AnySucceeded || work.AllFailed"
+STAGE_RETRIES = 3
+# The aggregate runs whatever became of the workers, so every file is accounted for. Argo
+# rejects `continueOn` beside `depends`, so the condition names every finished outcome. A
+# withParam task is a TaskGroup whose phase is Succeeded unless a child Failed or Errored,
+# then that child's phase (workflow/controller/dag.go, executeDAGTask); `AnySucceeded ||
+# AllFailed` (evaluateDependsLogic) is false when none succeeded and one ended Error. Omitted
+# and Skipped (the plan failed) are left out: without a plan there is nothing to report.
+AGGREGATE_DEPENDS = "work.Succeeded || work.Failed || work.Errored"
+
+
+def version(spec: BatchSpec) -> tuple[int, int]:
+    """The targeted Argo release as a comparable (major, minor)."""
+    major, minor = spec.argo.version.split(".")
+    return int(major), int(minor)
+
+
+def retry(spec: BatchSpec, limit: int, first: str, cap: str) -> m.RetryStrategy:
+    """Retry on any failure, waiting `first`, doubling, never more than `cap` between tries.
+
+    No `maxDuration`: it counts from the first attempt's start and becomes every retry pod's
+    deadline (workflow/controller/operator.go, processNodeRetries: maxDurationDeadline ->
+    opts.executionDeadline), so a shard running longer is never retried and a retry is cut
+    short. `Backoff.cap` bounds one wait only and exists from v3.7
+    (pkg/apis/workflow/v1alpha1/workflow_types.go); before it, every wait is `first`.
+    """
+    backoff = (
+        m.Backoff(duration=first, factor=m.IntOrString(2), cap=cap)
+        if version(spec) >= (3, 7)
+        else m.Backoff(duration=first, factor=m.IntOrString(1))
+    )
+    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy="Always", backoff=backoff)
 
 
 def _s3_env(spec: BatchSpec, access: str, secret: str) -> list[Env | SecretEnv]:
@@ -85,7 +113,9 @@ def _mount_sidecar(spec: BatchSpec, index: int, bucket: str) -> UserContainer:
     )
 
 
-def _stage(spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter]) -> Container:
+def _stage(
+    spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter], account: str
+) -> Container:
     """A plan/aggregate container: this package's runtime image, the spec as a raw artifact."""
     return Container(
         name=stage,
@@ -106,9 +136,20 @@ def _stage(spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter
         resources=m.ResourceRequirements(
             requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
         ),
-        security_context=m.SecurityContext(
-            run_as_non_root=True, allow_privilege_escalation=False, read_only_root_filesystem=False
+        # Pod Security "restricted" (pod-security-standards): non-root, RuntimeDefault seccomp,
+        # no escalation, no capabilities; the pod-level part also covers Argo's own containers.
+        pod_security_context=m.PodSecurityContext(
+            run_as_non_root=True, seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
         ),
+        security_context=m.SecurityContext(
+            run_as_non_root=True,
+            allow_privilege_escalation=False,
+            capabilities=m.Capabilities(drop=["ALL"]),
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+        ),
+        service_account_name=account,
+        # one transient S3 or API error must not fail the run; both stages are idempotent
+        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m"),
     )
 
 
@@ -147,12 +188,15 @@ def _worker(spec: BatchSpec) -> Container:
             for i, b in enumerate(spec.buckets)
         ],
         sidecars=[_mount_sidecar(spec, i, b) for i, b in enumerate(spec.buckets)],
-        retry_strategy=m.RetryStrategy(
-            limit=m.IntOrString(spec.argo.retries),
-            retry_policy="Always",
-            backoff=m.Backoff(duration="30s", factor=m.IntOrString(2), max_duration="30m"),
-        ),
+        retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
         active_deadline_seconds=spec.worker.pod_timeout,
+        # The service image and the privileged sidecar get no API token; only Argo's wait and
+        # init containers get the executor account's, which Argo mounts when this is false
+        # (workflow/controller/workflowpod.go, setupServiceAccount: it then requires
+        # executor.serviceAccountName and mounts its token Secret).
+        service_account_name=rbac.executor_account(spec),
+        automount_service_account_token=False,
+        executor=m.ExecutorConfig(service_account_name=rbac.executor_account(spec)),
         node_selector=dict(spec.planning.node_selector) or None,
         tolerations=[
             m.Toleration(**t.model_dump(exclude_none=True)) for t in spec.planning.tolerations
@@ -181,25 +225,57 @@ def _metadata(spec: BatchSpec) -> dict[str, Any]:
     }
 
 
+class _ScheduleSpec(m.CronWorkflowSpec):
+    """v3.5's CronWorkflowSpec: one `schedule` string, no `schedules` (Hera models v4's)."""
+
+    schedule: str
+    schedules: list[str] | None = None  # type: ignore[assignment]
+
+
+class _ScheduleModel(m.CronWorkflow):
+    spec: _ScheduleSpec
+
+
+class _ScheduleCron(CronWorkflow):
+    """A CronWorkflow for v3.5: its spec carries `schedule` instead of `schedules`."""
+
+    def build(self) -> Any:
+        model = super().build()
+        cron = model.spec
+        assert isinstance(cron, m.CronWorkflowSpec)
+        fields = {k: getattr(cron, k) for k in cron.model_fields_set if k != "schedules"}
+        spec = _ScheduleSpec(**fields, schedule=cron.schedules[0])
+        kept = {k: getattr(model, k) for k in model.model_fields_set if k != "spec"}
+        return _ScheduleModel(**kept, spec=spec)
+
+
+def _kind(spec: BatchSpec) -> type[Workflow]:
+    """CronWorkflowSpec has `schedule` up to v3.7 and `schedules` from v3.6
+    (pkg/apis/workflow/v1alpha1/cron_workflow_types.go in v3.5.14, v3.6.19, v4.0.10)."""
+    if spec.argo.kind == "CronWorkflow":
+        return CronWorkflow if version(spec) >= (3, 6) else _ScheduleCron
+    return {"Workflow": Workflow, "WorkflowTemplate": WorkflowTemplate}[spec.argo.kind]
+
+
 def build(spec: BatchSpec) -> Workflow:
     """The Hera workflow object of a spec (kind chosen by `argo.kind`)."""
-    kind: type[Workflow] = {
-        "Workflow": Workflow,
-        "WorkflowTemplate": WorkflowTemplate,
-        "CronWorkflow": CronWorkflow,
-    }[spec.argo.kind]
+    kind = _kind(spec)
     naming: dict[str, Any] = (
         {"generate_name": f"{spec.name}-"} if spec.argo.kind == "Workflow" else {"name": spec.name}
     )
+    # Forbid: a night still running when the next starts would share its run folder
     extra: dict[str, Any] = (
-        {"schedules": [spec.argo.schedule]} if spec.argo.kind == "CronWorkflow" else {}
+        {"schedules": [spec.argo.schedule], "concurrency_policy": "Forbid"}
+        if spec.argo.kind == "CronWorkflow"
+        else {}
     )
     with kind(
+        kind=spec.argo.kind,
         **naming,
         **extra,
         namespace=spec.argo.namespace,
         entrypoint="main",
-        service_account_name=spec.argo.service_account,
+        service_account_name=rbac.executor_account(spec),
         arguments=[
             Parameter(
                 name="run",
@@ -211,7 +287,9 @@ def build(spec: BatchSpec) -> Workflow:
         parallelism=spec.planning.max_workers + 2,
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
         ttl_strategy=m.TTLStrategy(seconds_after_success=86400, seconds_after_failure=604800),
-        pod_metadata=m.Metadata(labels={"oscar-batch/spec": spec.name, "oscar-batch/run": RUN}),
+        # Only values the generator validated: a run name given at submit time (`-p run=...`)
+        # in a label would make every pod create fail before the plan could reject the name.
+        pod_metadata=m.Metadata(labels={"oscar-batch/spec": spec.name}),
         **_metadata(spec),
     ) as wf:
         plan = _stage(
@@ -219,6 +297,7 @@ def build(spec: BatchSpec) -> Workflow:
             "plan",
             ["--shards-out", f"{OUT_DIR}/shards.json"],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
+            rbac.plan_account(spec),
         )
         aggregate_step = _stage(
             spec,
@@ -228,6 +307,7 @@ def build(spec: BatchSpec) -> Workflow:
                 Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
                 for n in OUTPUT_PARAMETERS
             ],
+            rbac.executor_account(spec),
         )
         worker = _worker(spec)
         with DAG(name="main"):

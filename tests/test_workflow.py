@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import lint, rbac, runner, spec, workflow
+from generator import lint, runner, spec, workflow
 from tests.conftest import EXAMPLES, write_spec
 
 
@@ -34,7 +34,7 @@ def test_three_stages_fan_out_over_shard_ids(doc: dict[str, Any]) -> None:
     assert tasks["work"]["depends"] == "plan"
     assert tasks["work"]["arguments"]["parameters"] == [{"name": "shard", "value": "{{item}}"}]
     # runs after partial failure, without the depends+continueOn combination Argo rejects
-    assert tasks["aggregate"]["depends"] == "work.AnySucceeded || work.AllFailed"
+    assert tasks["aggregate"]["depends"] == workflow.AGGREGATE_DEPENDS
     assert "continueOn" not in tasks["aggregate"]
     plan_out = _template(doc, "plan")["outputs"]["parameters"][0]
     assert plan_out["valueFrom"]["path"].startswith("/tmp/")
@@ -76,7 +76,7 @@ def test_ui_metadata(doc: dict[str, Any]) -> None:
     assert "fish-detector" in meta["annotations"]["workflows.argoproj.io/title"]
     assert "s3://fish-detector/input/" in meta["annotations"]["workflows.argoproj.io/description"]
     assert meta["labels"]["oscar-batch/service"] == "fish-detector"
-    assert doc["spec"]["podMetadata"]["labels"]["oscar-batch/run"] == "{{workflow.parameters.run}}"
+    assert doc["spec"]["podMetadata"]["labels"] == {"oscar-batch/spec": "obsea-fish"}
     assert doc["spec"]["arguments"]["parameters"][0] == {
         "name": "run",
         "value": "obsea-fish",
@@ -132,28 +132,6 @@ def test_secrets_are_references_only(tmp_path: Path) -> None:
     # two buckets: two sidecars, each its own emptyDir
     assert [c["args"][1] for c in worker["sidecars"]] == ["s3:data", "s3:results"]
     assert lint.lint_text(text, "secretive.yaml") == []
-
-
-def test_rbac_can_only_read_nodes_and_pods_and_has_no_secret_values(tmp_path: Path) -> None:
-    s = spec.load(write_spec(tmp_path, SECRETS_SPEC))
-    docs = list(yaml.safe_load_all(rbac.to_yaml(s)))
-    kinds = [d["kind"] for d in docs]
-    assert kinds == [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-        "Secret",
-        "Secret",
-    ]
-    cluster_role = docs[1]
-    assert cluster_role["rules"] == [
-        {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}
-    ]
-    secrets = [d for d in docs if d["kind"] == "Secret"]
-    assert all(v == "" for d in secrets for v in d["stringData"].values())
-    assert secrets[1]["stringData"] == {"API_TOKEN": ""}
 
 
 @pytest.mark.parametrize(

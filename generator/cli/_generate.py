@@ -32,6 +32,7 @@ def generate(
         sys.stdout.write(text)
         if with_rbac:
             sys.stdout.write("---\n" + rbac.to_yaml(batch))
+        typer.echo(f"note: {rbac.POD_SECURITY}", err=True)
         return
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,3 +44,4 @@ def generate(
         written[-1].write_text(rbac.to_yaml(batch), encoding="utf-8")
     for path in written:
         typer.echo(f"wrote {path}", err=True)
+    typer.echo(f"note: {rbac.POD_SECURITY}", err=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from generator import aggregate, cluster, planner
+from generator import aggregate, cluster, layout, planner
 from generator import spec as spec_mod
 from generator.cli._common import errors, fail, s3_client
 from generator.errors import SpecError
@@ -40,6 +40,7 @@ def plan_stage(
     ] = None,
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
+    layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
     state = cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
     result = planner.run_plan(s3_client(batch), batch, run, state)
