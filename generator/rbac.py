@@ -86,7 +86,9 @@ def manifests(spec: BatchSpec) -> list[dict[str, Any]]:
         k.V1Secret(
             api_version="v1",
             kind="Secret",
-            metadata=meta(token_secret(spec), **{"kubernetes.io/service-account.name": executor}),
+            metadata=meta(
+                token_secret(spec), annotations={"kubernetes.io/service-account.name": executor}
+            ),
             type="kubernetes.io/service-account-token",
         ),
         k.V1ServiceAccount(api_version="v1", kind="ServiceAccount", metadata=meta(planner)),
