@@ -82,8 +82,10 @@ def from_api(kubeconfig: str | None = None, context: str | None = None) -> Clust
             config.load_incluster_config()  # type: ignore[no-untyped-call]
             where = "in-cluster service account"
         else:
+            # the client reads KUBECONFIG once, at import: read it now
+            kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
             config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
-            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            where = kubeconfig or "~/.kube/config"
     except (ConfigException, OSError) as exc:
         raise ClusterError(
             f"no Kubernetes configuration ({exc}); use --cluster-from FILE"

@@ -12,7 +12,7 @@ import posixpath
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,6 +260,48 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
     )
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """How the plan waits for room on a busy cluster: re-read it until `seconds` have passed.
+
+    The reason goes to `say` (the plan pod's log, which Argo's UI shows while it runs).
+    """
+
+    reread: Callable[[], ClusterState]
+    say: Callable[[str], None]
+    seconds: float
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def poll(self) -> float:
+        """About ten looks over the wait, at most one every 30 s."""
+        return min(30.0, max(0.1, self.seconds / 10))
+
+
+def plan_when_room(
+    spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState, waiting: Waiting | None
+) -> Plan:
+    """`make_plan`, re-reading the cluster while nothing fits, up to `waiting.seconds`.
+
+    Raises:
+        ClusterError: still nothing fits when the wait is over (the last reason, and how long).
+    """
+    start = waiting.clock() if waiting else 0.0
+    while True:
+        try:
+            return make_plan(spec, run, listing, cluster)
+        except ClusterError as exc:
+            if waiting is None or waiting.seconds <= 0:
+                raise
+            waited = waiting.clock() - start
+            if waited >= waiting.seconds:
+                raise ClusterError(f"{exc} (waited {waited:.0f} s for room)") from None
+            waiting.say(f"waiting for room ({waited:.0f}/{waiting.seconds:.0f} s): {exc}")
+            waiting.sleep(min(waiting.poll, waiting.seconds - waited))
+            cluster = waiting.reread()
+
+
 def run_plan(
     client: Minio | None,
     spec: BatchSpec,
@@ -267,12 +309,16 @@ def run_plan(
     cluster: ClusterState,
     objects: Iterable[tuple[str, int]] | None = None,
     write: bool = True,
+    waiting: Waiting | None = None,
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
+    Args:
+        waiting: when nothing fits, re-read the cluster for a while instead of failing.
+
     Raises:
         StorageError: a bucket is missing, or no file matches.
-        ClusterError: no worker fits on the cluster.
+        ClusterError: no worker fits on the cluster (after the wait, if any).
     """
     where = layout.RunLayout.of(spec, run)
     if client is None:
@@ -292,7 +338,7 @@ def run_plan(
         raise StorageError(
             f"no file under s3://{spec.input.bucket}/{spec.input.prefix} matches {globs}"
         )
-    plan = make_plan(spec, run, listing, cluster)
+    plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
         write_plan(client, spec, plan, listing)
     return plan

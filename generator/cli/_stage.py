@@ -11,9 +11,20 @@ import typer
 from generator import aggregate, cluster, layout, planner
 from generator import spec as spec_mod
 from generator.cli._common import errors, fail, s3_client
-from generator.errors import SpecError
+from generator.errors import OscarBatchError, SpecError
 
 app = typer.Typer(help="Pod entry points of the generated workflow (not for people).", hidden=True)
+
+# Kubernetes shows this file's text as the failed container's message, and Argo puts it in
+# the node's message in the UI (workflow/controller/operator.go, inferFailedReason). It exists
+# only in a pod (the kubelet mounts it); elsewhere nothing is written.
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def _termination_message(path: Path, message: str) -> None:
+    if path.exists():
+        path.write_text(message[-4096:], encoding="utf-8")
+
 
 SpecJson = Annotated[
     Path, typer.Option("--spec", help="the resolved spec JSON the workflow carries")
@@ -38,12 +49,25 @@ def plan_stage(
     cluster_from: Annotated[
         list[Path] | None, typer.Option(help="snapshot instead of the live API")
     ] = None,
+    termination_log: Annotated[
+        Path, typer.Option(help="where Kubernetes reads a failed container's message")
+    ] = TERMINATION_LOG,
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
     layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
-    state = cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
-    result = planner.run_plan(s3_client(batch), batch, run, state)
+
+    def read() -> cluster.ClusterState:
+        return cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
+
+    waiting = planner.Waiting(
+        read, lambda line: typer.echo(line, err=True), batch.planning.wait_for_room
+    )
+    try:
+        result = planner.run_plan(s3_client(batch), batch, run, read(), waiting=waiting)
+    except OscarBatchError as exc:
+        _termination_message(termination_log, str(exc))
+        raise
     ids = json.dumps([s.id for s in result.shards])
     shards_out.parent.mkdir(parents=True, exist_ok=True)
     shards_out.write_text(ids, encoding="utf-8")
