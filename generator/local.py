@@ -21,7 +21,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator import aggregate, cluster, planner, rclone, runner, storage
+from generator import aggregate, cluster, planner, rclone, runner, storage, workerpod
 from generator.spec import BatchSpec
 
 
@@ -123,7 +123,7 @@ def run_workers(
     script.write_text(spec.service.script, encoding="utf-8")
     script.chmod(0o755)
     runner_sh = work / "runner.sh"
-    runner_sh.write_text(runner.render(runner.mount_point(str(mnt_root), b) for b in spec.buckets))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(spec, str(mnt_root))))
     codes: dict[str, int] = {}
     workers = _Workers()
 
@@ -215,14 +215,10 @@ def _run(
         extra = rclone.EMBEDDED_SERVER_FLAGS if ep.embedded else []
         mnt_root = work / "mnt"
         with contextlib.ExitStack() as mounts:
-            for bucket in spec.buckets:
+            for i, m in enumerate(workerpod.mounts(spec, str(mnt_root))):
                 mounts.enter_context(
                     rclone.mount(
-                        bucket,
-                        Path(runner.mount_point(str(mnt_root), bucket)),
-                        env,
-                        extra,
-                        logs / f"mount-{bucket}.log",
+                        m.bucket, Path(m.point), env, extra, logs / f"mount-{i}.log", m.read_only
                     )
                 )
             progress = Progress(total=plan.pending)

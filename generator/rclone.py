@@ -23,16 +23,20 @@ from generator.errors import RunError
 REMOTE = "s3"
 
 
-def mount_args(bucket: str, point: str) -> list[str]:
+def mount_args(bucket: str, point: str, read_only: bool = False) -> list[str]:
     """`rclone mount` arguments with OSCAR's flags and no VFS write cache.
 
     `--vfs-cache-mode off` streams writes, so `cp` returns once the object is stored: the
     sidecar is killed as soon as the main container ends, and write-back would lose outputs.
+    `--no-unicode-normalization`: without it rclone's VFS "fixes up" a name to a canonically
+    equivalent one it already knows (rclone mount docs, VFS Case Sensitivity), so `café` in NFC
+    and in NFD would read and write one object. `--read-only` for the input (see
+    `workerpod.mounts`).
     """
     return [
         "mount", f"{REMOTE}:{bucket}", point, "--vfs-cache-mode", "off", "--dir-cache-time", "10s",
         "--allow-other", "--allow-non-empty", "--umask", "0007", "--uid", "1000", "--gid", "100",
-        "--no-checksum",
+        "--no-checksum", "--no-unicode-normalization", *(["--read-only"] if read_only else []),
     ]  # fmt: skip
 
 
@@ -166,6 +170,8 @@ def serve_s3(
         f"127.0.0.1:{port}",
         "--vfs-cache-mode",
         "off",
+        # keys are bytes, as in MinIO: no VFS fixup between canonically equivalent names
+        "--no-unicode-normalization",
     ]
     with _process(argv, env, log, lambda: _listening(port), "rclone serve s3"):
         yield S3Server(f"http://127.0.0.1:{port}", access, secret, root)
@@ -205,14 +211,19 @@ def unmount(point: Path) -> None:
 
 @contextlib.contextmanager
 def mount(
-    bucket: str, point: Path, env: dict[str, str], extra: list[str], log: Path | None = None
+    bucket: str,
+    point: Path,
+    env: dict[str, str],
+    extra: list[str],
+    log: Path | None = None,
+    read_only: bool = False,
 ) -> Iterator[Path]:
     """Mount a bucket exactly as the sidecar does; unmount on exit, also after errors."""
     why = fuse_missing()
     if why:
         raise RunError(f"cannot mount s3:{bucket}: {why}")
     point.mkdir(parents=True, exist_ok=True)
-    argv = [binary(), *mount_args(bucket, str(point)), *extra]
+    argv = [binary(), *mount_args(bucket, str(point), read_only), *extra]
     try:
         with _process(
             argv,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator import __version__, rclone
+from generator import __version__, rclone, workerpod
 from generator.spec import BatchSpec
 
 
@@ -56,10 +56,11 @@ def environment(
         script: where the service script is.
     """
     layout_root = f"{spec.output.prefix}{run}"
-    input_dir = f"{mount_point(mnt_root, spec.input.bucket)}/{spec.input.prefix}"
+    reads, writes = workerpod.mounts(spec, mnt_root)
+    input_dir = f"{reads.point}/{spec.input.prefix}"
     env = {
         "OSCAR_BATCH_SHARD": shard,
-        "OSCAR_BATCH_RUN_DIR": f"{mount_point(mnt_root, spec.output_bucket)}/{layout_root}",
+        "OSCAR_BATCH_RUN_DIR": f"{writes.point}/{layout_root}",
         "OSCAR_BATCH_INPUT_DIR": input_dir.rstrip("/"),
         "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
         "OSCAR_BATCH_INPUT_PREFIX": spec.input.prefix,

@@ -86,19 +86,18 @@ def endpoint(spec: BatchSpec) -> str:
     return spec.input.endpoint or "http://minio.minio:9000"
 
 
-def _mount_sidecar(spec: BatchSpec, index: int, bucket: str) -> UserContainer:
+def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserContainer:
     """rclone mount of one bucket, with OSCAR's flags and no VFS write cache.
 
     Writes stream through (`--vfs-cache-mode off`), so an output exists in S3 when the
     runner's `cp` returns: the sidecar is killed right after the main container exits.
     rclone runs in the foreground and unmounts itself on SIGTERM.
     """
-    point = runner.mount_point(MNT, bucket)
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
         command=["rclone"],
-        args=rclone.mount_args(bucket, point),
+        args=rclone.mount_args(mount.bucket, mount.point, mount.read_only),
         env=[
             *(Env(name=k, value=v) for k, v in rclone.remote_env(endpoint(spec)).items()),
             *_s3_env(spec, *rclone.KEY_ENV),
@@ -107,7 +106,7 @@ def _mount_sidecar(spec: BatchSpec, index: int, bucket: str) -> UserContainer:
         security_context=m.SecurityContext(privileged=True),
         volume_mounts=[
             m.VolumeMount(
-                name=f"bucket-{index}", mount_path=point, mount_propagation="Bidirectional"
+                name=f"bucket-{index}", mount_path=mount.point, mount_propagation="Bidirectional"
             )
         ],
     )
@@ -159,9 +158,10 @@ def _worker(spec: BatchSpec) -> Container:
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
+    mounts = workerpod.mounts(spec, MNT)
     volumes = [
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
-        for i, _ in enumerate(spec.buckets)
+        for i, _ in enumerate(mounts)
     ]
     return Container(
         name="worker",
@@ -169,7 +169,7 @@ def _worker(spec: BatchSpec) -> Container:
         command=[
             "sh",
             "-c",
-            runner.render(runner.mount_point(MNT, b) for b in spec.buckets),
+            runner.render(mount.point for mount in mounts),
             "oscar-batch-runner",
         ],
         inputs=[
@@ -181,13 +181,11 @@ def _worker(spec: BatchSpec) -> Container:
         volumes=volumes,
         volume_mounts=[
             m.VolumeMount(
-                name=f"bucket-{i}",
-                mount_path=runner.mount_point(MNT, b),
-                mount_propagation="HostToContainer",
+                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
             )
-            for i, b in enumerate(spec.buckets)
+            for i, mount in enumerate(mounts)
         ],
-        sidecars=[_mount_sidecar(spec, i, b) for i, b in enumerate(spec.buckets)],
+        sidecars=[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
         retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
         active_deadline_seconds=spec.worker.pod_timeout,
         # The service image and the privileged sidecar get no API token; only Argo's wait and

@@ -17,7 +17,7 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, cluster, layout, local, planner, rclone, runner, spec
+from generator import aggregate, cluster, layout, local, planner, rclone, runner, spec, workerpod
 from generator.cli import app
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
@@ -156,8 +156,14 @@ def test_ctrl_c_stops_workers_unmounts_and_stops_the_server(tmp_path: Path) -> N
 
 @contextmanager
 def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Path]:
+    """The bucket mounted as a worker pod mounts it (workerpod.mounts): read-only at
+    root/<bucket>, read-write at root/.oscar-batch/<bucket>; yields the read-write one."""
     env = rclone.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
-    with rclone.mount(bucket, root / bucket, env, rclone.EMBEDDED_SERVER_FLAGS) as point:
+    flags = rclone.EMBEDDED_SERVER_FLAGS
+    with (
+        rclone.mount(bucket, root / bucket, env, flags, read_only=True),
+        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env, flags) as point,
+    ):
         yield point
 
 
@@ -167,7 +173,7 @@ def _start_runner(
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render([runner.mount_point(str(root), b) for b in s.buckets]))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
     env = {
         **os.environ,
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import layout, runner, spec
+from generator import layout, runner, spec, workerpod
 from tests.conftest import write_spec
 
 KEYS = [
@@ -52,6 +52,9 @@ class Layout:
         self.data = self.mnt / "data"
         self.run_dir = self.data / "oscar-batch" / "r1"
         (self.run_dir / "shards").mkdir(parents=True)
+        # the runner writes through the bucket's second, read-write mount (workerpod.mounts)
+        (self.mnt / workerpod.WRITE_ROOT).mkdir()
+        (self.mnt / workerpod.WRITE_ROOT / "data").symlink_to(self.data)
         self.script = tmp_path / "script.sh"
         self.script.write_text(self.spec.service.script)
         self.runner = tmp_path / "runner.sh"

@@ -47,24 +47,28 @@ def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -
     assert main["command"][:2] == ["sh", "-c"]
     assert main["resources"]["requests"] == {"cpu": "1.0", "memory": "3Gi"}
     assert main["resources"]["limits"] == main["resources"]["requests"]
+    # the input read-only at OSCAR's path, the same bucket read-write for the runner's writes
+    points = ["/mnt/fish-detector", "/mnt/.oscar-batch/fish-detector"]
     assert main["volumeMounts"] == [
-        {
-            "name": "bucket-0",
-            "mountPath": "/mnt/fish-detector",
-            "mountPropagation": "HostToContainer",
-        }
+        {"name": f"bucket-{i}", "mountPath": p, "mountPropagation": "HostToContainer"}
+        for i, p in enumerate(points)
     ]
-    (sidecar,) = worker["sidecars"]
-    assert sidecar["image"].startswith("rclone/rclone:")
-    assert sidecar["securityContext"] == {"privileged": True}
-    assert sidecar["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
-    assert sidecar["args"][:3] == ["mount", "s3:fish-detector", "/mnt/fish-detector"]
-    assert sidecar["args"][3:5] == ["--vfs-cache-mode", "off"]
-    assert worker["volumes"] == [{"name": "bucket-0", "emptyDir": {}}]
+    reads, writes = worker["sidecars"]
+    for sidecar, point in zip((reads, writes), points, strict=True):
+        assert sidecar["image"].startswith("rclone/rclone:")
+        assert sidecar["securityContext"] == {"privileged": True}
+        assert sidecar["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
+        assert sidecar["args"][:3] == ["mount", "s3:fish-detector", point]
+        assert sidecar["args"][3:5] == ["--vfs-cache-mode", "off"]
+    assert "--read-only" in reads["args"] and "--read-only" not in writes["args"]
+    assert worker["volumes"] == [{"name": f"bucket-{i}", "emptyDir": {}} for i in range(2)]
     assert worker["retryStrategy"]["limit"] == 3
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["BUCKET_DIR"] == "/mnt/fish-detector"
-    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/fish-detector/output/{{workflow.parameters.run}}"
+    assert env["OSCAR_BATCH_RUN_DIR"] == (
+        "/mnt/.oscar-batch/fish-detector/output/{{workflow.parameters.run}}"
+    )
+    assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/fish-detector/input"
     assert env["OSCAR_BATCH_SHARD"] == "{{inputs.parameters.shard}}"
     script = worker["inputs"]["artifacts"][0]
     assert script["path"] == workflow.SCRIPT_PATH and "detect.py" in script["raw"]["data"]

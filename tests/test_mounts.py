@@ -1,0 +1,119 @@
+"""The worker's mounts as a pod has them (workerpod.mounts), with real `rclone mount`s: the
+input is read-only, and names that differ only in Unicode form stay apart."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from minio import Minio
+
+from generator import layout, planner, rclone, runner, spec, workerpod
+from generator.cluster import ClusterState
+from tests.conftest import requires_fuse, write_spec
+from tests.k8s import node
+
+ROOMY = ClusterState([node("n", cpu="8", memory="32Gi")], [], "test")
+
+
+@contextlib.contextmanager
+def _pod_mounts(s: spec.BatchSpec, server: rclone.S3Server, root: Path) -> Iterator[None]:
+    env = rclone.keyed_env(server.endpoint, server.access_key, server.secret_key)
+    with contextlib.ExitStack() as stack:
+        for m in workerpod.mounts(s, str(root)):
+            stack.enter_context(
+                rclone.mount(
+                    m.bucket, Path(m.point), env, rclone.EMBEDDED_SERVER_FLAGS,
+                    read_only=m.read_only,
+                )
+            )  # fmt: skip
+        yield
+
+
+def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard: str) -> str:
+    root = tmp_path / "mnt"
+    script = tmp_path / "script.sh"
+    script.write_text(s.service.script)
+    runner_sh = tmp_path / "runner.sh"
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
+    env = {
+        "PATH": os.environ["PATH"],
+        **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),
+        "TMPDIR": str(tmp_path),
+    }
+    with _pod_mounts(s, server, root):
+        done = subprocess.run(
+            ["sh", str(runner_sh)], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _spec(tmp_path: Path, bucket: str, endpoint: str, script: str) -> spec.BatchSpec:
+    text = (
+        "name: t\nservice: {name: s, image: alpine, script: script.sh, cpu: 1, memory: 1Gi}\n"
+        f"input: {{endpoint: '{endpoint}', bucket: {bucket}, prefix: in/}}\n"
+        "planning: {max_workers: 1}\n"
+    )
+    return spec.load(write_spec(tmp_path / "spec", text, script))
+
+
+def test_input_and_output_mounts(tmp_path: Path) -> None:
+    shared = _spec(tmp_path, "data", "http://x:1", "true\n")
+    assert [(m.point, m.read_only) for m in workerpod.mounts(shared, "/mnt")] == [
+        ("/mnt/data", True),
+        ("/mnt/.oscar-batch/data", False),
+    ]
+    assert rclone.mount_args("data", "/mnt/data", read_only=True)[-1] == "--read-only"
+    env = runner.environment(shared, mnt_root="/mnt", run="r", shard="0", script="/s")
+    assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/data/in"
+    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data/oscar-batch/r"
+    apart = spec.validate({**shared.model_dump(mode="json"), "output": {"bucket": "results"}}, "t")
+    assert [(m.point, m.read_only) for m in workerpod.mounts(apart, "/mnt")] == [
+        ("/mnt/data", True),
+        ("/mnt/results", False),
+    ]
+
+
+@requires_fuse
+def test_a_script_cannot_delete_or_overwrite_its_sources(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    hostile = (
+        'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+        'case "$INPUT_FILE_PATH" in *rm*) rm -f "$INPUT_FILE_PATH" ;;'
+        ' *) echo changed > "$INPUT_FILE_PATH" ;; esac\n'
+    )
+    s = _spec(tmp_path, bucket, s3_server.endpoint, hostile)
+    keys = ["in/rm-1.jpg", "in/rm-2.jpg", "in/write-1.jpg", "in/write-2.jpg"]
+    for key in keys:
+        s3.put_object(bucket, key, io.BytesIO(key.encode()), len(key))
+    (shard,) = planner.run_plan(s3, s, "r", ROOMY).shards
+    _run_shard(s, s3_server, tmp_path, shard.id)
+    for key in keys:  # the bucket is untouched
+        assert s3.get_object(bucket, key).read() == key.encode()
+        fid = layout.file_id(key)
+        s3.stat_object(bucket, f"oscar-batch/r/results/{shard.id}/{fid}.fail")
+
+
+@requires_fuse
+def test_unicode_twins_keep_their_own_outputs(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    nfc, nfd = (unicodedata.normalize(f, "in/café.jpg") for f in ("NFC", "NFD"))
+    assert nfc != nfd
+    for key, body in ((nfc, b"composed"), (nfd, b"decomposed")):
+        s3.put_object(bucket, key, io.BytesIO(body), len(body))
+    s = _spec(
+        tmp_path, bucket, s3_server.endpoint, 'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+    )
+    (shard,) = planner.run_plan(s3, s, "r", ROOMY).shards
+    _run_shard(s, s3_server, tmp_path, shard.id)
+    for key, body in ((nfc, b"composed"), (nfd, b"decomposed")):
+        rel = key.removeprefix("in/")
+        assert s3.get_object(bucket, f"oscar-batch/r/outputs/{rel}/copy").read() == body
