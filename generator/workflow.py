@@ -91,13 +91,12 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
 
     Writes stream through (`--vfs-cache-mode off`), so an output exists in S3 when the
     runner's `cp` returns: the sidecar is killed right after the main container exits.
-    rclone runs in the foreground and unmounts itself on SIGTERM.
+    A small shell around rclone unmounts on every exit (`rclone.SIDECAR_SCRIPT`).
     """
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
-        command=["rclone"],
-        args=rclone.mount_args(mount.bucket, mount.point, mount.read_only),
+        command=rclone.sidecar_command(mount.bucket, mount.point, mount.read_only),
         env=[
             *(Env(name=k, value=v) for k, v in rclone.remote_env(endpoint(spec)).items()),
             *_s3_env(spec, *rclone.KEY_ENV),

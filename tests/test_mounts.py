@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
+import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from minio import Minio
 
 from generator import layout, planner, rclone, runner, spec, workerpod
@@ -117,3 +120,56 @@ def test_unicode_twins_keep_their_own_outputs(
     for key, body in ((nfc, b"composed"), (nfd, b"decomposed")):
         rel = key.removeprefix("in/")
         assert s3.get_object(bucket, f"oscar-batch/r/outputs/{rel}/copy").read() == body
+
+
+def _sidecar(server: rclone.S3Server, bucket: str, point: Path) -> subprocess.Popen[bytes]:
+    """The sidecar's command exactly as the workflow has it, rclone from this machine."""
+    point.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(rclone.binary()).parent}:{os.environ['PATH']}",
+        **rclone.keyed_env(server.endpoint, server.access_key, server.secret_key),
+    }
+    argv = [*rclone.sidecar_command(bucket, str(point), False), *rclone.EMBEDDED_SERVER_FLAGS]
+    proc = subprocess.Popen(argv, env=env, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not _fuse_mounted(point):
+        assert proc.poll() is None and time.monotonic() < deadline, "the mount never came up"
+        time.sleep(0.05)
+    return proc
+
+
+def _fuse_mounted(point: Path) -> bool:
+    target = rclone.proc_mounts_escape(str(point))
+    lines = Path("/proc/mounts").read_text().splitlines()
+    return any(
+        line.split(" ")[1] == target and line.split(" ")[2].startswith("fuse") for line in lines
+    )
+
+
+def _rclone_pid(wrapper: subprocess.Popen[bytes]) -> int:
+    children = Path(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children").read_text().split()
+    (child,) = children
+    return int(child)
+
+
+@requires_fuse
+@pytest.mark.parametrize("how", ["sigkill-rclone", "term-twice"])
+def test_the_sidecar_never_leaves_a_dead_mount(
+    s3_server: rclone.S3Server, bucket: str, tmp_path: Path, how: str
+) -> None:
+    point = tmp_path / "mnt" / bucket
+    wrapper = _sidecar(s3_server, bucket, point)
+    try:
+        if how == "sigkill-rclone":
+            os.kill(_rclone_pid(wrapper), signal.SIGKILL)
+        else:
+            wrapper.send_signal(signal.SIGTERM)
+            wrapper.send_signal(signal.SIGTERM)
+        wrapper.wait(30)
+        left_mounted = _fuse_mounted(point)
+    finally:
+        if wrapper.poll() is None:
+            os.killpg(wrapper.pid, signal.SIGKILL)
+        rclone.unmount(point)
+    assert not left_mounted

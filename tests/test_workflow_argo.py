@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import lint, rbac, spec, workflow
+from generator import lint, quantity, rbac, spec, workerpod, workflow
 from generator.cli import app
 from tests.conftest import EXAMPLES, write_spec
 
@@ -255,3 +255,20 @@ def test_cron_fields_follow_the_argo_version(
     assert {"schedule", "schedules"} - {field} - set(cron) == {"schedule", "schedules"} - {field}
     if version != "3.5":  # the bundled schema is v4's
         assert lint.lint_text(text, "cron.yaml") == []
+
+
+# --- the mount sidecar ---------------------------------------------------------------------------
+
+
+def test_the_sidecar_unmounts_on_every_exit_and_has_memory_for_its_buffers(
+    fish: spec.BatchSpec, tmp_path: Path
+) -> None:
+    for sidecar in _templates(_doc(fish))["worker"]["sidecars"]:
+        assert sidecar["command"][:2] == ["sh", "-c"]
+        assert "fusermount3 -uz" in sidecar["command"][2] and "trap" in sidecar["command"][2]
+        limit = quantity.parse(sidecar["resources"]["limits"]["memory"])
+        assert limit >= workerpod.sidecar_memory_need() == 136 * 2**20
+    out = CliRunner().invoke(app, ["generate", str(FISH), "--set", "worker.sidecar_memory=100Mi"])
+    assert out.exit_code == 1 and out.stdout == ""
+    assert "sidecar_memory 100Mi is below the 136Mi" in out.stderr
+    assert out.stderr.count("\n") == 1
