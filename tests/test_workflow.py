@@ -58,8 +58,8 @@ def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -
         assert sidecar["image"].startswith("rclone/rclone:")
         assert sidecar["securityContext"] == {"privileged": True}
         assert sidecar["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
-        rclone_args = sidecar["command"][4:]  # sh -c SCRIPT $0 POINT, then rclone's arguments
-        assert sidecar["command"][4 - 1] == point
+        rclone_args = sidecar["command"][5:]  # sh -c SCRIPT $0 POINT, then rclone's arguments
+        assert sidecar["command"][4] == point
         assert rclone_args[:3] == ["mount", "s3:fish-detector", point]
         assert rclone_args[3:5] == ["--vfs-cache-mode", "off"]
     assert "--read-only" in reads["command"] and "--read-only" not in writes["command"]
@@ -136,7 +136,7 @@ def test_secrets_are_references_only(tmp_path: Path) -> None:
     keys = [e for e in worker["sidecars"][0]["env"] if "valueFrom" in e]
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in keys} == {"s3-keys"}
     # two buckets: two sidecars, each its own emptyDir
-    assert [c["command"][5] for c in worker["sidecars"]] == ["s3:data", "s3:results"]
+    assert [c["command"][6] for c in worker["sidecars"]] == ["s3:data", "s3:results"]
     assert lint.lint_text(text, "secretive.yaml") == []
 
 
