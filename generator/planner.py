@@ -19,17 +19,23 @@ from typing import Any
 
 from minio import Minio
 
-from generator import capacity, layout, shards, storage, workerpod
+from generator import capacity, layout, scale, shards, storage, workerpod
 from generator.cluster import ClusterState
 from generator.errors import ClusterError, SpecError, StorageError
 from generator.spec import BatchSpec
 
+# S3 (and MinIO) refuse object keys over 1,024 bytes; an output's key is the run's outputs/
+# prefix + the input's relative key + "/" + a file name the script chooses, so keep room for one.
+S3_KEY_LIMIT = 1024
+OUTPUT_NAME_ROOM = 64
 
-def unsupported(key: str) -> str | None:
+
+def unsupported(key: str, outputs_folder: str = "") -> str | None:
     """Why a key cannot be processed through a mount, or None.
 
     A mount shows keys as paths: "a//b", "./x" or "../x" would name another file, and a line
-    break cannot be written to a line-based manifest.
+    break cannot be written to a line-based manifest. `outputs_folder` is the key prefix of
+    its outputs (<output.prefix><run>/outputs/<relative key>/).
     """
     if not layout.manifest_safe(key):
         return "key contains a line break"
@@ -38,6 +44,13 @@ def unsupported(key: str) -> str | None:
         return "key has an empty, '.' or '..' path segment"
     if any(len(p.encode()) > 255 for p in parts):
         return "a path segment is longer than 255 bytes"
+    if outputs_folder:
+        folder = len(outputs_folder.encode())
+        if folder + OUTPUT_NAME_ROOM > S3_KEY_LIMIT:
+            return (
+                f"its outputs' keys would exceed S3's {S3_KEY_LIMIT} bytes"
+                f" ({folder} before a file name; {OUTPUT_NAME_ROOM} kept for one)"
+            )
     return None
 
 
@@ -51,15 +64,20 @@ class Listing:
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
-def collect(objects: Iterable[tuple[str, int]], spec: BatchSpec, done_ids: set[str]) -> Listing:
+def collect(
+    objects: Iterable[tuple[str, int]], spec: BatchSpec, done_ids: set[str], run: str
+) -> Listing:
     """Keep the wanted keys of a listing; memory grows only with the kept keys.
 
     Args:
         objects: (key, size) pairs, in any order.
         spec: include/exclude globs and the input prefix.
         done_ids: ids of files whose result already says succeeded.
+        run: the run name (its outputs' keys must fit S3's limit).
     """
     out = Listing()
+    outputs = layout.RunLayout.of(spec, run).outputs
+    prefix_len = len(spec.input.prefix)
     ordered = True
     # With input and output in one bucket, never take the runs' own files (manifests, outputs,
     # reports) as input: a second run would process the first one's outputs.
@@ -69,7 +87,7 @@ def collect(objects: Iterable[tuple[str, int]], spec: BatchSpec, done_ids: set[s
             continue
         if own is not None and key.startswith(own):
             continue
-        reason = unsupported(key)
+        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/")
         if reason:
             out.rejected.append((key, reason))
             continue
@@ -105,10 +123,13 @@ def decide_width(fits: list[capacity.NodeFit], files: int, spec: BatchSpec) -> t
         request = capacity.pod_requests(workerpod.pod_spec(spec))
         raise ClusterError(capacity.why_nothing_fits(fits, request))
     by_files = math.ceil(files / spec.planning.min_files_per_worker)
+    _, per_item = scale.bytes_per_item(spec)
     limits = {
         "cluster capacity": room,
         "planning.max_workers": spec.planning.max_workers,
         f"{files} files / min_files_per_worker {spec.planning.min_files_per_worker}": by_files,
+        f"the workflow object's size (~{per_item:.0f} B per worker in half of Argo's 1 MiB;"
+        " see README, offloading)": scale.max_width(spec),
     }
     reason, width = min(limits.items(), key=lambda kv: kv[1])
     return width, f"{width} worker(s), limited by {reason}"
@@ -332,7 +353,7 @@ def run_plan(
         if write and spec.output_bucket != spec.input.bucket:
             storage.require_bucket(client, spec.output_bucket)
         done = done_ids(client, where) if spec.worker.skip_existing and write else set()
-    listing = collect(objects, spec, done)
+    listing = collect(objects, spec, done, run)
     if not listing.keys:
         globs = ", ".join(spec.input.include)
         raise StorageError(

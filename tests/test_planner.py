@@ -155,23 +155,27 @@ def test_no_capacity_is_a_clear_error(s3: Minio, bucket: str, tmp_path: Path) ->
 
 
 def test_width_rules() -> None:
-    class S:
-        class planning:
-            max_workers = 10
-            min_files_per_worker = 25
-
+    S = spec.validate(
+        {
+            "name": "w",
+            "service": {"name": "s", "image": "i", "script": "true"},
+            "input": {"bucket": "data"},
+            "planning": {"max_workers": 10, "min_files_per_worker": 25},
+        },
+        "test",
+    )
     from generator.capacity import NodeFit
 
     fits = [NodeFit("a", fits=4), NodeFit("b", fits=3)]
-    assert planner.decide_width(fits, 1000, S)[0] == 7  # type: ignore[arg-type]
+    assert planner.decide_width(fits, 1000, S)[0] == 7
     assert planner.decide_width(fits, 30, S) == (
         2,
         "2 worker(s), limited by 30 files / min_files_per_worker 25",
-    )  # type: ignore[arg-type]
-    assert planner.decide_width(fits, 1, S)[0] == 1  # type: ignore[arg-type]
+    )
+    assert planner.decide_width(fits, 1, S)[0] == 1
     assert planner.decide_width([NodeFit("a", fits=40)], 10**6, S)[1].endswith(
         "planning.max_workers"
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_the_runs_own_files_are_never_input(s3: Minio, bucket: str, tmp_path: Path) -> None:

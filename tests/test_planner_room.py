@@ -15,7 +15,7 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import cluster, planner, rclone, spec
+from generator import cluster, planner, rclone, scale, spec
 from generator.cli import app
 from generator.errors import ClusterError
 from tests.conftest import write_spec
@@ -59,6 +59,7 @@ def _waiting(config: str, seconds: float, said: list[str]) -> planner.Waiting:
 
 
 OBJECTS = [("in/a.jpg", 1), ("in/b.jpg", 1)]
+ROOMY = cluster.ClusterState([node("n", cpu="64", memory="256Gi")], [], "test")
 
 
 def test_the_plan_waits_until_room_appears(server: FakeServer, tmp_path: Path) -> None:
@@ -127,3 +128,30 @@ def test_the_plan_pod_waits_then_leaves_its_reason_for_the_ui(
     message = termination.read_text()
     assert "waited 1 s for room" in message and "cpu" in message
     assert out.stderr.strip().endswith(message)
+
+
+def test_the_width_is_capped_by_the_workflow_object_size(tmp_path: Path) -> None:
+    s = _spec(tmp_path, "planning: {max_workers: 10000}\n")
+    huge = cluster.ClusterState([node(f"n{i}", cpu="64", memory="256Gi") for i in range(400)])
+    objects = [(f"in/{i:05d}.jpg", 1) for i in range(10000)]
+    plan = planner.run_plan(None, s, "r", huge, objects, write=False)
+    assert plan.workers == scale.max_width(s) < 10000
+    assert "limited by the workflow object's size" in plan.reason
+    # the estimate: the Retry node and every attempt's Pod node, compressed as the packer does
+    raw, packed = scale.bytes_per_item(s)
+    assert 500 * (s.argo.retries + 2) < raw and packed < raw / 4
+    assert plan.workers * packed + scale.fixed_bytes(s) <= scale.LIMIT * scale.SHARE
+
+
+def test_keys_whose_outputs_would_exceed_the_s3_key_limit_are_unsupported(tmp_path: Path) -> None:
+    s = _spec(tmp_path)  # outputs under oscar-batch/<run>/outputs/<key without in/>/
+    fits = "in/" + "a/" * 300 + "x.jpg"  # a long but fine key
+    over = "in/" + "/".join(c * 240 for c in "bcde") + "/f.jpg"
+    assert len(over.encode()) <= 1024  # a valid S3 key itself
+    plan = planner.run_plan(None, s, "run-1", ROOMY, [(fits, 1), (over, 1)], write=False)
+    assert plan.files == 1
+    ((key, reason),) = plan.rejected
+    assert key == over
+    assert "outputs' keys would exceed S3's 1024 bytes" in reason
+    folder = len(f"oscar-batch/run-1/outputs/{over.removeprefix('in/')}/")
+    assert f"({folder} before a file name" in reason
