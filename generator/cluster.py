@@ -18,19 +18,34 @@ from generator.errors import ClusterError
 PAGE = 500
 
 
+KUEUE = ("kueue.x-k8s.io", "v1beta1")
+QUOTA_KINDS = ("ResourceQuota",)
+QUEUE_KINDS = ("LocalQueue", "ClusterQueue")
+
+
 @dataclass(frozen=True)
 class ClusterState:
-    """The nodes and the pods bound to them, plus where they were read from."""
+    """The nodes and the pods bound to them, plus where they were read from.
+
+    `quotas` are the workflow namespace's ResourceQuotas; `queues` the Kueue LocalQueue and
+    ClusterQueue objects, None when the source could not say (then Kueue caps nothing).
+    """
 
     nodes: list[dict[str, Any]]
     pods: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    quotas: list[dict[str, Any]] = field(default_factory=list)
+    queues: list[dict[str, Any]] | None = None
 
 
 def from_snapshot(paths: Iterable[Path]) -> ClusterState:
-    """Nodes and Pods from files printed by `kubectl get nodes,pods -A -o json` (or one each)."""
+    """Nodes and Pods from files printed by `kubectl get nodes,pods -A -o json` (or one each),
+    and any ResourceQuota, LocalQueue and ClusterQueue objects in them (`kubectl get
+    resourcequotas,localqueues,clusterqueues -n NS -o json`)."""
     nodes: list[dict[str, Any]] = []
     pods: list[dict[str, Any]] = []
+    quotas: list[dict[str, Any]] = []
+    queues: list[dict[str, Any]] = []
     names = []
     for path in paths:
         names.append(str(path))
@@ -41,17 +56,19 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ClusterError(f"{path}: not JSON ({exc})") from None
         items = doc.get("items") if isinstance(doc, dict) else None
+        known = ("Node", "Pod", *QUOTA_KINDS, *QUEUE_KINDS)
         if items is None:
-            items = [doc] if isinstance(doc, dict) and doc.get("kind") in ("Node", "Pod") else None
+            items = [doc] if isinstance(doc, dict) and doc.get("kind") in known else None
         if not isinstance(items, list):
             raise ClusterError(f"{path}: expected the JSON of `kubectl get nodes,pods -A -o json`")
         list_kind = str(doc.get("kind", "")).removesuffix("List")
         for item in items:
             kind = item.get("kind") or list_kind
-            (nodes if kind == "Node" else pods if kind == "Pod" else []).append(item)
+            sink = {"Node": nodes, "Pod": pods, "ResourceQuota": quotas}.get(kind)
+            (queues if kind in QUEUE_KINDS else sink if sink is not None else []).append(item)
     if not nodes:
         raise ClusterError(f"{', '.join(names)}: no Node objects found")
-    return ClusterState(nodes, pods, " + ".join(names))
+    return ClusterState(nodes, pods, " + ".join(names), quotas, queues or None)
 
 
 def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -66,8 +83,16 @@ def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
             return items
 
 
-def from_api(kubeconfig: str | None = None, context: str | None = None) -> ClusterState:
-    """Nodes and non-terminated Pods from the live cluster (in-cluster, else kubeconfig).
+def from_api(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    namespace: str | None = None,
+    kueue_queue: str | None = None,
+) -> ClusterState:
+    """Nodes and non-terminated Pods from the live cluster (in-cluster, else kubeconfig);
+    with `namespace`, its ResourceQuotas, and with `kueue_queue`, that LocalQueue and its
+    ClusterQueue.
 
     Raises:
         ClusterError: no configuration, the API is unreachable, or access is refused.
@@ -91,22 +116,37 @@ def from_api(kubeconfig: str | None = None, context: str | None = None) -> Clust
             f"no Kubernetes configuration ({exc}); use --cluster-from FILE"
         ) from None
     api = client.CoreV1Api()
+    what = "list nodes/pods"
+    queues: list[dict[str, Any]] | None = None
     try:
         nodes = _pages(api.list_node)
         pods = _pages(
             api.list_pod_for_all_namespaces,
             field_selector="status.phase!=Succeeded,status.phase!=Failed",
         )
+        quotas: list[dict[str, Any]] = []
+        if namespace:
+            what = f"list resourcequotas in {namespace}"
+            quotas = _pages(api.list_namespaced_resource_quota, namespace=namespace)
+        if namespace and kueue_queue:
+            what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
+            custom = client.CustomObjectsApi()
+            local: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
+                *KUEUE, namespace, "localqueues", kueue_queue
+            )
+            cq = str((local.get("spec") or {}).get("clusterQueue", ""))
+            found: dict[str, Any] = custom.get_cluster_custom_object(  # type: ignore[assignment]
+                *KUEUE, "clusterqueues", cq
+            )
+            queues = [local, found]
     except ApiException as exc:
-        raise ClusterError(
-            f"Kubernetes API refused to list nodes/pods: {exc.status} {exc.reason}"
-        ) from None
+        raise ClusterError(f"Kubernetes API refused to {what}: {exc.status} {exc.reason}") from None
     except (HTTPError, OSError) as exc:
         host = client.Configuration.get_default_copy().host
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
         ) from None
-    return ClusterState(nodes, pods, where)
+    return ClusterState(nodes, pods, where, quotas, queues)
 
 
 def _synthetic(

@@ -19,7 +19,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator import capacity, layout, scale, shards, storage, workerpod
+from generator import capacity, layout, quota, scale, shards, storage, workerpod
 from generator.cluster import ClusterState
 from generator.errors import ClusterError, SpecError, StorageError
 from generator.spec import BatchSpec
@@ -110,11 +110,39 @@ def collect(
     return out
 
 
-def decide_width(fits: list[capacity.NodeFit], files: int, spec: BatchSpec) -> tuple[int, str]:
-    """workers = min(copies that fit, max_workers, ceil(files / min_files_per_worker)).
+def quota_limits(spec: BatchSpec, cluster: ClusterState) -> list[quota.Limit]:
+    """What the namespace's ResourceQuotas and the Kueue queue (if any) still admit.
 
     Raises:
-        ClusterError: no copy fits anywhere (saying which resource on which nodes).
+        ClusterError: `planning.kueue_queue` is not among the source's Kueue objects.
+    """
+    pod = workerpod.pod_spec(spec)
+    requests = capacity.pod_requests(pod)
+    out = quota.resource_quotas(cluster.quotas, requests, quota.pod_limits(pod))
+    name = spec.planning.kueue_queue
+    if name and cluster.queues is not None:
+        kinds = {(q.get("kind"), (q.get("metadata") or {}).get("name")): q for q in cluster.queues}
+        local = kinds.get(("LocalQueue", name))
+        target = (local or {}).get("spec", {}).get("clusterQueue")
+        cq = kinds.get(("ClusterQueue", target))
+        if local is None or cq is None:
+            missing = f"LocalQueue {name}" if local is None else f"ClusterQueue {target}"
+            raise ClusterError(f"Kueue {missing} not found in {cluster.source}")
+        out += quota.kueue_queue(local, cq, requests)
+    return out
+
+
+def decide_width(
+    fits: list[capacity.NodeFit],
+    files: int,
+    spec: BatchSpec,
+    quotas: Sequence[quota.Limit] = (),
+) -> tuple[int, str]:
+    """workers = min(copies that fit, max_workers, ceil(files / min_files_per_worker), quotas).
+
+    Raises:
+        ClusterError: no copy fits anywhere (saying which resource on which nodes), or a
+            quota has no room for one more pod.
     """
     if files == 0:
         return 1, "nothing left to process"
@@ -122,6 +150,12 @@ def decide_width(fits: list[capacity.NodeFit], files: int, spec: BatchSpec) -> t
     if room == 0:
         request = capacity.pod_requests(workerpod.pod_spec(spec))
         raise ClusterError(capacity.why_nothing_fits(fits, request))
+    full = next((q for q in quotas if q.fits == 0), None)
+    if full:
+        left, need = full.shown(full.remaining), full.shown(full.per_pod)
+        raise ClusterError(
+            f"{full.source}: {full.resource} has {left} left, a worker pod needs {need}"
+        )
     by_files = math.ceil(files / spec.planning.min_files_per_worker)
     _, per_item = scale.bytes_per_item(spec)
     limits = {
@@ -130,6 +164,7 @@ def decide_width(fits: list[capacity.NodeFit], files: int, spec: BatchSpec) -> t
         f"{files} files / min_files_per_worker {spec.planning.min_files_per_worker}": by_files,
         f"the workflow object's size (~{per_item:.0f} B per worker in half of Argo's 1 MiB;"
         " see README, offloading)": scale.max_width(spec),
+        **{f"{q.source} {q.resource}": q.fits for q in quotas},
     }
     reason, width = min(limits.items(), key=lambda kv: kv[1])
     return width, f"{width} worker(s), limited by {reason}"
@@ -156,6 +191,7 @@ class Plan:
     bytes: int
     rejected: list[tuple[str, str]]
     cluster_source: str
+    quotas: list[quota.Limit] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The JSON people and scripts read (`plan -o json`, plan.json)."""
@@ -174,6 +210,9 @@ class Plan:
                 {"id": s.id, "files": len(s.members), "bytes": s.bytes} for s in self.shards
             ],
             "unsupported": [{"key": k, "reason": r} for k, r in self.rejected],
+            "quotas": [
+                {"source": q.source, "resource": q.resource, "fits": q.fits} for q in self.quotas
+            ],
         }
 
 
@@ -194,7 +233,8 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         todo = range(len(listing.keys))
     else:
         todo = array("I", (i for i, p in enumerate(listing.pending) if p))
-    width, reason = decide_width(fits, len(todo), spec)
+    quotas = quota_limits(spec, cluster)
+    width, reason = decide_width(fits, len(todo), spec, quotas)
     if spec.planning.balance == "count":
         groups: list[Sequence[int]] = [
             todo[r.start : r.stop] for r in shards.by_count(len(todo), width)
@@ -217,6 +257,7 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         bytes=sum(listing.sizes),
         rejected=listing.rejected,
         cluster_source=cluster.source,
+        quotas=quotas,
     )
 
 

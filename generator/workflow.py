@@ -35,6 +35,7 @@ SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
 STAGE_RETRIES = 3
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 # The aggregate runs whatever became of the workers, so every file is accounted for. Argo
 # rejects `continueOn` beside `depends`, so the condition names every finished outcome. A
 # withParam task is a TaskGroup whose phase is Succeeded unless a child Failed or Errored,
@@ -187,6 +188,10 @@ def _worker(spec: BatchSpec) -> Container:
         sidecars=[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
         retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
         active_deadline_seconds=spec.worker.pod_timeout,
+        # Kueue's pod integration admits a labelled pod against the LocalQueue's quota
+        labels={KUEUE_QUEUE_LABEL: spec.planning.kueue_queue}
+        if spec.planning.kueue_queue
+        else None,
         # The service image and the privileged sidecar get no API token; only Argo's wait and
         # init containers get the executor account's, which Argo mounts when this is false
         # (workflow/controller/workflowpod.go, setupServiceAccount: it then requires

@@ -40,6 +40,8 @@ class BusyCluster:
             return paginated("Pod", items)(query, headers)
 
         server.routes["/api/v1/pods"] = pods
+        quotas = paginated("ResourceQuota", [])
+        server.routes["/api/v1/namespaces/argo/resourcequotas"] = quotas
 
 
 @pytest.fixture()

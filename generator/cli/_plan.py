@@ -21,12 +21,23 @@ def _cluster(
     user: str | None,
     password: str | None,
     token: str | None,
+    namespace: str,
+    kueue_queue: str | None,
 ) -> cluster.ClusterState:
     if cluster_from:
         return cluster.from_snapshot(cluster_from)
     if oscar:
         return cluster.from_oscar(oscar, user=user, password=password, token=token)
-    return cluster.from_api()
+    return cluster.from_api(namespace=namespace, kueue_queue=kueue_queue)
+
+
+def _quota_table(console: Console, plan: planner.Plan) -> None:
+    table = Table(title="Quotas (what is left / one worker pod)")
+    for col in ("quota", "resource", "left", "per pod", "fits"):
+        table.add_column(col, justify="left" if col in ("quota", "resource") else "right")
+    for q in plan.quotas:
+        table.add_row(q.source, q.resource, q.shown(q.remaining), q.shown(q.per_pod), str(q.fits))
+    console.print(table)
 
 
 def _table(plan: planner.Plan) -> None:
@@ -49,6 +60,8 @@ def _table(plan: planner.Plan) -> None:
         "per resource: allocatable / used by running pods' requests / free for the batch"
         " (after headroom)"
     )
+    if plan.quotas:
+        _quota_table(console, plan)
     shards = Table(title=f"{plan.workers} shard(s)")
     for col in ("shard", "files", "bytes"):
         shards.add_column(col, justify="right")
@@ -67,7 +80,9 @@ def plan(
     cluster_from: Annotated[
         list[Path] | None,
         typer.Option(
-            "--cluster-from", help="`kubectl get nodes,pods -A -o json` output (repeatable)"
+            "--cluster-from",
+            help="`kubectl get nodes,pods -A -o json` output (repeatable); also"
+            " resourcequotas, localqueues and clusterqueues of the namespace",
         ),
     ] = None,
     objects_from: Annotated[
@@ -102,7 +117,15 @@ def plan(
     if headroom is not None:
         extra.append(f"planning.headroom={headroom}")
     batch = load_spec(spec, extra)
-    state = _cluster(cluster_from, oscar, oscar_user, oscar_password, oscar_token)
+    state = _cluster(
+        cluster_from,
+        oscar,
+        oscar_user,
+        oscar_password,
+        oscar_token,
+        batch.argo.namespace,
+        batch.planning.kueue_queue,
+    )
     if objects_from is not None:
         objects = planner.listing_keys(batch, planner.read_objects_file(objects_from))
         result = planner.run_plan(None, batch, run or batch.name, state, objects, write=False)

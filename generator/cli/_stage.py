@@ -58,7 +58,11 @@ def plan_stage(
     batch = _load(spec)
 
     def read() -> cluster.ClusterState:
-        return cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
+        if cluster_from:
+            return cluster.from_snapshot(cluster_from)
+        return cluster.from_api(
+            namespace=batch.argo.namespace, kueue_queue=batch.planning.kueue_queue
+        )
 
     waiting = planner.Waiting(
         read, lambda line: typer.echo(line, err=True), batch.planning.wait_for_room
