@@ -7,6 +7,7 @@ Argo parameters; file lists stay in the bucket (the workflow object lives in etc
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hera.workflows import (
@@ -26,6 +27,7 @@ from hera.workflows import models as m
 
 from generator import __version__, rbac, rclone, runner, storage, workerpod
 from generator.aggregate import OUTPUT_PARAMETERS
+from generator.errors import SpecError
 from generator.spec import BatchSpec
 
 RUN = "{{workflow.parameters.run}}"
@@ -43,6 +45,62 @@ KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 # AllFailed` (evaluateDependsLogic) is false when none succeeded and one ended Error. Omitted
 # and Skipped (the plan failed) are left out: without a plan there is nothing to report.
 AGGREGATE_DEPENDS = "work.Succeeded || work.Failed || work.Errored"
+
+
+def _literal(words: list[str]) -> list[str]:
+    """Command words or env values Kubernetes hands over unchanged.
+
+    The kubelet expands `$(NAME)` and turns `$$` into `$` in env values, command and args
+    (k8s.io/kubernetes third_party/forked/golang/expansion, Expand); with every `$` doubled,
+    each `$$` becomes the one `$` written and nothing else is touched.
+    """
+    return [w.replace("$", "$$") for w in words]
+
+
+def _env(values: dict[str, str]) -> list[Env]:
+    literal = _literal(list(values.values()))
+    return [Env(name=k, value=v) for k, v in zip(values, literal, strict=True)]
+
+
+def _inert_json(data: Any) -> str:
+    """JSON that Argo's `{{...}}` substitution leaves alone and that decodes to `data`.
+
+    Argo replaces `{{tag}}` in a template's JSON text before the pod starts
+    (util/template/simple_template.go); here `{{` can only sit inside a JSON string, where
+    `\u007b` is the same `{`.
+    """
+    return json.dumps(data, indent=1, sort_keys=True).replace("{{", "{\\u007b")
+
+
+# The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
+ARGO_TAGS = (RUN, SHARD, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+
+
+def _refuse_foreign_tags(node: Any, path: str = "") -> None:
+    """Refuse a spec value Argo would substitute (`{{...}}` in the script or an env value).
+
+    Raises:
+        SpecError: naming the spec field.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_foreign_tags(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            named = value.get("name") if isinstance(value, dict) else None
+            _refuse_foreign_tags(value, f"{path}[{named or i}]")
+    elif isinstance(node, str):
+        rest = node
+        for tag in ARGO_TAGS:
+            rest = rest.replace(tag, "")
+        if "{{" in rest:
+            where = "service.script" if "artifacts[script]" in path else path.lstrip(".")
+            env = re.search(r"\.env\[(\w+)\]", path)
+            where = f"the environment variable {env.group(1)}" if env else where
+            raise SpecError(
+                f"{where} contains '{{{{', which Argo substitutes before the pod starts:"
+                " the pod would not run what was reviewed; write it another way"
+            )
 
 
 def version(spec: BatchSpec) -> tuple[int, int]:
@@ -97,9 +155,9 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
-        command=rclone.sidecar_command(mount.bucket, mount.point, mount.read_only),
+        command=_literal(rclone.sidecar_command(mount.bucket, mount.point, mount.read_only)),
         env=[
-            *(Env(name=k, value=v) for k, v in rclone.remote_env(endpoint(spec)).items()),
+            *_env(rclone.remote_env(endpoint(spec))),
             *_s3_env(spec, *rclone.KEY_ENV),
         ],
         resources=m.ResourceRequirements(**workerpod.sidecar_resources(spec)),
@@ -119,17 +177,17 @@ def _stage(
     return Container(
         name=stage,
         image=spec.argo.runtime_image,
-        command=["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", RUN, *args],
+        command=_literal(["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", RUN, *args]),
         inputs=[
             RawArtifact(
                 name="spec",
                 path=SPEC_PATH,
-                data=json.dumps(spec.model_dump(mode="json"), indent=1, sort_keys=True),
+                data=_inert_json(spec.model_dump(mode="json")),
             )
         ],
         outputs=outputs,
         env=[
-            Env(name=storage.ENDPOINT_ENV, value=endpoint(spec)),
+            *_env({storage.ENDPOINT_ENV: endpoint(spec)}),
             *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         ],
         resources=m.ResourceRequirements(
@@ -166,17 +224,14 @@ def _worker(spec: BatchSpec) -> Container:
     return Container(
         name="worker",
         image=spec.service.image,
-        command=[
-            "sh",
-            "-c",
-            runner.render(mount.point for mount in mounts),
-            "oscar-batch-runner",
-        ],
+        command=_literal(
+            ["sh", "-c", runner.render(mount.point for mount in mounts), "oscar-batch-runner"]
+        ),
         inputs=[
             Parameter(name="shard"),
             RawArtifact(name="script", path=SCRIPT_PATH, mode=0o755, data=spec.service.script),
         ],
-        env=[*(Env(name=k, value=v) for k, v in sorted(env.items())), *secret_env],
+        env=[*_env(dict(sorted(env.items()))), *secret_env],
         resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
         volumes=volumes,
         volume_mounts=[
@@ -211,13 +266,17 @@ def _metadata(spec: BatchSpec) -> dict[str, Any]:
     source = f"s3://{spec.input.bucket}/{spec.input.prefix}"
     target = f"s3://{spec.output_bucket}/{spec.output.prefix}<run>/"
     return {
+        # for people only; an unclosed `{{` would make Hera's YAML writer join the lines that
+        # follow it (hera/_yaml.py, _squash_wrapped_expressions)
         "annotations": {
-            "workflows.argoproj.io/title": f"{spec.service.name} over {source}",
+            "workflows.argoproj.io/title": f"{spec.service.name} over {source}".replace(
+                "{{", "{ {"
+            ),
             "workflows.argoproj.io/description": (
                 f"oscar-batch {__version__}: runs OSCAR service {spec.service.name}"
                 f" ({spec.service.image}) on every file of {source} matching"
                 f" {', '.join(spec.input.include)}; results and report in {target}"
-            ),
+            ).replace("{{", "{ {"),
         },
         "labels": {
             "oscar-batch/spec": spec.name,
@@ -326,6 +385,13 @@ def build(spec: BatchSpec) -> Workflow:
 
 
 def to_yaml(spec: BatchSpec) -> str:
-    """The workflow as YAML: same spec, same bytes."""
-    text: str = build(spec).to_yaml()
+    """The workflow as YAML: same spec, same bytes.
+
+    Raises:
+        SpecError: a spec value would be changed by Argo's substitution in the pod.
+    """
+    wf = build(spec)
+    # the object's own metadata is not templated; its spec is (operator.go, substituteParams)
+    _refuse_foreign_tags(wf.to_dict()["spec"])
+    text: str = wf.to_yaml()
     return text
