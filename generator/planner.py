@@ -110,28 +110,6 @@ def collect(
     return out
 
 
-def quota_limits(spec: BatchSpec, cluster: ClusterState) -> list[quota.Limit]:
-    """What the namespace's ResourceQuotas and the Kueue queue (if any) still admit.
-
-    Raises:
-        ClusterError: `planning.kueue_queue` is not among the source's Kueue objects.
-    """
-    pod = workerpod.pod_spec(spec)
-    requests = capacity.pod_requests(pod)
-    out = quota.resource_quotas(cluster.quotas, requests, quota.pod_limits(pod))
-    name = spec.planning.kueue_queue
-    if name and cluster.queues is not None:
-        kinds = {(q.get("kind"), (q.get("metadata") or {}).get("name")): q for q in cluster.queues}
-        local = kinds.get(("LocalQueue", name))
-        target = (local or {}).get("spec", {}).get("clusterQueue")
-        cq = kinds.get(("ClusterQueue", target))
-        if local is None or cq is None:
-            missing = f"LocalQueue {name}" if local is None else f"ClusterQueue {target}"
-            raise ClusterError(f"Kueue {missing} not found in {cluster.source}")
-        out += quota.kueue_queue(local, cq, requests)
-    return out
-
-
 def decide_width(
     fits: list[capacity.NodeFit],
     files: int,
@@ -233,7 +211,7 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         todo = range(len(listing.keys))
     else:
         todo = array("I", (i for i, p in enumerate(listing.pending) if p))
-    quotas = quota_limits(spec, cluster)
+    quotas = quota.limits(spec, cluster)
     width, reason = decide_width(fits, len(todo), spec, quotas)
     if spec.planning.balance == "count":
         groups: list[Sequence[int]] = [

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator import quantity
+from generator import capacity, quantity, workerpod
+from generator.cluster import ClusterState
+from generator.errors import ClusterError
+from generator.spec import BatchSpec
 
 PODS = "pods"
 
@@ -105,3 +108,25 @@ def pod_limits(pod_spec: Mapping[str, Any]) -> dict[str, int]:
         for name, v in ((c.get("resources") or {}).get("limits") or {}).items():
             total[name] = total.get(name, 0) + quantity.milli(v)
     return total
+
+
+def limits(spec: BatchSpec, cluster: ClusterState) -> list[Limit]:
+    """What the namespace's ResourceQuotas and the Kueue queue (if any) still admit.
+
+    Raises:
+        ClusterError: `planning.kueue_queue` is not among the source's Kueue objects.
+    """
+    pod = workerpod.pod_spec(spec)
+    requests = capacity.pod_requests(pod)
+    out = resource_quotas(cluster.quotas, requests, pod_limits(pod))
+    name = spec.planning.kueue_queue
+    if name and cluster.queues is not None:
+        kinds = {(q.get("kind"), (q.get("metadata") or {}).get("name")): q for q in cluster.queues}
+        local = kinds.get(("LocalQueue", name))
+        target = (local or {}).get("spec", {}).get("clusterQueue")
+        cq = kinds.get(("ClusterQueue", target))
+        if local is None or cq is None:
+            missing = f"LocalQueue {name}" if local is None else f"ClusterQueue {target}"
+            raise ClusterError(f"Kueue {missing} not found in {cluster.source}")
+        out += kueue_queue(local, cq, requests)
+    return out
