@@ -38,11 +38,6 @@ def render(mount_points: Iterable[str]) -> str:
     )
 
 
-def mount_point(mnt_root: str, bucket: str) -> str:
-    """Where a bucket is mounted: /mnt/<bucket> in a pod, as OSCAR mounts it."""
-    return f"{mnt_root.rstrip('/')}/{bucket}"
-
-
 def environment(
     spec: BatchSpec, *, mnt_root: str, run: str, shard: str, script: str
 ) -> dict[str, str]:
