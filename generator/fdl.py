@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import SpecError
-from generator.yamlfile import read_yaml
+from generator.yamlfile import read_text, read_yaml
 
 # Fields OSCAR defines for a service (oscar/pkg/types/service.go); anything else is a typo.
 OSCAR_SERVICE_FIELDS = frozenset(
@@ -106,13 +106,7 @@ def _storage_defaults(service: dict[str, Any]) -> dict[str, dict[str, str]]:
 def _read_script(path_text: Any, base: Path, where: str) -> str:
     if not isinstance(path_text, str) or not path_text:
         raise SpecError(f"{where}: script: Field required (a path to the service script)")
-    path = base / path_text
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{where}: script: cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{where}: script: {path} is not UTF-8 text") from None
+    return read_text(base / path_text, "script")
 
 
 def resolve_service(
@@ -143,7 +137,7 @@ def resolve_service(
         fdl_path = base / str(raw["fdl"])
         where = str(fdl_path)
         _, svc = _pick(
-            _services(read_yaml(fdl_path), where), raw.get("name"), raw.get("cluster"), where
+            _services(read_yaml(fdl_path, "FDL"), where), raw.get("name"), raw.get("cluster"), where
         )
         env = (svc.get("environment") or {}).get("Variables") or {}
         fdl_secrets = (svc.get("environment") or {}).get("secrets") or {}
