@@ -163,6 +163,29 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _absolute(value: str) -> str:
+    if not value.startswith("/") or "\n" in value:
+        raise ValueError(f"{value!r} must be an absolute path inside the container")
+    return value
+
+
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+
+
+class Mount(Frozen):
+    """OSCAR's `mount`: a bucket folder the worker mounts at /mnt/<bucket>, beside the input."""
+
+    bucket: Bucket
+    prefix: Prefix = ""
+
+
+class Volume(Frozen):
+    """OSCAR's `volume`: an existing PersistentVolumeClaim mounted in every worker."""
+
+    claim: SecretName = Field(description="the PersistentVolumeClaim's name")
+    mount_path: AbsolutePath
+
+
 class Service(Frozen):
     """The OSCAR service every file is processed with, resolved from an FDL or written inline."""
 
@@ -180,6 +203,14 @@ class Service(Frozen):
         None, description="Secret holding secret_env; default <name>-secrets"
     )
     log_level: str | None = None
+    workdir: AbsolutePath | None = Field(
+        None, description="working directory of the script (default: the image's WORKDIR)"
+    )
+    image_pull_secrets: tuple[SecretName, ...] = Field(
+        (), description="Secrets kubelet pulls the image with"
+    )
+    mount: Mount | None = Field(None, description="a further bucket folder mounted in workers")
+    volume: Volume | None = None
 
     @model_validator(mode="after")
     def _env_once(self) -> Service:
@@ -283,8 +314,9 @@ class BatchSpec(Frozen):
 
     @property
     def buckets(self) -> tuple[str, ...]:
-        """The buckets a worker mounts, input first."""
-        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket)))
+        """The buckets a worker mounts, input first, then output and the service's mount."""
+        mount = (self.service.mount.bucket,) if self.service.mount else ()
+        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount)))
 
 
 # pydantic's wording for its error types, in the words of someone editing a spec

@@ -114,11 +114,13 @@ def read_text(
     if len(data) > limit:
         raise error(f"{path}: the {what} is larger than {_size(limit)}")
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(
             f"{path}: the {what} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})"
         ) from None
+    # universal newlines, as Path.read_text reads: FDLs written on Windows end lines in CRLF
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _size(limit: int) -> str:
