@@ -7,11 +7,10 @@ then passed explicitly. The resolved model is also what the plan and aggregate p
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,15 +22,15 @@ from pydantic import (
     model_validator,
 )
 
-from generator import __version__, fdl, quantity, urls
+from generator import __version__, fdl, quantity, specinput, urls
 from generator.errors import SpecError
-from generator.yamlfile import load_yaml, read_yaml
+from generator.yamlfile import read_yaml
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # A Secret's name is a DNS subdomain (Kubernetes' IsDNS1123Subdomain)
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+BUCKET = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 ENDPOINT = re.compile(r"https?://[^\s/@]+/?")
 # Names our runner sets for the service script; an env entry must not shadow them.
 RESERVED_ENV = frozenset(
@@ -55,30 +54,31 @@ IMAGE = re.compile(
 )
 
 
-def _dns_label(value: str) -> str:
-    if len(value) > 40 or not DNS_LABEL.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: lowercase letters, digits and '-', starting and"
-            " ending with a letter or digit, at most 40 characters"
-        )
-    return value
+def _matching(pattern: re.Pattern[str], longest: int, what: str) -> Any:
+    """A validator: the whole value matches `pattern` (not only a prefix, nor before a
+    trailing newline, as `re.match` with `$` would allow), else a message saying `what`."""
+
+    def check(value: str) -> str:
+        if len(value) > longest or not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return check
 
 
-def _secret_name(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid Secret name: lowercase letters, digits, '-' and '.',"
-            " starting and ending with a letter or digit"
-        )
-    return value
-
-
-def _bucket(value: str) -> str:
-    if not BUCKET.fullmatch(value) or ".." in value:
-        raise ValueError(
-            f"{value!r} is not a valid bucket name: 3-63 lowercase letters, digits, dots, hyphens"
-        )
-    return value
+_dns_label = _matching(
+    DNS_LABEL,
+    40,
+    "name: lowercase letters, digits and '-', starting and ending with a letter or digit,"
+    " at most 40 characters",
+)
+_secret_name = _matching(
+    DNS_SUBDOMAIN,
+    253,
+    "Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter"
+    " or digit",
+)
+_bucket = _matching(BUCKET, 63, "bucket name: 3-63 lowercase letters, digits, dots, hyphens")
 
 
 def _endpoint(value: str) -> str:
@@ -319,68 +319,6 @@ class BatchSpec(Frozen):
         return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount)))
 
 
-# pydantic's wording for its error types, in the words of someone editing a spec
-_MESSAGES = {
-    "missing": "required, not given",
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-    "string_type": "must be text",
-    "dict_type": "must be a mapping (key: value lines)",
-    "model_type": "must be a mapping (key: value lines)",
-    "tuple_type": "must be a list",
-    "list_type": "must be a list",
-}
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class a location inside BatchSpec points into (for suggesting keys)."""
-    model: type[BaseModel] | None = BatchSpec
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _model_in(field.annotation) if field else None
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def error_line(error: Any) -> str:
-    """One pydantic error as `where: what`, with the closest valid key for an unknown one."""
-    loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden":
-        parent, key = loc[:-1], str(loc[-1])
-        model = _model_at(parent)
-        close = difflib.get_close_matches(key, list(model.model_fields) if model else [], 1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        where = ".".join(str(p) for p in parent) or "(top level)"
-        return f"{where}: unknown key {key!r}{hint}"
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    if error["type"] in _MESSAGES:
-        given = "" if error["type"] == "missing" else f", got {_shown(error.get('input'))}"
-        return f"{where}: {_MESSAGES[error['type']]}{given}"
-    msg = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-    return f"{where}: {msg}"
-
-
 def validate(data: dict[str, Any], source: str) -> BatchSpec:
     """Validate a resolved spec mapping, reporting the first problem as one line.
 
@@ -393,61 +331,7 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
         # an unknown key usually explains a missing one (`inptu:` for `input:`): name it first
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{source}: {error_line(errors[0])}{more}") from None
-
-
-def _override_value(item: str, path: str, raw: str) -> Any:
-    """A --set value as YAML; text that is not YAML (`*.jpg`, `@x`) is taken as written."""
-    if not raw:
-        return ""
-    try:
-        return load_yaml(raw, f"--set {item!r}")
-    except SpecError:
-        if raw[0] in "[{":
-            raise SpecError(
-                f"--set {item!r}: not a valid YAML list or mapping; quote the items:"
-                f""" --set '{path}=["*.jpg", "*.png"]' (one glob: --set {path}=*.jpg)"""
-            ) from None
-        return raw
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a spec mapping.
-
-    A number in the path indexes a list the spec already has (`planning.tolerations.0.key`).
-
-    Raises:
-        SpecError: an override is not of the form key.path=value, or its path does not fit.
-    """
-    for item in overrides:
-        path, sep, raw = item.partition("=")
-        parts = path.split(".")
-        if not sep or not all(parts):
-            raise SpecError(f"--set {item!r}: expected key.path=value")
-        node: Any = data
-        for depth, part in enumerate(parts):
-            leaf = depth == len(parts) - 1
-            here = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise SpecError(
-                        f"--set {item!r}: {'.'.join(parts[:depth])} is a list of {len(node)};"
-                        " give the whole list instead: key.path=[...]"
-                    )
-                key: Any = int(part)
-            elif isinstance(node, dict):
-                key = part
-            else:
-                raise SpecError(f"--set {item!r}: {'.'.join(parts[:depth])} is not a mapping")
-            if leaf:
-                node[key] = _override_value(item, path, raw)
-            elif isinstance(node, dict) and node.get(key) is None:
-                node[key] = {}
-            elif not isinstance(node[key], dict | list):
-                raise SpecError(f"--set {item!r}: {here} is not a mapping")
-            if not leaf:
-                node = node[key]
-    return data
+        raise SpecError(f"{source}: {specinput.error_line(errors[0], BatchSpec)}{more}") from None
 
 
 def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
@@ -466,7 +350,7 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     data = read_yaml(path, "spec")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a batch spec is a mapping with name, service and input")
-    data = apply_overrides(data, overrides or [])
+    data = specinput.apply_overrides(data, overrides or [])
     raw_service = data.get("service")
     if not isinstance(raw_service, dict):
         raise SpecError(f"{path}: service: required (fdl, or image and script)")
