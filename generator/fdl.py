@@ -204,8 +204,8 @@ def env_text(name: str, value: Any, where: str) -> str:
     """An environment value as YAML wrote it: `false` stays `false`, `1.0` stays `1.0`.
 
     OSCAR reads variables into a map of strings (service.go: Environment.Vars), so only
-    scalars are values. A float's trailing zeros beyond the first are lost (`1.10` -> `1.1`):
-    quote such values.
+    scalars are values. Specs and FDLs are read with numbers as written (`1.10` stays text);
+    PyYAML still reads `yes`/`on` as true (YAML 1.1), where Go keeps "yes": quote those.
 
     Raises:
         SpecError: the value is a list or a mapping.
@@ -249,7 +249,10 @@ def _from_fdl(raw: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str
     fdl_path = base / str(raw["fdl"])
     source = str(fdl_path)
     where, svc = _pick(
-        _services(read_yaml(fdl_path, "FDL"), source), raw.get("name"), raw.get("cluster"), source
+        _services(read_yaml(fdl_path, "FDL", numbers_as_written=True), source),
+        raw.get("name"),
+        raw.get("cluster"),
+        source,
     )
     _refusals(svc, where)
     env, secret_names = _environment(svc, where)

@@ -347,7 +347,7 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     Raises:
         SpecError: the file, its FDL or its script is unreadable, or a field is invalid.
     """
-    data = read_yaml(path, "spec")
+    data = read_yaml(path, "spec", numbers_as_written=True)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a batch spec is a mapping with name, service and input")
     data = specinput.apply_overrides(data, overrides or [])

@@ -87,7 +87,7 @@ def _override_value(item: str, path: str, raw: str) -> Any:
     if not raw:
         return ""
     try:
-        return load_yaml(raw, f"--set {item!r}")
+        return load_yaml(raw, f"--set {item!r}", numbers_as_written=True)
     except SpecError:
         if raw[0] in "[{":
             raise SpecError(

@@ -84,6 +84,20 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
+class _WrittenNumbersLoader(_Loader):
+    """Numbers stay the text that was written (`1.10`, not 1.1): OSCAR reads FDL variables
+    into a map of strings (oscar pkg/types/service.go: Environment.Vars), where Go's YAML
+    decoder keeps a scalar's text. Fields that are numbers are converted back by the model."""
+
+
+def _written(loader: yaml.SafeLoader, node: Node) -> Any:
+    return node.value
+
+
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+    _WrittenNumbersLoader.add_constructor(_tag, _written)
+
+
 def read_text(
     path: Path, what: str = "file", limit: int = MAX_BYTES, error: type[OscarBatchError] = SpecError
 ) -> str:
@@ -127,18 +141,30 @@ def _size(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit} bytes"
 
 
-def _parse(text: str) -> list[Any]:
-    return list(yaml.load_all(text, Loader=_Loader))  # _Loader is a SafeLoader
+def _parse(text: str, numbers_as_written: bool) -> list[Any]:
+    loader = _WrittenNumbersLoader if numbers_as_written else _Loader
+    return list(yaml.load_all(text, Loader=loader))  # both are SafeLoaders
 
 
-def load_yaml_all(text: str, source: str, error: type[OscarBatchError] = SpecError) -> list[Any]:
+def load_yaml_all(
+    text: str,
+    source: str,
+    error: type[OscarBatchError] = SpecError,
+    numbers_as_written: bool = False,
+) -> list[Any]:
     """Every document of a YAML text, parsed safely (see the module docstring).
+
+    Args:
+        text: the YAML.
+        source: where it comes from, for messages.
+        error: the error class to raise.
+        numbers_as_written: keep numbers as their text (`1.10` stays "1.10").
 
     Raises:
         error: invalid YAML, duplicate keys, deep nesting or an alias bomb, as one line.
     """
     try:
-        return _parse(text)
+        return _parse(text, numbers_as_written)
     except _Refused as exc:
         raise error(_message(exc, source, "refused YAML")) from None
     except yaml.YAMLError:
@@ -147,7 +173,7 @@ def load_yaml_all(text: str, source: str, error: type[OscarBatchError] = SpecErr
         raise error(f"{source}: refused YAML: nested more than {MAX_DEPTH} levels deep") from None
     # Go's YAML parser (OSCAR's) accepts trailing tabs that PyYAML rejects; real FDLs have them.
     try:
-        return _parse(re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE))
+        return _parse(re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE), numbers_as_written)
     except _Refused as exc:
         raise error(_message(exc, source, "refused YAML")) from None
     except yaml.YAMLError as exc:
@@ -163,18 +189,28 @@ def _message(exc: yaml.YAMLError, source: str, what: str) -> str:
     return f"{source}:{where}: {what}: {problem}"
 
 
-def load_yaml(text: str, source: str, error: type[OscarBatchError] = SpecError) -> Any:
+def load_yaml(
+    text: str,
+    source: str,
+    error: type[OscarBatchError] = SpecError,
+    numbers_as_written: bool = False,
+) -> Any:
     """One YAML document (None when empty), parsed as `load_yaml_all` does.
 
     Raises:
         error: as `load_yaml_all`, or the text holds several documents.
     """
-    docs = load_yaml_all(text, source, error)
+    docs = load_yaml_all(text, source, error, numbers_as_written)
     if len(docs) > 1:
         raise error(f"{source}: expected one YAML document, found {len(docs)}")
     return docs[0] if docs else None
 
 
-def read_yaml(path: Path, what: str = "file", error: type[OscarBatchError] = SpecError) -> Any:
+def read_yaml(
+    path: Path,
+    what: str = "file",
+    error: type[OscarBatchError] = SpecError,
+    numbers_as_written: bool = False,
+) -> Any:
     """`read_text` then `load_yaml`: one safe YAML document from a file."""
-    return load_yaml(read_text(path, what, error=error), str(path), error)
+    return load_yaml(read_text(path, what, error=error), str(path), error, numbers_as_written)

@@ -85,9 +85,21 @@ def test_fields_are_partitioned_and_cover_oscars_service_type() -> None:
 
 
 def test_lowercase_variables_keep_yamls_spelling(tmp_path: Path) -> None:
-    extra = INPUT + "      environment:\n        variables: {A: false, B: 1.0, C: 7, D: yes-no}\n"
+    extra = (
+        INPUT
+        + "      environment:\n        variables: {A: false, B: 1.0, C: 7, D: yes-no, E: 1.10}\n"
+    )
     env = env_of(generate(fdl_spec(tmp_path, extra)))
-    assert (env["A"], env["B"], env["C"], env["D"]) == ("false", "1.0", "7", "yes-no")
+    assert (env["A"], env["B"], env["C"], env["D"], env["E"]) == (
+        "false",
+        "1.0",
+        "7",
+        "yes-no",
+        "1.10",
+    )
+    inline = SPEC.replace("script: script.sh", "script: script.sh, env: {R: 0.50}")
+    env = env_of(generate(write_spec(tmp_path, inline), "service.env.S=2.00"))
+    assert (env["R"], env["S"]) == ("0.50", "2.00")
 
 
 @pytest.mark.parametrize("value", ["[1, 2]", "{k: v}"])
