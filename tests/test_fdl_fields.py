@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import fdl
+from generator import fdl, spec, workerpod
 from generator.cli import app
 from tests.conftest import write_spec
 from tests.test_spec_hostile import SPEC, one_line_error
@@ -118,7 +118,11 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
         + "      volume: {name: cache, size: 1Gi, mount_path: /cache}\n"
         + "      output: [{storage_provider: minio, path: results/out}]\n"
     )
-    doc = generate(fdl_spec(tmp_path, extra), "service.workdir=/app")
+    path = fdl_spec(tmp_path, extra)
+    doc = generate(path, "service.workdir=/app")
+    # the planner sizes the same pod: the service plus one rclone sidecar per bucket
+    containers = workerpod.pod_spec(spec.load(path))["containers"]
+    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2"]
     assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
