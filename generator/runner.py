@@ -51,7 +51,7 @@ def environment(
         script: where the service script is.
     """
     layout_root = f"{spec.output.prefix}{run}"
-    reads, writes = workerpod.mounts(spec, mnt_root)
+    reads, writes = workerpod.mounts(spec, mnt_root)[:2]  # input, then where runs are written
     input_dir = f"{reads.point}/{spec.input.prefix}"
     env = {
         "OSCAR_BATCH_SHARD": shard,

@@ -35,15 +35,20 @@ def mounts(spec: BatchSpec, mnt_root: str) -> list[Mount]:
     rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy) fails that file
     and never touches the bucket. The runner writes through a read-write mount: of the output
     bucket at /mnt/<bucket>, or, when the output shares the input bucket, a second mount of it
-    at /mnt/.oscar-batch/<bucket>.
+    at /mnt/.oscar-batch/<bucket>. The service's own `mount` bucket, if any, comes last.
     """
     root = mnt_root.rstrip("/")
     out = spec.output_bucket
     write_point = f"{root}/{WRITE_ROOT}/{out}" if out == spec.input.bucket else f"{root}/{out}"
-    return [
+    found = [
         Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True),
         Mount(out, write_point, read_only=False),
     ]
+    extra = spec.service.mount
+    if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
+        # OSCAR's `mount` of a further bucket, read-write at /mnt/<bucket> as OSCAR mounts it
+        found.append(Mount(extra.bucket, f"{root}/{extra.bucket}", read_only=False))
+    return found
 
 
 def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:

@@ -221,6 +221,18 @@ def _worker(spec: BatchSpec) -> Container:
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(mounts)
     ]
+    volume_mounts = [
+        m.VolumeMount(
+            name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
+        )
+        for i, mount in enumerate(mounts)
+    ]
+    if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
+        claim = m.PersistentVolumeClaimVolumeSource(claim_name=spec.service.volume.claim)
+        volumes.append(m.Volume(name="service-volume", persistent_volume_claim=claim))
+        volume_mounts.append(
+            m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
+        )
     return Container(
         name="worker",
         image=spec.service.image,
@@ -233,13 +245,9 @@ def _worker(spec: BatchSpec) -> Container:
         ],
         env=[*_env(dict(sorted(env.items()))), *secret_env],
         resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
+        working_dir=spec.service.workdir,
         volumes=volumes,
-        volume_mounts=[
-            m.VolumeMount(
-                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
-            )
-            for i, mount in enumerate(mounts)
-        ],
+        volume_mounts=volume_mounts,
         sidecars=[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
         retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
         active_deadline_seconds=spec.worker.pod_timeout,
@@ -337,6 +345,8 @@ def build(spec: BatchSpec) -> Workflow:
         namespace=spec.argo.namespace,
         entrypoint="main",
         service_account_name=rbac.executor_account(spec),
+        image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
+        or None,
         arguments=[
             Parameter(
                 name="run",

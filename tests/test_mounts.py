@@ -81,6 +81,12 @@ def test_input_and_output_mounts(tmp_path: Path) -> None:
         ("/mnt/data", True),
         ("/mnt/results", False),
     ]
+    data = apart.model_dump(mode="json")
+    data["service"]["mount"] = {"bucket": "models"}  # OSCAR's `mount`, read-write as in OSCAR
+    with_mount = spec.validate(data, "t")
+    assert [(m.point, m.read_only) for m in workerpod.mounts(with_mount, "/mnt")][2:] == [
+        ("/mnt/models", False)
+    ]
 
 
 @requires_fuse

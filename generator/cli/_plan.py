@@ -116,7 +116,7 @@ def plan(
     extra = list(overrides or [])
     if headroom is not None:
         extra.append(f"planning.headroom={headroom}")
-    batch = load_spec(spec, extra)
+    batch = load_spec(spec, extra, run=run)
     state = _cluster(
         cluster_from,
         oscar,
