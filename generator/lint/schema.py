@@ -25,7 +25,7 @@ from generator.lint.problem import Problem
 SCHEMA_FILE = "argo-workflows-v4.1-schema.json"
 DEF = "io.argoproj.workflow.v1alpha1."
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
-SCALAR = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+SCALAR = {"type": ["string", "number", "boolean"]}
 # Argo's AnyString (pkg/apis/workflow/v1alpha1/anystring.go) takes numbers and booleans.
 ANY_STRING = {"Parameter": ("default", "value", "description"), "ValueFrom": ("default",)}
 
@@ -36,7 +36,6 @@ def _scalar_strings(node: Any) -> None:
         for v in node.values():
             _scalar_strings(v)
         if node.get("type") == "string" and "enum" not in node:
-            node.pop("type")
             node.update(copy.deepcopy(SCALAR))
     elif isinstance(node, list):
         for v in node:
@@ -51,12 +50,8 @@ def _loosen(definitions: dict[str, Any]) -> None:
             props[field] = SCALAR
     definitions[DEF + "Parameter"]["properties"]["enum"] = {"type": "array", "items": SCALAR}
     # Kubernetes' IntOrString and Quantity unmarshal from a JSON number as well as a string.
-    definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
-        "anyOf": [{"type": "string"}, {"type": "integer"}]
-    }
-    definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
-        "anyOf": [{"type": "string"}, {"type": "number"}]
-    }
+    definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer"]}
+    definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {"type": ["string", "number"]}
 
 
 @functools.cache
