@@ -97,7 +97,7 @@ def _library(docs: list[tuple[str, int, Any]]) -> Library:
             "WorkflowTemplate",
             "ClusterWorkflowTemplate",
         ):
-            source = workflow.source_of(doc, file)
+            source = workflow.source_of(workflow.as_go(doc), file)
             library.setdefault((doc["kind"] == "ClusterWorkflowTemplate", source.name), source)
     return library
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.lint import arguments, cron, names
+from generator.lint import arguments, cron, names, shapes
 from generator.lint.arguments import Arguments
-from generator.lint.problem import Problem, Reject
+from generator.lint.problem import NOTE, Problem, Reject
 from generator.lint.templates import Library, Source, Validator, check_pod_resources
 
 MAX_NAME = 63
@@ -20,6 +20,29 @@ NAME_LIMITS = {
     "ClusterWorkflowTemplate": ("cluster workflow template name", MAX_NAME),
     "CronWorkflow": ("cron workflow name", MAX_CRON_NAME),
 }
+
+
+# fields of Go type string that the rules read; sigs.k8s.io/yaml hands Go a YAML number or
+# boolean written there as its text, so the rules get text too
+STRING_FIELDS = frozenset(
+    {
+        *("name", "path", "globalName", "template", "depends", "dependencies", "target"),
+        *("image", "action", "timeout", "pendingTimeout", "entrypoint", "onExit"),
+        *("mountPath", "from", "key", "help", "parameter", "expression", "withParam"),
+        *("when", "manifest", "repo", "strategy", "operator"),
+    }
+)
+
+
+def as_go(node: Any, key: str = "") -> Any:
+    """The document with scalars of string fields as text."""
+    if isinstance(node, dict):
+        return {k: as_go(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [as_go(v, key) for v in node]
+    if key in STRING_FIELDS and isinstance(node, int | float | bool):
+        return shapes.any_string(node)
+    return node
 
 
 def source_of(doc: dict[str, Any], file: str) -> Source:
@@ -38,6 +61,7 @@ def validate(
     """Every problem Argo's validator finds in one document, and the notes of what it could
     not check. Argo stops at the first error; so does each part here (the entrypoint, the
     exit handler, each template), which names every broken template once."""
+    doc = as_go(doc)
     kind, meta = doc["kind"], doc.get("metadata") or {}
     source = source_of(doc, file)
     label, limit = NAME_LIMITS[kind]
@@ -96,18 +120,10 @@ def _parts(
             return [lambda: _raise(Reject(msg, f"{base}.templates", "workflow-template-ref"))]
         found = v.library.get((bool(ref.get("clusterScope")), str(ref.get("name"))))
         if found is None:
-            v.holder(
-                {
-                    "templateRef": {
-                        "name": ref.get("name"),
-                        "template": "x",
-                        "clusterScope": ref.get("clusterScope"),
-                    }
-                },
-                source,
-                Arguments(None),
-                base + ".workflowTemplateRef",
-            )
+            kind = "ClusterWorkflowTemplate" if ref.get("clusterScope") else "WorkflowTemplate"
+            msg = f"{kind} {ref.get('name')!r} is not among the files given: not checked"
+            where = f"{base}.workflowTemplateRef"
+            v.notes.append(Problem(v.doc.file, where, msg, "template-ref-not-given", NOTE))
             return []
         holder_source = found
     ref_spec = holder_source.spec if ref is not None else {}
