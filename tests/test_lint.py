@@ -75,6 +75,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("podGC strategy", _set(["spec", "podGC"], {"strategy": "Sometimes"}), "spec.podGC.strategy", "podGC.strategy unknown strategy 'Sometimes'"),
     ("withSequence count and end", lambda d: _tasks(d)[1].update(withParam=None, withSequence={"count": "2", "end": "3"}), "spec.templates[3].dag.tasks[1]", "only one of count or end"),
     ("output without source", lambda d: _worker(d).update(outputs={"parameters": [{"name": "n"}]}), "spec.templates[2].outputs.parameters[0]", "does not have valueFrom or value specified"),
+    ("hdfs artifact without a user", lambda d: _worker(d).update(inputs={**_worker(d)["inputs"], "artifacts": [{"name": "o", "path": "/o", "hdfs": {"addresses": ["h:8020"], "path": "/x"}}]}), "spec.templates[2].inputs.artifacts[0].hdfs", "either templates.worker.inputs.artifacts.o.hdfs.hdfsUser"),
+    ("podGC selector In without values", _set(["spec", "podGC"], {"labelSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}), "spec.podGC.labelSelector", "values set can't be empty"),
     ("mount over an artifact", lambda d: _worker(d).update(inputs={**_worker(d)["inputs"], "artifacts": [{"name": "a", "path": "/mnt/images", "raw": {"data": "x"}}]}), "spec.templates[2].inputs.artifacts[0].path", "already mounted"),
 ]  # fmt: skip
 

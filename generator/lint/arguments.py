@@ -78,10 +78,37 @@ def clean_path_error(art: dict[str, Any]) -> str | None:
 
 
 def check_location(prefix: str, loc: dict[str, Any], path: str) -> None:
-    """validateArtifactLocation: git needs a repo (HDFS rules need the HDFS client: left out)."""
+    """validateArtifactLocation: git needs a repo; HDFS (workflow/artifacts/hdfs
+    ValidateArtifact) addresses, an absolute path and a user or Kerberos secrets."""
     git = loc.get("git")
-    if git is not None and not (git or {}).get("repo"):
+    if git is not None and not git.get("repo"):
         raise Reject(f"{prefix}.git.repo is required", f"{path}.git", "artifact-location")
+    if loc.get("hdfs") is not None and (err := _hdfs_error(f"{prefix}.hdfs", loc["hdfs"])):
+        raise Reject(err, f"{path}.hdfs", "artifact-location")
+
+
+def _hdfs_error(p: str, h: dict[str, Any]) -> str | None:
+    if not h.get("addresses"):
+        return f"{p}.addresses is required"
+    if not h.get("path"):
+        return f"{p}.path is required"
+    if not str(h["path"]).startswith("/"):
+        return f"{p}.path must be a absolute file path"
+    ccache, keytab = h.get("krbCCacheSecret") is not None, h.get("krbKeytabSecret") is not None
+    if not h.get("hdfsUser") and not ccache and not keytab:
+        return f"either {p}.hdfsUser, {p}.krbCCacheSecret or {p}.krbKeytabSecret is required"
+    principal, config = h.get("krbServicePrincipalName"), h.get("krbConfigConfigMap") is not None
+    if keytab and not (principal and config and h.get("krbUsername") and h.get("krbRealm")):
+        return (
+            f"{p}.krbServicePrincipalName, {p}.krbConfigConfigMap, {p}.krbUsername and"
+            f" {p}.krbRealm are required with {p}.krbKeytabSecret"
+        )
+    if ccache and not (principal and config):
+        return (
+            f"{p}.krbServicePrincipalName and {p}.krbConfigConfigMap are required with"
+            f" {p}.krbCCacheSecret"
+        )
+    return None
 
 
 def input_scope(tmpl: dict[str, Any], path: str) -> Scope:

@@ -184,13 +184,9 @@ def _parts(
                 f"{base}.podGC.strategy",
                 "enum",
             )
-        for e in (gc.get("labelSelector") or {}).get("matchExpressions") or []:
-            if e.get("operator") not in SELECTOR_OPERATORS:
-                msg = (
-                    f'podGC.labelSelector invalid: "{e.get("operator")}" is '
-                    "not a valid label selector operator"
-                )
-                raise Reject(msg, f"{base}.podGC.labelSelector", "enum")
+        if err := _selector_error(gc.get("labelSelector") or {}):
+            msg = f"podGC.labelSelector invalid: {err}"
+            raise Reject(msg, f"{base}.podGC.labelSelector", "pod-gc")
         if spec.get("podResources") is not None:
             check_pod_resources("spec.podResources", spec["podResources"], f"{base}.podResources")
 
@@ -210,6 +206,19 @@ def _parts(
 
     templates = holder_source.spec.get("templates") or []
     return [header, entry, on_exit, rest, *(each(t) for t in templates if isinstance(t, dict))]
+
+
+def _selector_error(selector: dict[str, Any]) -> str | None:
+    """metav1.LabelSelectorAsSelector: operators and their values (label syntax left out)."""
+    for e in selector.get("matchExpressions") or []:
+        op, values = e.get("operator"), e.get("values") or []
+        if op not in SELECTOR_OPERATORS:
+            return f'"{op}" is not a valid label selector operator'
+        if op in ("In", "NotIn") and not values:
+            return "for 'in', 'notin' operators, values set can't be empty"
+        if op in ("Exists", "DoesNotExist") and values:
+            return "values set must be empty for exists and does not exist"
+    return None
 
 
 def _raise(e: Reject) -> None:
