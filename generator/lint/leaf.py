@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from generator.lint import names, variables
+from generator.lint.dag import find_cycle
 from generator.lint.problem import Reject
 
 RESOURCE_ACTIONS = ("get", "create", "apply", "delete", "replace", "patch")
@@ -58,7 +59,6 @@ def _container_set(tmpl: dict[str, Any], path: str) -> None:
                 msg = f"{prefix}containers.{c.get('name')} dependency '{dep}' not defined"
                 raise Reject(msg, here, "container-set")
         graph[c.get("name")] = list(c.get("dependencies") or [])
-    from generator.lint.dag import find_cycle
 
     if find_cycle(graph):
         raise Reject(f"{prefix}containers dependency cycle detected", here, "container-set")

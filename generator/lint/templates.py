@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.lint import arguments, leaf, names, shapes, variables
+from generator.lint.dag import validate_dag
 from generator.lint.problem import NOTE, Problem, Reject
+from generator.lint.steps import validate_steps
 from generator.lint.variables import Scope
 
 RETRY_POLICIES = ("Always", "OnError", "OnFailure", "OnTransientError", "")
+# the locals a template with a retryStrategy may use (varkeys Retries*)
 RETRY_VARS = (
     "retries",
-    "retries.lastExitCode",
-    "retries.lastStatus",
-    "retries.lastDuration",
-    "retries.lastMessage",
+    *(f"retries.last{s}" for s in ("ExitCode", "Status", "Duration", "Message")),
 )
 
 
@@ -222,12 +222,8 @@ class Validator:
         scope.any_output_artifact = scope.any_output_artifact or self.any_output_artifact
         tmpl = self._substituted(tmpl, args)
         if kind == "Steps":
-            from generator.lint.steps import validate_steps
-
             validate_steps(self, scope, ctx, tmpl, path)
         elif kind == "DAG":
-            from generator.lint.dag import validate_dag
-
             validate_dag(self, scope, ctx, tmpl, path)
         else:
             if bad := self.unresolved(tmpl, path, scope):
