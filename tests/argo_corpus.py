@@ -24,6 +24,7 @@ class Case:
     expected: str  # valid | invalid
     mode: str  # submit | lint
     argo_message: str  # what Argo says (or part of it)
+    match: str  # equal (the whole message) | contains (a part) | any (the test asserts none)
 
     @property
     def path(self) -> Path:
@@ -52,7 +53,11 @@ def verdict(case: Case, messages: list[str]) -> str:
         return "ok" if not messages else "false"
     if not messages:
         return "missed"
-    return "ok" if any(case.argo_message in m for m in messages) else "other-reason"
+    if case.match == "equal":
+        return "ok" if case.argo_message in messages else "other-reason"
+    if case.match == "contains":
+        return "ok" if any(case.argo_message in m for m in messages) else "other-reason"
+    return "ok"
 
 
 def measure(linter: Linter) -> dict[str, int]:

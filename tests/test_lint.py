@@ -59,7 +59,7 @@ def _errors(tmp_path: Path, *docs: Any, name: str = "wf.yaml", **kw: Any) -> lis
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("unknown top field", _set(["spec", "entryPoint"], "main"), "spec.entryPoint", 'unknown field "spec.entryPoint"'),
     ("unknown nested field", lambda d: _worker(d)["container"].update(imagePullPolcy="Always"), "spec.templates[2].container.imagePullPolcy", "unknown field"),
-    ("wrong type", _set(["spec", "parallelism"], "many"), "spec.parallelism", "is not of type 'integer'"),
+    ("wrong type", _set(["spec", "parallelism"], "many"), "spec.parallelism", "cannot unmarshal string into spec.parallelism of type integer"),
     ("missing entrypoint template", _set(["spec", "entrypoint"], "nope"), "spec.entrypoint", "template name 'nope' undefined"),
     ("unknown task template", lambda d: _tasks(d)[0].update(template="ghost"), "spec.templates[3].dag.tasks[0].template", "templates.main.tasks.plan template name 'ghost' undefined"),
     ("unknown dependency", lambda d: _tasks(d)[1].update(depends="plann"), "spec.templates[3].dag.tasks", "templates.main sorting failed: invalid dependency plann"),

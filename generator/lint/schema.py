@@ -98,6 +98,14 @@ def _unknown(error: Any, version: str) -> Iterator[tuple[str, str]]:
         yield path, f'unknown field "{path}"' + (f": {why}" if why else "")
 
 
+def _json_type(value: Any) -> str:
+    # the JSON names Go's decoder uses in "cannot unmarshal X into ..."
+    for kind, name in ((bool, "bool"), (int | float, "number"), (str, "string"), (list, "array")):
+        if isinstance(value, kind):
+            return name
+    return "object" if isinstance(value, dict) else "null"
+
+
 def schema_problems(doc: dict[str, Any], file: str, version: str) -> Iterator[Problem]:
     """Schema violations of one Argo document, deepest cause first, one per location."""
     seen = set()
@@ -106,6 +114,9 @@ def schema_problems(doc: dict[str, Any], file: str, version: str) -> Iterator[Pr
         best = jsonschema.exceptions.best_match([error, *error.context]) if error.context else error
         if best.validator == "additionalProperties":
             found = list(_unknown(best, version))
+        elif best.validator == "type":
+            path, got = _path(best.absolute_path), _json_type(best.instance)
+            found = [(path, f"cannot unmarshal {got} into {path} of type {best.validator_value}")]
         else:
             found = [(_path(best.absolute_path), best.message)]
         for path, message in found:
