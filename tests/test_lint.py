@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from generator import lint
 from generator.cli import app
 from generator.errors import LintError
+from tests import argo_corpus
 from tests.conftest import ROOT
 
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "workflows" / "image-stats.yaml").read_text())
@@ -193,6 +194,25 @@ def test_cron_schedules_by_version(
     f.write_text(CRON.replace("SCHEDULE", schedule))
     errors = lint.lint_paths([f], version=version).errors
     assert [message in p.message for p in errors] == ([] if message is None else [True]), errors
+
+
+def test_rules_that_came_with_a_version(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE)
+    _worker(doc)["sidecars"] = [{"name": "wait", "image": "alpine"}]
+    (problem,) = _errors(tmp_path, doc)
+    assert problem.message.endswith(
+        'templates.worker.sidecars: "wait" is a reserved Argo container name'
+    )
+    assert _errors(tmp_path, doc, version="4.0") == []
+    dynamic = (
+        argo_corpus.CASES
+        / "v-dynamicstepnamewithinputparameters-dynamicstepnameworkflowlocal15896.yaml"
+    )
+    assert lint.lint_paths([dynamic], version="4.0").errors == []
+    errors = lint.lint_paths([dynamic], version="3.7").errors
+    assert errors and all(
+        "steps[0].name 'run-__argo__internal__placeholder" in p.message for p in errors
+    )
 
 
 def test_cron_timezone(tmp_path: Path) -> None:

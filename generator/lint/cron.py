@@ -98,12 +98,11 @@ def check(spec: dict[str, Any], version: str) -> None:
     Raises:
         Reject: the first rule broken, in Argo's words.
     """
-    v = versions.key(version)
     single, many = spec.get("schedule"), list(spec.get("schedules") or [])
     if single and many:
         msg = "cron workflow cant be configured with both Spec.Schedule and Spec.Schedules"
         raise Reject(msg, "spec.schedule", "cron-schedule")
-    if v >= (4, 0) and not many:
+    if versions.applies("schedules-required", version) and not many:
         raise Reject(
             "cron workflow must have at least one schedule", "spec.schedules", "cron-schedule"
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from generator.lint import names, variables
+from generator.lint import names, variables, versions
 from generator.lint.dag import find_cycle
 from generator.lint.problem import Reject
 
@@ -43,7 +43,7 @@ def _image(tmpl: dict[str, Any], field: str, defaults: dict[str, Any] | None, pa
     raise Reject(msg, f"{path}.{field}.image", "image-required")
 
 
-def _container_set(tmpl: dict[str, Any], path: str) -> None:
+def _container_set(tmpl: dict[str, Any], path: str, reserve: bool) -> None:
     name, cs = tmpl.get("name"), tmpl.get("containerSet") or {}
     prefix, here = f"templates.{name}.containerSet.", f"{path}.containerSet"
     containers = cs.get("containers") or []
@@ -69,7 +69,7 @@ def _container_set(tmpl: dict[str, Any], path: str) -> None:
         msg = f'{prefix}containers must have a container named "main" for input or output'
         raise Reject(msg, here, "container-set")
     for c in containers:
-        if reserved(str(c.get("name"))):
+        if reserve and reserved(str(c.get("name"))):
             msg = f'{prefix}containers: "{c.get("name")}" is a reserved Argo container name'
             raise Reject(msg, here, "reserved-container-name")
 
@@ -109,11 +109,13 @@ def _resource(tmpl: dict[str, Any], path: str) -> None:
             raise Reject(msg, f"{here}.manifest", "resource") from None
 
 
-def check_leaf(tmpl: dict[str, Any], path: str, defaults: dict[str, Any] | None) -> None:
+def check_leaf(
+    tmpl: dict[str, Any], path: str, defaults: dict[str, Any] | None, version: str
+) -> None:
     """validateLeaf after its reference check. `defaults` is the templateDefaults of the
     Workflow or WorkflowTemplate holding the template (None for a ClusterWorkflowTemplate,
     whose defaults Argo does not consult)."""
-    name = tmpl.get("name")
+    name, reserve = tmpl.get("name"), versions.applies("reserved-container-names", version)
     if tmpl.get("container") is not None:
         where = f"templates.{name}.container."
         seen = _mounts(
@@ -129,9 +131,9 @@ def check_leaf(tmpl: dict[str, Any], path: str, defaults: dict[str, Any] | None)
             seen[art.get("path")] = f"inputs.artifacts.{art.get('name')}"
         _image(tmpl, "container", defaults, path)
     if tmpl.get("containerSet") is not None:
-        _container_set(tmpl, path)
+        _container_set(tmpl, path, reserve)
     for i, s in enumerate(tmpl.get("sidecars") or []):
-        if reserved(str(s.get("name"))):
+        if reserve and reserved(str(s.get("name"))):
             msg = f'templates.{name}.sidecars: "{s.get("name")}" is a reserved Argo container name'
             raise Reject(msg, f"{path}.sidecars[{i}].name", "reserved-container-name")
     if tmpl.get("resource") is not None:

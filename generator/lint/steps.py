@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from generator.lint import arguments, names
+from generator.lint import arguments
 from generator.lint.problem import Reject
 from generator.lint.variables import Scope
 
@@ -38,7 +38,7 @@ def validate_steps(
                     f"{at}.name",
                     "name-not-unique",
                 )
-            if errs := names.step_name_errors(sname):
+            if errs := v.step_name_errors(sname):
                 msg = f"templates.{name}.steps[{i}].name '{sname}' is invalid: {';'.join(errs)}"
                 raise Reject(msg, f"{at}.name", "name-invalid")
             seen.add(sname)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.lint import arguments, leaf, names, shapes, variables
+from generator.lint import arguments, leaf, names, shapes, variables, versions
 from generator.lint.dag import validate_dag
 from generator.lint.problem import NOTE, Problem, Reject
 from generator.lint.steps import validate_steps
@@ -57,8 +57,11 @@ Context = Source
 class Validator:
     """The state of one document's validation (templateValidationCtx)."""
 
-    def __init__(self, doc: Source, library: Library, template_validation: bool) -> None:
+    def __init__(
+        self, doc: Source, library: Library, template_validation: bool, version: str
+    ) -> None:
         self.doc = doc
+        self.version = version
         self.library = library
         self.template_validation = template_validation
         self.globals: dict[str, str] = {}  # reference -> its value while validating
@@ -66,6 +69,12 @@ class Validator:
         self.results: set[tuple[int, str]] = set()
         self.notes: list[Problem] = []
         self.placeholders: dict[str, str] = {}
+
+    def step_name_errors(self, name: str) -> list[str]:
+        """What is wrong with a step name, by this version's rule."""
+        if versions.applies("step-name-placeholders", self.version):
+            return names.step_name_errors(name)
+        return names.field_name_errors(name)
 
     def placeholder(self, ref: str) -> str:
         """The stand-in for a value known at run time (one per reference)."""
@@ -232,7 +241,7 @@ class Validator:
                     bad[0],
                     "unresolved-variable",
                 )
-            leaf.check_leaf(tmpl, path, ctx.defaults())
+            leaf.check_leaf(tmpl, path, ctx.defaults(), self.version)
         arguments.check_outputs(tmpl, path)
         if bad := self.unresolved(tmpl.get("outputs"), f"{path}.outputs", scope):
             raise Reject(

@@ -66,10 +66,23 @@ FIELDS = (
     Field("WorkflowSpec", "resourceClaims", added="4.1"),
 )
 
-# Version rules that are not a field's presence (validate.go of each tag, CronWorkflow):
-# 3.5 has only `schedule`; 3.6 and 3.7 take `schedule` or `schedules` but not both
-# ("cron workflow cant be configured with both Spec.Schedule and Spec.Schedules");
-# 4.0 drops `schedule` and needs `schedules` ("cron workflow must have at least one schedule").
+# Rules of validate.go that differ by version, and the first version that has each:
+# - CronWorkflow: 3.5 has only `schedule`; 3.6 and 3.7 take `schedule` or `schedules` but not
+#   both ("cron workflow cant be configured with both Spec.Schedule and Spec.Schedules");
+#   4.0 drops `schedule` and needs `schedules` ("cron workflow must have at least one schedule").
+RULES = {
+    "schedules-required": "4.0",
+    # isValidStepName: a step name built from an input (`run-{{inputs.parameters.d}}`) is
+    # checked with the input as 'x'; before, the validation placeholder made it invalid
+    "step-name-placeholders": "4.0",
+    # sidecars and containerSet containers may not be named wait, supervisor, artifact-plugin-*
+    "reserved-container-names": "4.1",
+}
+
+
+def applies(rule: str, version: str) -> bool:
+    """Whether Argo `version` has a rule of RULES."""
+    return key(version) >= key(RULES[rule])
 
 
 def key(version: str) -> tuple[int, int]:

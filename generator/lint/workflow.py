@@ -89,7 +89,7 @@ def validate(
             "workflows.argoproj.io/scheduled-time": "",
             **(wf_meta.get("annotations") or {}),
         }
-    validator = Validator(source, library, template_validation)
+    validator = Validator(source, library, template_validation, version)
     for part in _parts(validator, source, labels, annotations, submit=submit):
         try:
             part()
