@@ -228,6 +228,12 @@ def test_fields_of_later_versions_are_refused_for_earlier_ones(tmp_path: Path) -
     assert _errors(tmp_path, doc) == []
     (problem,) = _errors(tmp_path, doc, version="4.0")
     assert "'pendingTimeout' is new in Argo 4.1 (checked for 4.0)" in problem.message
+    doc = copy.deepcopy(BASE)
+    cache = {"key": "k", "cache": {"configMap": {"name": "memo", "key": "entries"}}}
+    _worker(doc)["memoize"] = cache  # a ConfigMapKeySelector up to 3.7, a reference from 4.0
+    assert _errors(tmp_path, doc, version="3.7") == []
+    (problem,) = _errors(tmp_path, doc, version="4.0")
+    assert problem.message == 'unknown field "spec.templates[2].memoize.cache.configMap.key"'
 
 
 def test_cli_json_folders_and_exit_codes(tmp_path: Path) -> None:

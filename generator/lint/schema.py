@@ -26,7 +26,8 @@ SCHEMA_FILE = "argo-workflows-v4.1-schema.json"
 DEF = "io.argoproj.workflow.v1alpha1."
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 SCALAR = {"type": ["string", "number", "boolean"]}
-# Argo's AnyString (pkg/apis/workflow/v1alpha1/anystring.go) takes numbers and booleans.
+# Argo's AnyString (pkg/apis/workflow/v1alpha1/anystring.go) takes any JSON value: numbers
+# and booleans as their text, anything else silently as "".
 ANY_STRING = {"Parameter": ("default", "value", "description"), "ValueFrom": ("default",)}
 
 
@@ -47,8 +48,8 @@ def _loosen(definitions: dict[str, Any]) -> None:
     for name, fields in ANY_STRING.items():
         props = definitions[DEF + name]["properties"]
         for field in fields:
-            props[field] = SCALAR
-    definitions[DEF + "Parameter"]["properties"]["enum"] = {"type": "array", "items": SCALAR}
+            props[field] = {}
+    definitions[DEF + "Parameter"]["properties"]["enum"] = {"type": "array"}
     # Kubernetes' IntOrString and Quantity unmarshal from a JSON number as well as a string.
     definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer"]}
     definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {"type": ["string", "number"]}
@@ -64,6 +65,9 @@ def _definitions(version: str) -> dict[str, Any]:
         if definition.get("type") == "object" and "properties" in definition:
             definition.setdefault("additionalProperties", False)
             definition["x-definition"] = name
+    for name, field_name, old, changed in versions.RETYPED:
+        if versions.key(version) < versions.key(changed):
+            definitions[DEF + name]["properties"][field_name] = {"$ref": f"#/definitions/{old}"}
     for field in versions.FIELDS:
         props = definitions[DEF + field.definition]["properties"]
         if not versions.has(field, version):

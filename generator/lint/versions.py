@@ -66,6 +66,12 @@ FIELDS = (
     Field("WorkflowSpec", "resourceClaims", added="4.1"),
 )
 
+# fields whose type changed: (definition, field, the type before, the version that changed it)
+RETYPED = (
+    # v4.0 made the memoization cache a LocalObjectReference (a `key` is no longer taken)
+    ("Cache", "configMap", "io.k8s.api.core.v1.ConfigMapKeySelector", "4.0"),
+)
+
 # Rules of validate.go that differ by version, and the first version that has each:
 # - CronWorkflow: 3.5 has only `schedule`; 3.6 and 3.7 take `schedule` or `schedules` but not
 #   both ("cron workflow cant be configured with both Spec.Schedule and Spec.Schedules");
