@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.lint.paths import Report, lint_paths
+from generator.lint.paths import Report, lint_documents, lint_paths, parse_documents
 from generator.lint.problem import ERROR, NOTE, Problem
 from generator.lint.schema import KINDS
 from generator.lint.versions import DEFAULT, VERSIONS
@@ -24,6 +24,16 @@ def lint_file(path: Path, *, version: str = DEFAULT) -> list[Problem]:
     return lint_paths([path], version=version).errors
 
 
+def lint_text(text: str, name: str, *, version: str = DEFAULT) -> list[Problem]:
+    """The errors of a YAML text (generated, not yet written), named `name` in messages.
+
+    Raises:
+        LintError: the text is not YAML.
+    """
+    docs = [(name, i, d) for i, d in enumerate(parse_documents(text, name))]
+    return lint_documents(docs, version=version, submit=False).errors
+
+
 __all__ = [
     "DEFAULT",
     "ERROR",
@@ -34,4 +44,5 @@ __all__ = [
     "Report",
     "lint_file",
     "lint_paths",
+    "lint_text",
 ]

@@ -17,7 +17,7 @@ from generator.lint.problem import ERROR, NOTE, Problem
 from generator.lint.templates import Library
 
 SUFFIXES = (".yaml", ".yml", ".json")
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe: no Python objects; C is 5x faster
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _plain(node: Any) -> Any:
 
 
 def load_documents(path: Path) -> list[Any]:
-    """The YAML documents of one file (the one place lint reads YAML).
+    """The YAML documents of one file.
 
     Raises:
         LintError: the file cannot be read or is not YAML.
@@ -82,12 +82,21 @@ def load_documents(path: Path) -> list[Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LintError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_documents(text, str(path))
+
+
+def parse_documents(text: str, name: str) -> list[Any]:
+    """The YAML documents of a text (the one place lint parses YAML).
+
+    Raises:
+        LintError: the text is not YAML.
+    """
     try:
         return [_plain(d) for d in yaml.load_all(text, Loader=LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise LintError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise LintError(f"{name}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 def _library(docs: list[tuple[str, int, Any]]) -> Library:
@@ -124,13 +133,29 @@ def lint_paths(
     Raises:
         LintError: a path cannot be read or is not YAML.
     """
-    if version not in versions.VERSIONS:
-        raise LintError(f"unknown Argo version {version!r}: one of {', '.join(versions.VERSIONS)}")
     files = files_of(paths)
     docs = [(str(f), i, d) for f in files for i, d in enumerate(load_documents(f))]
+    report = lint_documents(docs, version=version, submit=submit)
+    report.files = len(files)
+    seen = {file for file, _, _ in docs}
+    for f in files:
+        if str(f) not in seen:
+            report.problems.append(
+                Problem(str(f), "", "no YAML document: skipped", "not-argo", NOTE)
+            )
+    return report
+
+
+def lint_documents(docs: list[tuple[str, int, Any]], *, version: str, submit: bool) -> Report:
+    """Lint parsed documents, given as (file, index in the file, document), together.
+
+    Raises:
+        LintError: an unknown version.
+    """
+    if version not in versions.VERSIONS:
+        raise LintError(f"unknown Argo version {version!r}: one of {', '.join(versions.VERSIONS)}")
     library = _library(docs)
-    report = Report(files=len(files))
-    seen_files = {file for file, _, _ in docs}
+    report = Report(files=len({file for file, _, _ in docs}))
     for file, index, doc in docs:
         if not (isinstance(doc, dict) and doc.get("kind") in schema.KINDS):
             report.problems.append(_skip_note(doc, file, index))
@@ -144,9 +169,4 @@ def lint_paths(
             if (p.path, p.rule, p.level) not in seen:
                 seen.add((p.path, p.rule, p.level))
                 report.problems.append(dataclasses.replace(p, document=index))
-    for f in files:
-        if str(f) not in seen_files:
-            report.problems.append(
-                Problem(str(f), "", "no YAML document: skipped", "not-argo", NOTE)
-            )
     return report
