@@ -264,3 +264,49 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
         lint.lint_paths([tmp_path / "broken.yaml"])
     with pytest.raises(LintError, match="no such file"):
         lint.lint_paths([tmp_path / "absent.yaml"])
+
+
+def _steps_workflow(kind: str, text: str, on_exit: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "entrypoint": "main",
+        "templates": [
+            {"name": "main", "steps": [[{"name": "a", "template": "leaf"}]]},
+            {"name": "leaf", "container": {"image": "alpine", "args": [text]}},
+        ],
+    }
+    if on_exit:  # Argo validates the entrypoint first: only templates after it see failures
+        spec["templates"][0]["steps"][0][0]["template"] = "other"
+        spec["templates"].append({"name": "other", "container": {"image": "alpine"}})
+        spec["onExit"] = "leaf"
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "w"},
+        "spec": spec,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "on_exit", "clean"),
+    [
+        ("Workflow", "{{workflow.failures}}", False, False),
+        ("Workflow", "{{workflow.failures}}", True, True),
+        ("Workflow", "{{workflow.parameters.x}}", False, False),
+        ("WorkflowTemplate", "{{workflow.parameters.x}}", False, True),
+        (
+            "Workflow",
+            "{{workflow.name}} {{workflow.uid}} {{pod.name}} {{workflow.creationTimestamp.Y}}",
+            False,
+            True,
+        ),
+        ("Workflow", "{{workflow.labels.team}}", False, False),
+        ("Workflow", "{{=sprig.trim(inputs.parameters.nope)}} {{custom.thing}}", False, True),
+    ],
+)
+def test_built_in_references(
+    tmp_path: Path, kind: str, text: str, on_exit: bool, clean: bool
+) -> None:
+    errors = _errors(tmp_path, _steps_workflow(kind, text, on_exit))
+    assert (errors == []) == clean, errors
+    if not clean:
+        assert f"failed to resolve {text}" in errors[0].message

@@ -12,22 +12,14 @@ if TYPE_CHECKING:
     from generator.lint.templates import Context, Validator
 
 
-def _groups(tmpl: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    # a group is a list of steps; the Go type also accepts {steps: [...]}, as Hera never writes
-    out = []
-    for group in tmpl.get("steps") or []:
-        out.append(list(group.get("steps") or []) if isinstance(group, dict) else list(group or []))
-    return out
-
-
 def validate_steps(
     v: Validator, scope: Scope, ctx: Context, tmpl: dict[str, Any], path: str
 ) -> None:
     """validateSteps: names unique and valid, references only to earlier steps, arguments."""
     v.check_non_leaf(tmpl, path)
     name, seen = tmpl.get("name"), set()
-    for i, group in enumerate(_groups(tmpl)):
-        for j, step in enumerate(group):
+    for i, group in enumerate(tmpl.get("steps") or []):
+        for j, step in enumerate(group or []):
             sname, at = str(step.get("name") or ""), f"{path}.steps[{i}][{j}]"
             prefix = f"templates.{name}.steps[{i}].{sname}"
             if not sname:
