@@ -22,7 +22,7 @@ def lint(
             help="Workflow, WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow YAML files"
             " and folders (searched for *.yaml, *.yml, *.json)",
             show_default=False,
-            metavar="PATH...",
+            metavar="PATH",
         ),
     ],
     argo_version: Annotated[
@@ -35,12 +35,13 @@ def lint(
     ] = False,
     output: FormatOpt = Format.table,
 ) -> None:
-    """Check workflows as Argo's validator does, offline: its schema (unknown fields
-    rejected) and the rules it applies at submission that need no cluster.
+    """Check workflows offline as Argo's validator does: its schema
+    (unknown fields rejected) and its rules that need no cluster.
 
-    templateRefs are resolved among the files given; a WorkflowTemplate that is not
-    given, and documents of other kinds, are notes. Exit 0 when clean, 1 when Argo would
-    reject something (one line each: file: YAML path: message), 2 on usage errors.
+    templateRefs are resolved among the files given; a WorkflowTemplate
+    not given, and documents of other kinds, are notes. Exit 0 when clean,
+    1 when Argo would reject something (one line each: file: YAML path:
+    message), 2 on usage errors.
     """
     report = lint_mod.lint_paths(paths, version=str(argo_version), submit=submit)
     if output is Format.json:
