@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator import urls
 from generator.errors import OscarBatchError
 
 
@@ -62,6 +63,7 @@ def settings(
     host = server or env.get("ARGO_SERVER")
     if not host:
         raise ArgoError("no Argo Server: pass --argo-server URL or set ARGO_SERVER")
+    urls.no_credentials(host, "the Argo Server URL", "--token or ARGO_TOKEN", ArgoError)
     if not re.match(r"^https?://", host):
         secure = env.get("ARGO_SECURE", "true").lower() in _TRUE
         host = ("https://" if secure else "http://") + host

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator import quantity, urls
 from generator.errors import ClusterError
+from generator.yamlfile import read_text
 
 PAGE = 500
+# `kubectl get nodes,pods -A -o json` of ~10,000 pods; larger snapshots are refused, not loaded
+MAX_SNAPSHOT_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -34,24 +38,84 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
     names = []
     for path in paths:
         names.append(str(path))
+        text = read_text(path, "cluster snapshot", MAX_SNAPSHOT_BYTES, ClusterError)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ClusterError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
             raise ClusterError(f"{path}: not JSON ({exc})") from None
+        except RecursionError:
+            raise ClusterError(f"{path}: not a snapshot: JSON nested too deeply") from None
         items = doc.get("items") if isinstance(doc, dict) else None
         if items is None:
             items = [doc] if isinstance(doc, dict) and doc.get("kind") in ("Node", "Pod") else None
         if not isinstance(items, list):
             raise ClusterError(f"{path}: expected the JSON of `kubectl get nodes,pods -A -o json`")
         list_kind = str(doc.get("kind", "")).removesuffix("List")
-        for item in items:
-            kind = item.get("kind") or list_kind
-            (nodes if kind == "Node" else pods if kind == "Pod" else []).append(item)
+        for i, item in enumerate(items):
+            kind = (item.get("kind") if isinstance(item, dict) else None) or list_kind
+            if kind == "Node":
+                nodes.append(_checked_node(item, f"{path}: items[{i}]"))
+            elif kind == "Pod":
+                pods.append(_checked_pod(item, f"{path}: items[{i}]"))
     if not nodes:
         raise ClusterError(f"{', '.join(names)}: no Node objects found")
     return ClusterState(nodes, pods, " + ".join(names))
+
+
+def _mapping(doc: Any, where: str, *keys: str) -> dict[str, Any]:
+    """doc[keys...] as a mapping ({} when absent), or a one-line ClusterError naming the path."""
+    for key in keys:
+        if not isinstance(doc, dict):
+            break
+        where, doc = f"{where}.{key}", doc.get(key)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ClusterError(f"{where}: expected a mapping, got {type(doc).__name__}")
+    return doc
+
+
+def _list_of_mappings(doc: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ClusterError(f"{where}.{key}: expected a list of mappings")
+    return value
+
+
+def _quantities(values: dict[str, Any], where: str) -> None:
+    for name, value in values.items():
+        try:
+            quantity.parse(value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ClusterError(f"{where}.{name}: {exc}") from None
+
+
+def _checked_node(node: Any, where: str) -> dict[str, Any]:
+    """A Node whose fields `capacity` reads have the API's shape (one line otherwise)."""
+    _mapping(node, where)
+    _mapping(node, where, "metadata")
+    status = _mapping(node, where, "status")
+    _quantities(_mapping(status, f"{where}.status", "allocatable"), f"{where}.status.allocatable")
+    _list_of_mappings(status, "conditions", f"{where}.status")
+    _list_of_mappings(_mapping(node, where, "spec"), "taints", f"{where}.spec")
+    return dict(node)
+
+
+def _checked_pod(pod: Any, where: str) -> dict[str, Any]:
+    """A Pod whose fields `capacity` reads have the API's shape (one line otherwise)."""
+    _mapping(pod, where)
+    _mapping(pod, where, "status")
+    spec = _mapping(pod, where, "spec")
+    for kind in ("containers", "initContainers"):
+        for j, container in enumerate(_list_of_mappings(spec, kind, f"{where}.spec")):
+            at = f"{where}.spec.{kind}[{j}].resources"
+            resources = _mapping(container, f"{where}.spec.{kind}[{j}]", "resources")
+            for part in ("limits", "requests"):
+                _quantities(_mapping(resources, at, part), f"{at}.{part}")
+    _quantities(_mapping(spec, f"{where}.spec", "overhead"), f"{where}.spec.overhead")
+    return dict(pod)
 
 
 def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -165,9 +229,10 @@ def parse_oscar_status(doc: Any, source: str) -> ClusterState:
                 pods.append(pod)
         else:
             raise KeyError("cluster or detail")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise ClusterError(
-            f"{source}: not an OSCAR /system/status document (missing {exc})"
+            f"{source}: not an OSCAR /system/status document"
+            f" ({f'missing {exc}' if isinstance(exc, KeyError) else exc})"
         ) from None
     if not nodes:
         raise ClusterError(f"{source}: the OSCAR cluster reports no worker nodes")
@@ -180,6 +245,12 @@ def from_oscar(
     """GET <url>/system/status with basic or bearer auth."""
     import urllib3
 
+    urls.no_credentials(
+        url,
+        "--oscar",
+        "--oscar-user and --oscar-password (OSCAR_USER, OSCAR_PASSWORD)",
+        ClusterError,
+    )
     headers = urllib3.make_headers(basic_auth=f"{user}:{password}") if user else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -194,7 +265,7 @@ def from_oscar(
         raise ClusterError(f"OSCAR at {url} answered {response.status} to /system/status")
     try:
         doc = json.loads(response.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ClusterError(f"OSCAR at {url}: /system/status is not JSON") from None
     return parse_oscar_status(doc, endpoint)
 

@@ -54,8 +54,10 @@ def check_run(run: str) -> str:
     Raises:
         SpecError: the name is not a DNS label.
     """
-    if not DNS_LABEL.match(run) or len(run) > 63:
-        raise SpecError(f"run name {run!r} must be lowercase letters, digits and '-'")
+    if not DNS_LABEL.fullmatch(run) or len(run) > 63:
+        raise SpecError(
+            f"run name {run!r} must be lowercase letters, digits and '-' (at most 63), not a path"
+        )
     return run
 
 

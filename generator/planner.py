@@ -223,9 +223,12 @@ def read_objects_file(path: Path) -> Iterable[tuple[str, int]]:
                 row = json.loads(line)
                 if row.get("type") == "folder":
                     continue
-                yield str(row["key"]), int(row.get("size", 0))
-            except (ValueError, KeyError, TypeError, AttributeError):
+                key, size = str(row["key"]), int(row.get("size", 0))
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
                 raise SpecError(f"{path}:{n}: expected a JSON object with key and size") from None
+            if not 0 <= size < 2**63:
+                raise SpecError(f"{path}:{n}: size {size} is out of range")
+            yield key, size
 
 
 def listing_keys(spec: BatchSpec, keys: Iterable[tuple[str, int]]) -> Iterable[tuple[str, int]]:

@@ -29,8 +29,14 @@ _SUFFIX = {
     "Pi": Fraction(2**50),
     "Ei": Fraction(2**60),
 }
+# Kubernetes keeps quantities in int64 (k8s.io/apimachinery pkg/api/resource/quantity.go
+# falls back to inf.Dec beyond); no node has 2^63 of anything, and bounding the exponent
+# before computing 10**exp keeps `1e100000000` from taking minutes.
+MAX_VALUE = Fraction(2**63)
+_MAX_TEXT = 64
+_MAX_EXPONENT = 40
 _QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?\d+))?$"
+    r"(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?\d+))?"
 )
 
 
@@ -44,21 +50,29 @@ def parse(value: str | int | float) -> Fraction:
         The exact value in base units (cores, bytes, devices).
 
     Raises:
-        ValueError: the text is not a Kubernetes quantity.
+        ValueError: the text is not a Kubernetes quantity, or its size is 2^63 or more.
     """
     if isinstance(value, bool):
         raise ValueError(f"not a quantity: {value!r}")
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"not a quantity: {value!r}")
-        return Fraction(str(value))
-    match = _QUANTITY.match(value.strip())
+        value = str(value)
+    text = value.strip()
+    match = _QUANTITY.fullmatch(text) if len(text) <= _MAX_TEXT else None
     if not match:
-        raise ValueError(f"not a quantity: {value!r}")
+        raise ValueError(f"not a quantity: {value[:_MAX_TEXT]!r}")
     number = Fraction(match["num"])
     if match["exp"] is not None:
-        return number * Fraction(10) ** int(match["exp"])
-    return number * _SUFFIX[match["suffix"] or ""]
+        exponent = int(match["exp"])
+        if abs(exponent) > _MAX_EXPONENT:
+            raise ValueError(f"quantity {text!r} is out of range (at most 2^63)")
+        result = number * Fraction(10) ** exponent
+    else:
+        result = number * _SUFFIX[match["suffix"] or ""]
+    if abs(result) >= MAX_VALUE:
+        raise ValueError(f"quantity {text!r} is out of range (at most 2^63)")
+    return result
 
 
 def milli(value: str | int | float) -> int:

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,13 +22,16 @@ from pydantic import (
     model_validator,
 )
 
-from generator import __version__, fdl, quantity
+from generator import __version__, fdl, quantity, specinput, urls
 from generator.errors import SpecError
 from generator.yamlfile import read_yaml
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# A Secret's name is a DNS subdomain (Kubernetes' IsDNS1123Subdomain)
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+BUCKET = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+ENDPOINT = re.compile(r"https?://[^\s/@]+/?")
 # Names our runner sets for the service script; an env entry must not shadow them.
 RESERVED_ENV = frozenset(
     {
@@ -41,12 +43,69 @@ RESERVED_ENV = frozenset(
         "JOB_UUID",
     }
 )
+RESERVED_ENV_PREFIX = "OSCAR_BATCH_"
+# An image reference as kubelet parses it (distribution/reference regexp.go: ReferenceRegexp)
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+IMAGE = re.compile(
+    rf"(?:{_HOST}/)?{_PATH_PART}(?:/{_PATH_PART})*(?::[\w][\w.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 
 
-def _dns_label(value: str) -> str:
-    if len(value) > 40 or not DNS_LABEL.match(value):
-        raise ValueError("must be lowercase letters, digits and '-', at most 40 characters")
+def _matching(pattern: re.Pattern[str], longest: int, what: str) -> Any:
+    """A validator: the whole value matches `pattern` (not only a prefix, nor before a
+    trailing newline, as `re.match` with `$` would allow), else a message saying `what`."""
+
+    def check(value: str) -> str:
+        if len(value) > longest or not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return check
+
+
+_dns_label = _matching(
+    DNS_LABEL,
+    40,
+    "name: lowercase letters, digits and '-', starting and ending with a letter or digit,"
+    " at most 40 characters",
+)
+_secret_name = _matching(
+    DNS_SUBDOMAIN,
+    253,
+    "Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter"
+    " or digit",
+)
+_bucket = _matching(BUCKET, 63, "bucket name: 3-63 lowercase letters, digits, dots, hyphens")
+
+
+def _endpoint(value: str) -> str:
+    if "@" in value:
+        raise ValueError(
+            f"{urls.redact(value)!r} has credentials in it; remove them and put the keys"
+            " in the Secret named by input.credentials_secret"
+        )
+    if not ENDPOINT.fullmatch(value):
+        raise ValueError(f"{value!r} is not an endpoint URL: http(s)://host[:port], with no path")
     return value
+
+
+def _image(value: str) -> str:
+    if value.startswith("docker://"):
+        raise ValueError(
+            f"{value!r}: 'docker://' is Apptainer's form, kubelet cannot pull it;"
+            f" write {value.removeprefix('docker://')!r}"
+        )
+    if len(value) > 255 or not IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference (registry/name:tag)")
+    return value
+
+
+def _globs(value: Any) -> Any:
+    """One glob may be given as text: `--set input.include=*.jpg`."""
+    return (value,) if isinstance(value, str) else value
 
 
 def _number_as_text(value: Any) -> Any:
@@ -60,23 +119,40 @@ def _positive_quantity(value: str | int | float) -> str:
     return str(value)
 
 
+def _env_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not an environment variable name: letters, digits and '_',"
+            " not starting with a digit"
+        )
+    if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
+        raise ValueError(f"{name} is set by the runner for each file; choose another name")
+    return name
+
+
 def _env_names(value: dict[str, str]) -> dict[str, str]:
     for name in value:
-        if not ENV_NAME.match(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-        if name in RESERVED_ENV:
-            raise ValueError(f"{name} is set by the runner for each file")
+        _env_name(name)
     return value
 
 
 def _prefix(value: str) -> str:
     value = value.lstrip("/")
-    if ".." in value.split("/"):
-        raise ValueError("must not contain '..'")
+    parts = value.removesuffix("/").split("/")
+    if value and any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"{value!r} is not a folder path: no empty, '.' or '..' parts (write a/b/, not"
+            " ./a/, a//b/ or a/./b/)"
+        )
     return value if not value or value.endswith("/") else value + "/"
 
 
 Name = Annotated[str, AfterValidator(_dns_label)]
+SecretName = Annotated[str, AfterValidator(_secret_name)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Bucket = Annotated[str, AfterValidator(_bucket)]
+Image = Annotated[str, AfterValidator(_image)]
+Globs = Annotated[tuple[str, ...], BeforeValidator(_globs)]
 Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_positive_quantity)]
 Prefix = Annotated[str, AfterValidator(_prefix)]
 
@@ -87,21 +163,61 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _absolute(value: str) -> str:
+    if not value.startswith("/") or "\n" in value:
+        raise ValueError(f"{value!r} must be an absolute path inside the container")
+    return value
+
+
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+
+
+class Mount(Frozen):
+    """OSCAR's `mount`: a bucket folder the worker mounts at /mnt/<bucket>, beside the input."""
+
+    bucket: Bucket
+    prefix: Prefix = ""
+
+
+class Volume(Frozen):
+    """OSCAR's `volume`: an existing PersistentVolumeClaim mounted in every worker."""
+
+    claim: SecretName = Field(description="the PersistentVolumeClaim's name")
+    mount_path: AbsolutePath
+
+
 class Service(Frozen):
     """The OSCAR service every file is processed with, resolved from an FDL or written inline."""
 
     name: Name
-    image: str = Field(min_length=1)
+    image: Image
     script: str = Field(description="the script's text, run once per file")
     cpu: Quantity = "1.0"
     memory: Quantity = "1Gi"
     gpu: int = Field(0, ge=0)
     env: Annotated[dict[str, str], AfterValidator(_env_names)] = {}
-    secret_env: tuple[str, ...] = Field((), description="env names whose values live in a Secret")
-    secrets_secret: str | None = Field(
+    secret_env: tuple[EnvName, ...] = Field(
+        (), description="env names whose values live in a Secret"
+    )
+    secrets_secret: SecretName | None = Field(
         None, description="Secret holding secret_env; default <name>-secrets"
     )
     log_level: str | None = None
+    workdir: AbsolutePath | None = Field(
+        None, description="working directory of the script (default: the image's WORKDIR)"
+    )
+    image_pull_secrets: tuple[SecretName, ...] = Field(
+        (), description="Secrets kubelet pulls the image with"
+    )
+    mount: Mount | None = Field(None, description="a further bucket folder mounted in workers")
+    volume: Volume | None = None
+
+    @model_validator(mode="after")
+    def _env_once(self) -> Service:
+        both = sorted(set(self.env) & set(self.secret_env))
+        if both:
+            raise ValueError(f"{both[0]} is both in env and in secrets; keep one")
+        return self
 
     @property
     def secret_name(self) -> str:
@@ -109,12 +225,12 @@ class Service(Frozen):
 
 
 class Input(Frozen):
-    endpoint: str | None = Field(None, pattern=r"^https?://[^\s/]+/?$")
-    bucket: str = Field(pattern=BUCKET.pattern)
+    endpoint: Annotated[str, AfterValidator(_endpoint)] | None = None
+    bucket: Bucket
     prefix: Prefix = ""
-    include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-    credentials_secret: Name = "minio-credentials"
+    include: Globs = ("*",)
+    exclude: Globs = ()
+    credentials_secret: SecretName = "minio-credentials"
     region: str | None = None
 
     def wanted(self, key: str) -> bool:
@@ -126,9 +242,7 @@ class Input(Frozen):
 
 
 class Output(Frozen):
-    bucket: str | None = Field(
-        None, pattern=BUCKET.pattern, description="default: the input bucket"
-    )
+    bucket: Bucket | None = Field(None, description="default: the input bucket")
     prefix: Prefix = "oscar-batch/"
 
 
@@ -168,8 +282,8 @@ class Argo(Frozen):
     kind: Literal["Workflow", "WorkflowTemplate", "CronWorkflow"] = "Workflow"
     schedule: str | None = None
     retries: int = Field(3, ge=0, le=20)
-    runtime_image: str = f"ghcr.io/grycap/oscar-batch:{__version__}"
-    rclone_image: str = "rclone/rclone:1.68.2"
+    runtime_image: Image = f"ghcr.io/grycap/oscar-batch:{__version__}"
+    rclone_image: Image = "rclone/rclone:1.68.2"
 
     @model_validator(mode="after")
     def _schedule_for_cron(self) -> Argo:
@@ -200,8 +314,9 @@ class BatchSpec(Frozen):
 
     @property
     def buckets(self) -> tuple[str, ...]:
-        """The buckets a worker mounts, input first."""
-        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket)))
+        """The buckets a worker mounts, input first, then output and the service's mount."""
+        mount = (self.service.mount.bucket,) if self.service.mount else ()
+        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount)))
 
 
 def validate(data: dict[str, Any], source: str) -> BatchSpec:
@@ -213,32 +328,10 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
     try:
         return BatchSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        # an unknown key usually explains a missing one (`inptu:` for `input:`): name it first
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = first["msg"].removeprefix("Value error, ")
-        raise SpecError(f"{source}: {where}: {msg}{more}") from None
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a spec mapping.
-
-    Raises:
-        SpecError: an override is not of the form key.path=value.
-    """
-    for item in overrides:
-        path, sep, raw = item.partition("=")
-        if not sep or not path:
-            raise SpecError(f"--set {item!r}: expected key.path=value")
-        node = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise SpecError(f"--set {item!r}: {part} is not a mapping")
-            node = child
-        node[leaf] = yaml.safe_load(raw) if raw else ""
-    return data
+        raise SpecError(f"{source}: {specinput.error_line(errors[0], BatchSpec)}{more}") from None
 
 
 def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
@@ -254,13 +347,15 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     Raises:
         SpecError: the file, its FDL or its script is unreadable, or a field is invalid.
     """
-    data = read_yaml(path)
+    data = read_yaml(path, "spec", numbers_as_written=True)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a batch spec is a mapping with name, service and input")
-    data = apply_overrides(data, overrides or [])
+    data = specinput.apply_overrides(data, overrides or [])
     raw_service = data.get("service")
     if not isinstance(raw_service, dict):
-        raise SpecError(f"{path}: service: Field required (fdl, or image and script)")
+        raise SpecError(f"{path}: service: required (fdl, or image and script)")
+    if "fdl" not in raw_service and "name" not in raw_service and "name" in data:
+        raw_service = {**raw_service, "name": data["name"]}  # an inline service: the spec's name
     data["service"], defaults = fdl.resolve_service(raw_service, path.parent, str(path))
     for section, values in defaults.items():
         current = data.get(section)
@@ -268,4 +363,11 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
             current, dict
         ):  # anything else fails validation as written
             data[section] = {**values, **(current or {})}
+    given = data.get("input")
+    fdl_without_bucket = raw_service.get("fdl") and (given is None or isinstance(given, dict))
+    if fdl_without_bucket and not (given or {}).get("bucket"):
+        raise SpecError(
+            f"{path}: input.bucket: required: the FDL's service has no input or mount"
+            " path; set input.bucket (and input.prefix) in the spec"
+        )
     return validate(data, str(path))

@@ -18,6 +18,7 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error
 
+from generator import urls
 from generator.errors import StorageError
 
 ENDPOINT_ENV = "OSCAR_BATCH_ENDPOINT"  # set by the workflow for its plan and aggregate pods
@@ -29,6 +30,7 @@ def make_client(
     endpoint: str, access_key: str, secret_key: str, region: str | None = None
 ) -> Minio:
     """A minio client that retries with backoff for about half a minute when S3 is unavailable."""
+    urls.no_credentials(endpoint, "S3 endpoint", f"{ACCESS_ENV} and {SECRET_ENV}", StorageError)
     url = urlsplit(endpoint)
     if url.scheme not in ("http", "https") or not url.netloc:
         raise StorageError(f"endpoint {endpoint!r} is not an http(s)://host:port URL")

@@ -122,6 +122,20 @@ def _worker(spec: BatchSpec) -> Container:
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(spec.buckets)
     ]
+    volume_mounts = [
+        m.VolumeMount(
+            name=f"bucket-{i}",
+            mount_path=runner.mount_point(MNT, b),
+            mount_propagation="HostToContainer",
+        )
+        for i, b in enumerate(spec.buckets)
+    ]
+    if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
+        claim = m.PersistentVolumeClaimVolumeSource(claim_name=spec.service.volume.claim)
+        volumes.append(m.Volume(name="service-volume", persistent_volume_claim=claim))
+        volume_mounts.append(
+            m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
+        )
     return Container(
         name="worker",
         image=spec.service.image,
@@ -137,15 +151,9 @@ def _worker(spec: BatchSpec) -> Container:
         ],
         env=[*(Env(name=k, value=v) for k, v in sorted(env.items())), *secret_env],
         resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
+        working_dir=spec.service.workdir,
         volumes=volumes,
-        volume_mounts=[
-            m.VolumeMount(
-                name=f"bucket-{i}",
-                mount_path=runner.mount_point(MNT, b),
-                mount_propagation="HostToContainer",
-            )
-            for i, b in enumerate(spec.buckets)
-        ],
+        volume_mounts=volume_mounts,
         sidecars=[_mount_sidecar(spec, i, b) for i, b in enumerate(spec.buckets)],
         retry_strategy=m.RetryStrategy(
             limit=m.IntOrString(spec.argo.retries),
@@ -200,6 +208,8 @@ def build(spec: BatchSpec) -> Workflow:
         namespace=spec.argo.namespace,
         entrypoint="main",
         service_account_name=spec.argo.service_account,
+        image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
+        or None,
         arguments=[
             Parameter(
                 name="run",

@@ -108,7 +108,7 @@ def test_ambiguous_or_missing_services(tmp_path: Path, service: str, message: st
             "functions: {oscar: [{c: {name: x, image: y, script: script.sh, memory: 3GB}}]}",
             "service.memory: not a quantity",
         ),
-        ("functions: {oscar: [{c: {name: x, image: y}}]}", "script: Field required"),
+        ("functions: {oscar: [{c: {name: x, image: y}}]}", "script: required"),
     ],
 )
 def test_bad_fdls(tmp_path: Path, fdl: str, message: str) -> None:

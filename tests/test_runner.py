@@ -43,7 +43,9 @@ class Layout:
     def __init__(self, tmp_path: Path, script: str = ECHO, extra: str = "") -> None:
         text = (
             "name: t\nservice: {name: s, image: alpine, script: script.sh, env: {MODEL: v3}}\n"
-            f"input: {{bucket: data, prefix: in/}}\nworker: {{file_timeout: 2}}\n{extra}"
+            "input: {bucket: data, prefix: in/}\n"
+            # a spec refuses duplicate keys: `extra` may bring its own worker section
+            f"{'' if extra.startswith('worker:') else 'worker: {file_timeout: 2}'}\n{extra}"
         )
         self.spec = spec.load(write_spec(tmp_path / "spec", text, script))
         self.mnt = tmp_path / "mnt"

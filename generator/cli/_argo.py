@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from generator import argo, lint, workflow
+from generator import argo, lint, workflow, yamlfile
 from generator.cli._common import Format, FormatOpt, SetOpt, errors, fail, load_spec, print_json
-from generator.errors import SpecError
 
 Server = Annotated[
     str | None, typer.Option("--argo-server", help="Argo Server URL (else ARGO_SERVER)")
@@ -39,12 +38,8 @@ Interval = Annotated[float, typer.Option(min=0.05, help="seconds between polls")
 
 def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], str]:
     """A workflow YAML (linted, refused with its problems) or a spec (generated now)."""
-    try:
-        first = next(iter(yaml.safe_load_all(path.read_text(encoding="utf-8"))), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    docs = yamlfile.load_yaml_all(yamlfile.read_text(path, "workflow or spec"), str(path))
+    first = docs[0] if docs else None
     if isinstance(first, dict) and first.get("kind") in lint.KINDS:
         problems = lint.lint_file(path)
         if problems:

@@ -14,8 +14,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from minio import Minio
 
+from generator import layout, storage, urls
 from generator import spec as spec_mod
-from generator import storage
 from generator.errors import OscarBatchError, SpecError
 
 P = ParamSpec("P")
@@ -49,7 +49,7 @@ FormatOpt = Annotated[
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"oscar-batch: {message}", err=True)
+    typer.echo(f"oscar-batch: {urls.redact(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -72,9 +72,17 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def load_spec(
-    path: Path, overrides: list[str] | None, skip_existing: bool | None = None
+    path: Path,
+    overrides: list[str] | None,
+    skip_existing: bool | None = None,
+    run: str | None = None,
 ) -> spec_mod.BatchSpec:
-    """The spec with --set overrides and the flags that stand for spec fields applied."""
+    """The spec with --set overrides and the flags that stand for spec fields applied.
+
+    A --run name is checked first, before anything is started or written.
+    """
+    if run is not None:
+        layout.check_run(run)
     extra = list(overrides or [])
     if skip_existing is not None:
         extra.append(f"worker.skip_existing={str(skip_existing).lower()}")

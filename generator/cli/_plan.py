@@ -101,7 +101,7 @@ def plan(
     extra = list(overrides or [])
     if headroom is not None:
         extra.append(f"planning.headroom={headroom}")
-    batch = load_spec(spec, extra)
+    batch = load_spec(spec, extra, run=run)
     state = _cluster(cluster_from, oscar, oscar_user, oscar_password, oscar_token)
     if objects_from is not None:
         objects = planner.listing_keys(batch, planner.read_objects_file(objects_from))

@@ -77,7 +77,7 @@ def run(
     extra = list(overrides or [])
     if workers is not None:
         extra.append(f"planning.max_workers={workers}")
-    batch = load_spec(spec, extra, skip_existing)
+    batch = load_spec(spec, extra, skip_existing, run_name)
     console = Console(stderr=True)
 
     def said(plan: planner.Plan, ep: local.Endpoint) -> None:
