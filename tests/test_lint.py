@@ -260,8 +260,17 @@ def test_cli_json_folders_and_exit_codes(tmp_path: Path) -> None:
 
 def test_unreadable_inputs(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("a: [b")
+    (tmp_path / "twice.yaml").write_text("kind: Workflow\nkind: Workflow\n")
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(BASE))
+    report = lint.lint_paths([tmp_path])
+    assert [(Path(p.file).name, p.rule) for p in report.problems] == [
+        ("broken.yaml", "yaml"),
+        ("twice.yaml", "yaml"),
+    ]
+    assert "invalid YAML" in report.problems[0].message
+    assert "refused YAML: duplicate key 'kind'" in report.problems[1].message
     with pytest.raises(LintError, match="invalid YAML"):
-        lint.lint_paths([tmp_path / "broken.yaml"])
+        lint.lint_text("a: [b", "broken.yaml")
     with pytest.raises(LintError, match="no such file"):
         lint.lint_paths([tmp_path / "absent.yaml"])
 
