@@ -3,6 +3,7 @@ ClusterWorkflowTemplate and CronWorkflow functions do, with `argo lint`'s option
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from generator.lint import arguments, cron, names, shapes
@@ -108,7 +109,9 @@ def _parts(
     annotations: dict[str, Any],
     *,
     submit: bool,
-) -> list[Any]:
+) -> list[Callable[[], None]]:
+    """The parts Argo validates in turn: header, entrypoint, exit handler, the rest, then
+    each template on its own."""
     spec, base = source.spec, source.base
     ref = spec.get("workflowTemplateRef")
     holder_source = source
@@ -190,7 +193,7 @@ def _parts(
         if spec.get("podResources") is not None:
             check_pod_resources("spec.podResources", spec["podResources"], f"{base}.podResources")
 
-    def each(t: dict[str, Any]) -> Any:
+    def each(t: dict[str, Any]) -> Callable[[], None]:
         def run() -> None:
             try:
                 v.holder(
