@@ -199,7 +199,7 @@ def test_a_yaml_that_fails_lint_is_refused(server: ArgoServer, tmp_path: Path) -
     bad.write_text(yaml.safe_dump(doc))
     code, out, err = invoke("submit", str(bad), "--argo-server", server.url, "--token", TOKEN)
     assert code == 1 and out == ""
-    assert "spec.entrypoint: unknown template 'nope'" in err and "not submitted" in err
+    assert "spec.entrypoint: template name 'nope' undefined" in err and "not submitted" in err
     assert server.bodies == []
 
 

@@ -44,7 +44,7 @@ def test_generate_to_stdout_then_lint_the_file(tmp_path: Path) -> None:
     target.write_text(out)
     code, out, err = invoke("lint", str(target))
     assert (code, out) == (0, "")
-    assert "1 file(s) clean" in err
+    assert "1 document(s) in 1 file(s): clean" in err
 
 
 def test_generate_to_a_folder_with_rbac(tmp_path: Path) -> None:
@@ -87,13 +87,17 @@ def test_missing_spec_file() -> None:
 def test_lint_problems_exit_1_one_line_each(tmp_path: Path) -> None:
     doc = yaml.safe_load((ROOT / "workflows" / "image-stats.yaml").read_text())
     doc["spec"]["entrypoint"] = "nope"
-    doc["spec"]["bogus"] = 1
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    code, out, _ = invoke("lint", str(bad))
+    doc["spec"]["bogus"] = 1
+    worse = tmp_path / "worse.yaml"
+    worse.write_text(yaml.safe_dump(doc))  # a schema error stops that document, as in Argo
+    code, out, _ = invoke("lint", str(bad), str(worse))
     assert code == 1
     lines = out.splitlines()
-    assert len(lines) == 2 and all(line.startswith(f"{bad}: spec") for line in lines)
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{bad}: spec.entrypoint: template name 'nope' undefined")
+    assert lines[1].startswith(f'{worse}: spec.bogus: unknown field "spec.bogus"')
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

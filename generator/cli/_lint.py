@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from generator import lint as lint_mod
-from generator.cli._common import errors
+from generator.cli._common import Format, FormatOpt, errors, print_json
+
+ArgoVersion = StrEnum("ArgoVersion", {v: v for v in lint_mod.VERSIONS})  # type: ignore[misc]
 
 
 @errors
 def lint(
-    files: Annotated[
-        list[Path], typer.Argument(help="Workflow, WorkflowTemplate or CronWorkflow YAML files")
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Workflow, WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow YAML files"
+            " and folders (searched for *.yaml, *.yml, *.json)",
+            show_default=False,
+            metavar="PATH",
+        ),
     ],
+    argo_version: Annotated[
+        ArgoVersion,
+        typer.Option("--argo-version", help="check for this Argo version's fields and rules"),
+    ] = ArgoVersion(lint_mod.DEFAULT),  # noqa: B008 - typer reads the default
+    submit: Annotated[
+        bool,
+        typer.Option("--submit", help="as at submission: workflow arguments need values"),
+    ] = False,
+    output: FormatOpt = Format.table,
 ) -> None:
-    """Check workflow files against Argo's schema (unknown fields rejected) and references.
+    """Check workflows offline as Argo's validator does: its schema
+    (unknown fields rejected) and its rules that need no cluster.
 
-    Exit 0 when clean, 1 when problems were found (one line each: file: path: message).
+    templateRefs are resolved among the files given; a WorkflowTemplate
+    not given, and documents of other kinds, are notes. Exit 0 when clean,
+    1 when Argo would reject something (one line each: file: YAML path:
+    message), 2 on usage errors.
     """
-    problems = [p for f in files for p in lint_mod.lint_file(f)]
-    for p in problems:
-        typer.echo(str(p))
-    if problems:
+    report = lint_mod.lint_paths(paths, version=str(argo_version), submit=submit)
+    if output is Format.json:
+        print_json(report.as_dict())
+    else:
+        for p in report.problems:
+            typer.echo(str(p), err=p.level != lint_mod.ERROR)
+        errs, notes = len(report.errors), len(report.problems) - len(report.errors)
+        summary = f"{report.documents} document(s) in {report.files} file(s)"
+        state = f"{errs} error(s)" if errs else "clean"
+        typer.echo(f"{summary}: {state}, {notes} note(s)", err=True)
+    if report.errors:
         raise typer.Exit(1)
-    typer.echo(f"{len(files)} file(s) clean", err=True)
