@@ -6,6 +6,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import posixpath
@@ -19,9 +20,9 @@ from typing import Any
 
 from minio import Minio
 
-from generator import capacity, layout, shards, storage, workerpod
+from generator import capacity, identity, layout, runlock, shards, storage, workerpod
 from generator.cluster import ClusterState
-from generator.errors import ClusterError, SpecError, StorageError
+from generator.errors import ClusterError, RunError, SpecError, StorageError
 from generator.spec import BatchSpec
 
 
@@ -254,9 +255,34 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
             index.write(f"-\t0\t{json.dumps(key)}\t{reason}\n")
         index.flush()
         storage.put_file(client, where.bucket, where.index, Path(index.name))
-    body = {**plan.summary(), "spec": spec.name, "created": time.time()}
+    body = {
+        **plan.summary(),
+        "spec": spec.name,
+        "identity": identity.of(spec).record(),
+        "created": time.time(),
+    }
     storage.put_bytes(
         client, where.bucket, where.plan, json.dumps(body, indent=1).encode(), "application/json"
+    )
+
+
+def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
+    """Refuse to resume a run that another service version (image, script, env) began.
+
+    Raises:
+        RunError: one line naming what changed and how to go on.
+    """
+    where = layout.RunLayout.of(spec, run)
+    data = storage.get_optional(client, where.bucket, where.plan)
+    recorded = json.loads(data).get("identity") if data else None
+    now = identity.of(spec)
+    if not isinstance(recorded, dict) or recorded.get("id") == now.fingerprint:
+        return  # a new run, the same service, or a run from before identities were recorded
+    changed = "; ".join(identity.changes(recorded, now))
+    raise RunError(
+        f"run {run} was made by another service version ({changed}): leave out --run for a"
+        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
+        f" {run} with it"
     )
 
 
@@ -267,13 +293,39 @@ def run_plan(
     cluster: ClusterState,
     objects: Iterable[tuple[str, int]] | None = None,
     write: bool = True,
+    force: bool = False,
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
+
+    Writing takes the run's lock (the aggregate removes it) after checking that the run, if
+    it exists, was made by the same service version; `force` skips both refusals.
 
     Raises:
         StorageError: a bucket is missing, or no file matches.
         ClusterError: no worker fits on the cluster.
+        RunError: the run belongs to another service version, or another run holds it.
     """
+    if client is not None and write:
+        if not force:
+            check_identity(client, spec, run)
+        runlock.acquire(client, spec, run, force=force)
+        try:
+            return _plan(client, spec, run, cluster, objects, write)
+        except BaseException:
+            with contextlib.suppress(StorageError):  # S3 gone: the original error says so
+                runlock.release(client, spec, run)
+            raise
+    return _plan(client, spec, run, cluster, objects, write)
+
+
+def _plan(
+    client: Minio | None,
+    spec: BatchSpec,
+    run: str,
+    cluster: ClusterState,
+    objects: Iterable[tuple[str, int]] | None,
+    write: bool,
+) -> Plan:
     where = layout.RunLayout.of(spec, run)
     if client is None:
         if objects is None or write:

@@ -24,7 +24,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from generator import __version__, rclone, runner, storage, workerpod
+from generator import __version__, identity, rclone, runner, storage, workerpod
 from generator.aggregate import OUTPUT_PARAMETERS
 from generator.spec import BatchSpec
 
@@ -203,9 +203,15 @@ def build(spec: BatchSpec) -> Workflow:
         arguments=[
             Parameter(
                 name="run",
-                value=spec.name,
+                value=identity.default_run(spec),
                 description="run name: a new name starts over, the same name resumes",
-            )
+            ),
+            Parameter(
+                name="force",
+                value="false",
+                description="true: resume a run made by another service version, or held by"
+                " a run that is gone (its lock)",
+            ),
         ],
         # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
         parallelism=spec.planning.max_workers + 2,
@@ -217,7 +223,7 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json"],
+            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", "{{workflow.parameters.force}}"],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
         )
         aggregate_step = _stage(

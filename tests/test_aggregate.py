@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator import aggregate, layout, spec
+from generator import aggregate, layout, results, spec
 from tests.conftest import write_spec
 
 
 def test_parse_result_with_log_tail() -> None:
-    text = "exit_code 3\nseconds 1.250\noutputs 0\nreason timeout\n--\nline one\nline -- two\n"
-    assert aggregate.parse_result(text) == {
+    text = "exit_code 3\nseconds 1.250\noutputs 0\nreason timeout\ninvocation 0001-7\nidentity ab12\n--\nline one\nline -- two\n"
+    assert results.parse_result(text) == {
         "exit_code": 3, "seconds": 1.25, "outputs": 0, "reason": "timeout", "error": "line one\nline -- two",
+        "invocation": "0001-7", "identity": "ab12",
     }  # fmt: skip
-    assert aggregate.parse_result("garbage") == {
+    # results of a runner from before identities and invocations still parse
+    assert results.parse_result("garbage") == {
         "exit_code": None,
         "seconds": None,
         "outputs": None,
         "reason": "",
         "error": "",
+        "identity": "",
+        "invocation": "",
     }
 
 
@@ -53,12 +57,12 @@ def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:
         1,
     )
     assert report["failed_ratio"] == 0.5 and not report["passed"]
-    assert report["wall_seconds"] == 4.0 and report["throughput_files_per_s"] == 0.5
-    assert report["file_seconds"]["mean"] == 2.0 and report["file_seconds"]["max"] == 3.0
+    # 3 files processed (a failure counts) in 4 s; durations include the failed file's
+    assert report["wall_seconds"] == 4.0 and report["throughput_files_per_s"] == 0.75
+    assert report["file_seconds"]["mean"] == 1.5 and report["file_seconds"]["max"] == 3.0
     assert report["shards"] == {
         "0000": {"files": 2, "succeeded": 2, "failed": 0, "seconds": 4.0},
         "0001": {"files": 1, "succeeded": 0, "failed": 1, "seconds": 0.5},
     }
     assert [p["key"] for p in report["problems"]] == ["c", "d"]
-    csv = aggregate.to_csv(rows).splitlines()
-    assert csv[0] == ",".join(aggregate.CSV_FIELDS) and len(csv) == 5
+    assert aggregate.csv_cells(rows[2]) == ["c", "failed", "0001", 2, 0.5, "", 0, "failed", "boom"]

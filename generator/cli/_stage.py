@@ -38,11 +38,20 @@ def plan_stage(
     cluster_from: Annotated[
         list[Path] | None, typer.Option(help="snapshot instead of the live API")
     ] = None,
+    force: Annotated[
+        str,
+        typer.Option(
+            help="true/false (the workflow's `force` parameter): resume a run of another"
+            " service version, or take over its lock"
+        ),
+    ] = "false",
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
+    if force not in ("true", "false"):
+        raise fail(f"--force takes true or false, not {force!r}", 2)
     batch = _load(spec)
     state = cluster.from_snapshot(cluster_from) if cluster_from else cluster.from_api()
-    result = planner.run_plan(s3_client(batch), batch, run, state)
+    result = planner.run_plan(s3_client(batch), batch, run, state, force=force == "true")
     ids = json.dumps([s.id for s in result.shards])
     shards_out.parent.mkdir(parents=True, exist_ok=True)
     shards_out.write_text(ids, encoding="utf-8")

@@ -1,0 +1,98 @@
+"""A run's result objects: parsing one, and finding each file's latest in compact memory.
+
+`results/<shard>/<id>.ok|.fail` (see templates/runner.sh.j2). A file may have results under
+several shards (each plan numbers its shards afresh) and, if a runner stopped between
+writing one and deleting the other, both an .ok and a .fail: the newest object wins (S3's
+last-modified, the server's clock); on a tie the .fail, so a stale success never hides a
+failure. The index keeps 20 bytes per result (ids, shard numbers, times in arrays), not a
+Python object per result: a million results take ~20 MB.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from generator import layout
+
+
+def parse_result(text: str) -> dict[str, Any]:
+    """A runner result object: `name value` lines, then `--` and the log tail.
+
+    Fields a runner of an older version did not write (identity, invocation) come back empty.
+    """
+    head, _, tail = text.partition("\n--\n")
+    fields: dict[str, Any] = {}
+    for line in head.splitlines():
+        name, _, value = line.partition(" ")
+        fields[name] = value
+    out: dict[str, Any] = {"error": tail.strip()[-2000:]}
+    for name, cast in (("exit_code", int), ("seconds", float), ("outputs", int)):
+        try:
+            out[name] = cast(fields[name])
+        except (KeyError, ValueError):
+            out[name] = None
+    for name in ("reason", "identity", "invocation"):
+        out[name] = fields.get(name, "")
+    return out
+
+
+@dataclass(frozen=True)
+class Found:
+    shard: str
+    ok: bool
+    stamp: float  # last-modified, epoch seconds (server clock)
+
+
+class ResultIndex:
+    """Each file id's latest result, looked up by binary search in sorted arrays."""
+
+    def __init__(self) -> None:
+        self.shards: list[str] = []
+        self._ids = array("Q")
+        self._meta = array("L")  # shard number << 1 | ok
+        self._stamps = array("d")
+
+    @classmethod
+    def build(cls, listing: Iterable[tuple[str, float]]) -> ResultIndex:
+        """The latest result of each file of a (streamed) `results/` listing: (key, stamp)."""
+        numbers: dict[str, int] = {}
+        ids, meta, stamps = array("Q"), array("L"), array("d")
+        for key, stamp in listing:
+            parsed = layout.parse_result_key(key)
+            if parsed is None:
+                continue
+            shard, fid, status = parsed
+            ids.append(int(fid, 16))
+            meta.append(numbers.setdefault(shard, len(numbers)) << 1 | (status == "ok"))
+            stamps.append(stamp)
+        out = cls()
+        out.shards = list(numbers)
+        for i in sorted(range(len(ids)), key=ids.__getitem__):
+            if out._ids and out._ids[-1] == ids[i]:
+                newer = stamps[i] > out._stamps[-1]
+                tie_fail = stamps[i] == out._stamps[-1] and not meta[i] & 1
+                if newer or tie_fail:
+                    out._meta[-1], out._stamps[-1] = meta[i], stamps[i]
+                continue
+            out._ids.append(ids[i])
+            out._meta.append(meta[i])
+            out._stamps.append(stamps[i])
+        return out
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def find(self, fid: str) -> Found | None:
+        wanted = int(fid, 16)
+        at = bisect.bisect_left(self._ids, wanted)
+        if at == len(self._ids) or self._ids[at] != wanted:
+            return None
+        meta = self._meta[at]
+        return Found(self.shards[meta >> 1], bool(meta & 1), self._stamps[at])
+
+    def key(self, where: layout.RunLayout, fid: str, found: Found) -> str:
+        return f"{where.results}{found.shard}/{fid}.{'ok' if found.ok else 'fail'}"
