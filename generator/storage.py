@@ -193,19 +193,24 @@ def remove(client: Minio, bucket: str, key: str) -> None:
         client.remove_object(bucket, key)
 
 
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The UTF-8 lines of a stream of chunks (without their line breaks)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
+
+
 def iter_lines(client: Minio, bucket: str, key: str) -> Iterator[str]:
     """The lines of a text object, streamed (an index of a million keys is ~100 MB)."""
     with s3_errors(client, bucket, key):
         response = client.get_object(bucket, key)
         try:
-            pending = b""
-            for chunk in response.stream(1 << 20):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8")
-            if pending:
-                yield pending.decode("utf-8")
+            yield from split_lines(response.stream(1 << 20))
         finally:
             response.close()
             response.release_conn()

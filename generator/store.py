@@ -17,8 +17,12 @@ CHUNK = 1 << 20
 
 
 class Store(Protocol):
-    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+    def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         """(key, last-modified epoch seconds) under the prefix, recursively, in key order."""
+        ...
+
+    def folders(self, prefix: str) -> list[str]:
+        """Names of the "folders" right under the prefix (S3's common prefixes)."""
         ...
 
     def read(self, key: str) -> bytes | None:
@@ -35,8 +39,16 @@ class S3Store:
     client: Minio
     bucket: str
 
-    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+    def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         return storage.list_dated(self.client, self.bucket, prefix)
+
+    def folders(self, prefix: str) -> list[str]:
+        with storage.s3_errors(self.client, self.bucket, prefix):
+            return sorted(
+                o.object_name[len(prefix) :].rstrip("/")
+                for o in self.client.list_objects(self.bucket, prefix=prefix)
+                if o.is_dir and o.object_name
+            )
 
     def read(self, key: str) -> bytes | None:
         return storage.get_optional(self.client, self.bucket, key)
@@ -55,7 +67,7 @@ class S3Store:
 class FolderStore:
     root: Path  # the data folder's <bucket> sub-folder
 
-    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+    def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         # a local run's folder is small enough to sort in memory (S3 gives key order itself)
         base = prefix.rpartition("/")[0]
         start = self.root / base if base else self.root
@@ -67,6 +79,10 @@ class FolderStore:
                 if key.startswith(prefix):
                     found.append((key, os.stat(os.path.join(folder, name)).st_mtime))
         yield from sorted(found)
+
+    def folders(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def read(self, key: str) -> bytes | None:
         try:
