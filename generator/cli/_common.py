@@ -45,6 +45,10 @@ SkipOpt = Annotated[
         show_default=False,
     ),
 ]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", help="run name (default: spec name + service identity)"),
+]
 EndpointOpt = Annotated[
     str | None, typer.Option(help="S3 endpoint (default: OSCAR_BATCH_ENDPOINT, the spec's)")
 ]

@@ -14,6 +14,7 @@ from generator.capacity import PODS
 from generator.cli._common import (
     Format,
     FormatOpt,
+    RunOpt,
     SetOpt,
     SpecArg,
     errors,
@@ -88,9 +89,7 @@ def plan(
     headroom: Annotated[
         float | None, typer.Option(help="fraction of free resources to use (0-1]")
     ] = None,
-    run: Annotated[
-        str | None, typer.Option(help="run name (default: spec name + service identity)")
-    ] = None,
+    run: RunOpt = None,
     oscar: Annotated[
         str | None, typer.Option(help="read capacity from an OSCAR cluster's /system/status")
     ] = None,

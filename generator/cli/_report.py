@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +14,7 @@ from generator.cli._common import (
     EndpointOpt,
     Format,
     FormatOpt,
+    RunOpt,
     SetOpt,
     SpecArg,
     errors,
@@ -87,9 +87,7 @@ def show(report: dict[str, Any]) -> None:
 @errors
 def report(
     spec: SpecArg,
-    run: Annotated[
-        str | None, typer.Option(help="run name (default: spec name + service identity)")
-    ] = None,
+    run: RunOpt = None,
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,

@@ -15,6 +15,7 @@ from generator import aggregate, identity, local, planner
 from generator.cli._common import (
     Format,
     FormatOpt,
+    RunOpt,
     SetOpt,
     SkipOpt,
     SpecArg,
@@ -62,10 +63,7 @@ def run(
         Path,
         typer.Option(help="the embedded S3 server's folder: DIR/<bucket>/<key> are plain files"),
     ] = Path("oscar-batch-data"),
-    run_name: Annotated[
-        str | None,
-        typer.Option("--run", help="run name (default: spec name + service identity)"),
-    ] = None,
+    run_name: RunOpt = None,
     force: Annotated[
         bool,
         typer.Option(
