@@ -26,7 +26,7 @@ from typing import Any
 from minio import Minio
 
 from generator import layout, merge, runlock, storage
-from generator.results import ResultIndex, parse_result
+from generator.results import ResultIndex, output_groups, parse_result
 from generator.spec import BatchSpec
 
 # What the aggregate step exposes as Argo output parameters (files of these names).
@@ -181,47 +181,34 @@ def build_report(
     return tally.report(spec, run, plan, now)
 
 
-Outputs = list[tuple[str, bytes]]
-
-
 def _row(
     client: Minio,
     spec: BatchSpec,
     where: layout.RunLayout,
     index: ResultIndex,
     started: float,
-    merger: merge.Merger | None,
     line: str,
-) -> tuple[Row, Outputs]:
-    """One planned file's row, and its mergeable outputs' bytes when it succeeded."""
+) -> Row:
+    """One planned file's row (its result object fetched when there is one)."""
     fid, size, key, unsupported = parse_index_line(line)
     if unsupported:
-        return Row(key=key, status="unsupported", reason=unsupported), []
+        return Row(key=key, status="unsupported", reason=unsupported)
     found = index.find(fid)
     if found is None:
-        return Row(key, "missing", size=size, reason="no result: the worker did not finish"), []
+        return Row(key, "missing", size=size, reason="no result: the worker did not finish")
     d = parse_result(
         storage.get_bytes(client, where.bucket, index.key(where, fid, found)).decode(
             "utf-8", "replace"
         )
     )
-    relative = key[len(spec.input.prefix) :]
-    stored: Outputs = []
-    if found.ok and d["outputs"] and merger is not None:
-        folder = f"{where.outputs}{relative}/"
-        stored = [
-            (name, storage.get_bytes(client, where.bucket, folder + name))
-            for name in merge.output_files(client, where, relative)
-            if merger.wants(name)
-        ]
-    row = Row(
+    return Row(
         key=key,
         status="succeeded" if found.ok else "failed",
         shard=found.shard,
         exit_code=d["exit_code"],
         seconds=d["seconds"],
         # a failed file's outputs are never its outputs, even if stale ones remain
-        outputs=f"s3://{where.bucket}/{where.outputs}{relative}/"
+        outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
         if found.ok and d["outputs"]
         else "",
         size=size,
@@ -231,55 +218,76 @@ def _row(
         invocation=d["invocation"],
         this_attempt=found.stamp >= started,
     )
-    return row, stored
 
 
 def rows(
-    client: Minio,
-    spec: BatchSpec,
-    run: str,
-    merger: merge.Merger | None = None,
-    threads: int = 16,
-) -> Iterator[tuple[Row, Outputs]]:
+    client: Minio, spec: BatchSpec, run: str, index: ResultIndex, threads: int = 16
+) -> Iterator[Row]:
     """Every planned file's row in index order, fetched `threads` at a time.
 
     At most 4 x `threads` results are in flight, so memory does not grow with the run.
 
     Raises:
-        StorageError: the run has no plan (plan never finished) or S3 fails.
+        StorageError: S3 fails.
     """
     where = layout.RunLayout.of(spec, run)
     # this attempt began when the latest plan was written (by the server's clock, as results)
     started = dict(storage.list_dated(client, where.bucket, where.plan)).get(where.plan, 0.0)
-    index = ResultIndex.build(storage.list_dated(client, where.bucket, where.results))
     lines = storage.iter_lines(client, where.bucket, where.index)
     yield from storage.ordered_map(
-        lambda line: _row(client, spec, where, index, started, merger, line), lines, threads
+        lambda line: _row(client, spec, where, index, started, line), lines, threads
     )
+
+
+def merge_outputs(
+    client: Minio,
+    spec: BatchSpec,
+    where: layout.RunLayout,
+    index: ResultIndex,
+    merger: merge.Merger,
+    threads: int = 16,
+) -> None:
+    """Feed the merger every mergeable output of a succeeded file: one streamed listing of
+    `outputs/`, then a GET per output through a bounded window."""
+    listing = storage.list_dated(client, where.bucket, where.outputs)
+    groups = output_groups(listing, where.outputs, spec.input.prefix, index)
+    wanted = ((rel, name) for rel, names in groups for name in names if merger.wants(name))
+
+    def fetch(item: tuple[str, str]) -> tuple[str, str, bytes]:
+        rel, name = item
+        return rel, name, storage.get_bytes(client, where.bucket, f"{where.outputs}{rel}/{name}")
+
+    for rel, name, data in storage.ordered_map(fetch, wanted, threads):
+        merger.add(spec.input.prefix + rel, name, data)
 
 
 def run_aggregate(
     client: Minio, spec: BatchSpec, run: str, outputs_dir: Path | None = None
 ) -> dict[str, Any]:
     """Write report.json, report.csv and the merged tables, Argo output parameters to
-    `outputs_dir`; then release the run's lock."""
+    `outputs_dir`; then release the run's lock.
+
+    Raises:
+        StorageError: the run has no plan (plan never finished) or S3 fails.
+    """
     where = layout.RunLayout.of(spec, run)
     plan = json.loads(storage.get_bytes(client, where.bucket, where.plan))
+    index = ResultIndex.build(storage.list_dated(client, where.bucket, where.results))
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp:
-        merger = merge.Merger(Path(tmp), spec.output.merge) if spec.output.merge else None
         report_csv = Path(tmp) / "report.csv"
         with report_csv.open("w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(CSV_FIELDS)
-            for row, stored in rows(client, spec, run, merger):
+            for row in rows(client, spec, run, index):
                 tally.add(row)
                 writer.writerow(csv_cells(row))
-                if merger is not None:
-                    for name, data in stored:
-                        merger.add(row.key, name, data)
         storage.put_file(client, where.bucket, where.report_csv, report_csv, "text/csv")
-        merged = merger.upload(client, where) if merger is not None else None
+        merged = None
+        if spec.output.merge:
+            merger = merge.Merger(Path(tmp), spec.output.merge)
+            merge_outputs(client, spec, where, index, merger)
+            merged = merger.upload(client, where)
     report = tally.report(spec, run, plan, time.time())
     report["merged"] = merged
     report["report"] = f"s3://{where.bucket}/{where.report_json}"

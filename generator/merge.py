@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -170,10 +169,3 @@ class Merger:
             storage.put_file(client, where.bucket, where.merged("csv"), path, "text/csv")
             tables.append(f"s3://{where.bucket}/{where.merged('csv')}")
         return {**self.stats, "tables": tables}
-
-
-def output_files(client: Minio, where: layout.RunLayout, relative: str) -> Iterator[str]:
-    """Names (relative to the file's output folder) of what the service stored for one file."""
-    folder = f"{where.outputs}{relative}/"
-    for key, _ in storage.list_objects(client, where.bucket, folder):
-        yield key[len(folder) :]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +96,36 @@ class ResultIndex:
 
     def key(self, where: layout.RunLayout, fid: str, found: Found) -> str:
         return f"{where.results}{found.shard}/{fid}.{'ok' if found.ok else 'fail'}"
+
+
+def output_groups(
+    listing: Iterable[tuple[str, float]], outputs: str, input_prefix: str, index: ResultIndex
+) -> Iterator[tuple[str, list[str]]]:
+    """(key under the input prefix, output names) of each succeeded file, from ONE streamed
+    listing of a run's `outputs/` (instead of a listing per file).
+
+    A file's outputs share the prefix `outputs/<rel>/`, so they are contiguous in S3's key
+    order, and the groups come in the order of `rel + "/"`. Where `rel` ends is found by
+    asking the results, shortest first: the prefix whose key has a result. Outputs of a file
+    whose latest result is a failure (stale ones) are left out.
+    """
+    current: str | None = None
+    names: list[str] = []
+    for key, _ in listing:
+        path = key[len(outputs) :]
+        if current is not None and path.startswith(current + "/"):
+            names.append(path[len(current) + 1 :])
+            continue
+        if current is not None:
+            yield current, names
+        current, names = None, []
+        at = path.find("/")
+        while at != -1:
+            found = index.find(layout.file_id(input_prefix + path[:at]))
+            if found is not None:
+                if found.ok:
+                    current, names = path[:at], [path[at + 1 :]]
+                break
+            at = path.find("/", at + 1)
+    if current is not None:
+        yield current, names

@@ -66,3 +66,28 @@ def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:
     }
     assert [p["key"] for p in report["problems"]] == ["c", "d"]
     assert aggregate.csv_cells(rows[2]) == ["c", "failed", "0001", 2, 0.5, "", 0, "failed", "boom"]
+
+
+def test_output_groups_from_one_listing() -> None:
+    def result(key: str, status: str) -> tuple[str, float]:
+        return f"r/results/0000/{layout.file_id(key)}.{status}", 1.0
+
+    index = results.ResultIndex.build(
+        [result("in/a.jpg", "ok"), result("in/a.jpg.2", "ok"), result("in/d/b.jpg", "ok"),
+         result("in/bad.jpg", "fail"), result("in/d/b.jpg", "fail")]  # b: .fail at the same time
+    )  # fmt: skip
+    index_ok = results.ResultIndex.build([result("in/d/b.jpg", "ok")])
+    listing = [  # S3 order: "a.jpg.2/" sorts before "a.jpg/"
+        ("r/outputs/a.jpg.2/x.json", 1.0),
+        ("r/outputs/a.jpg/sub/y.json", 1.0),
+        ("r/outputs/a.jpg/z.csv", 1.0),
+        ("r/outputs/bad.jpg/stale.json", 1.0),
+        ("r/outputs/d/b.jpg/w.json", 1.0),
+    ]
+    assert list(results.output_groups(listing, "r/outputs/", "in/", index)) == [
+        ("a.jpg.2", ["x.json"]),
+        ("a.jpg", ["sub/y.json", "z.csv"]),
+    ]  # bad.jpg failed, and b.jpg's latest result is a failure (a tie goes to .fail)
+    assert list(results.output_groups(listing, "r/outputs/", "in/", index_ok)) == [
+        ("d/b.jpg", ["w.json"])
+    ]

@@ -78,7 +78,7 @@ def test_compare_two_specs_reports_exactly_the_differences(
     assert (files["more.jpg"]["a"]["records"], files["more.jpg"]["b"]["records"]) == (1, 3)
     assert files["renamed.jpg"]["changed"] == ["x.csv", "y.csv"]
     assert files["lost.jpg"]["b"]["status"] == "missing"
-    assert files["only-in-b.jpg"]["a"]["status"] == "absent"
+    assert files["only-in-b.jpg"]["a"]["status"] == "missing"  # not planned there
     every = json.loads(CliRunner().invoke(app, [*args, "-o", "json", "--all"]).stdout)
     same = next(f for f in every["files"] if f["file"] == "same.jpg")
     assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
