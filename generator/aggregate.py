@@ -59,6 +59,7 @@ class Row:
     error: str = ""
     stored: int | None = None  # files the service stored (the result's `outputs N`)
     invocation: str = ""
+    identity: str = ""  # the service version that processed it (results of a runner >= 0.2)
     this_attempt: bool = True
 
 
@@ -99,12 +100,15 @@ class Tally:
     invocations: array[int] = field(default_factory=lambda: array("q"))
     problems: list[dict[str, Any]] = field(default_factory=list)
     no_output: int = 0
+    identities: dict[str, int] = field(default_factory=dict)
     attempt: dict[str, int] = field(default_factory=lambda: {"succeeded": 0, "failed": 0})
 
     def add(self, r: Row) -> None:
         self.counts[r.status] += 1
         if r.status == "succeeded" and r.stored == 0:
             self.no_output += 1
+        if r.identity:
+            self.identities[r.identity] = self.identities.get(r.identity, 0) + 1
         if r.status != "succeeded" and len(self.problems) < PROBLEMS_SHOWN:
             self.problems.append(
                 {
@@ -143,6 +147,8 @@ class Tally:
             "spec": spec.name,
             "service": spec.service.name,
             "identity": (plan.get("identity") or {}).get("id"),
+            # files per service version that processed them: more than one after --force
+            "identities": dict(sorted(self.identities.items())),
             "input": f"s3://{spec.input.bucket}/{spec.input.prefix}",
             "outputs": f"s3://{where.bucket}/{where.outputs}",
             "planned": planned,
@@ -216,6 +222,7 @@ def _row(
         error="" if found.ok else d["error"],
         stored=d["outputs"],
         invocation=d["invocation"],
+        identity=d["identity"],
         this_attempt=found.stamp >= started,
     )
 

@@ -26,6 +26,7 @@ class File:
     log: str = ""
     shard: str = "0000"
     invocation: str = ""
+    identity: str | None = None  # default: the spec's
 
 
 def put(s3: Minio, bucket: str, key: str, data: bytes) -> None:
@@ -38,7 +39,7 @@ def result_text(f: File, spec: BatchSpec) -> bytes:
         f"exit_code {0 if ok else 3}",
         f"seconds {f.seconds}",
         f"outputs {len(f.outputs) if ok else 0}",
-        f"identity {identity.of(spec).fingerprint}",
+        f"identity {f.identity or identity.of(spec).fingerprint}",
     ]
     if f.invocation:
         lines.append(f"invocation {f.invocation}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator import aggregate, layout, rclone, spec
+from generator import aggregate, identity, layout, rclone, spec
 from tests.conftest import write_spec
 from tests.staging import File, put, put_result, stage
 
@@ -153,7 +153,12 @@ def test_report_after_a_resume_describes_this_attempt(
     plan = json.loads(_read(s3, bucket, where.plan))
     put(s3, bucket, where.plan, json.dumps({**plan, "created": time.time() - 10}).encode())
     time.sleep(0.01)
-    put_result(s3, s, "r", File("in/d.jpg", "fail", seconds=5.0, reason="timeout", invocation="i1"))
+    put_result(
+        s3,
+        s,
+        "r",
+        File("in/d.jpg", "fail", seconds=5.0, reason="timeout", invocation="i1", identity="v0"),
+    )
     put_result(s3, s, "r", File("in/e.jpg", "ok", seconds=0.25, invocation="i2"))
     report = aggregate.run_aggregate(s3, s, "r")
     assert (report["succeeded"], report["failed"], report["no_output"]) == (3, 2, 1)
@@ -163,6 +168,7 @@ def test_report_after_a_resume_describes_this_attempt(
     assert report["file_seconds"]["max"] == 5.0 and report["file_seconds"]["files"] == 2
     assert report["shards"] == {"0000": {"files": 2, "succeeded": 1, "failed": 1, "seconds": 5.25}}
     assert (report["mode"], report["invocations"]) == ("file", 2)
+    assert report["identities"] == {identity.of(s).fingerprint: 4, "v0": 1}
     assert "(1 with no output)" in aggregate.summary_line(report)
     # the same run again, nothing new: throughput 0, not the totals over the wall time
     put(s3, bucket, where.plan, json.dumps({**plan, "created": time.time() - 5}).encode())

@@ -36,6 +36,11 @@ def show(report: dict[str, Any]) -> None:
         table.add_row(name, str(report.get(name)))
     if report.get("no_output"):
         table.add_row("no output", f"{report['no_output']} succeeded file(s) stored nothing")
+    versions = report.get("identities") or {}
+    if len(versions) > 1:  # a forced resume mixed service versions
+        table.add_row(
+            "service versions", ", ".join(f"{k}: {n} file(s)" for k, n in versions.items())
+        )
     table.add_row("workers", str(report.get("workers")))
     if report.get("mode"):
         invocations = report.get("invocations")
