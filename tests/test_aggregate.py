@@ -91,3 +91,20 @@ def test_output_groups_from_one_listing() -> None:
     assert list(results.output_groups(listing, "r/outputs/", "in/", index_ok)) == [
         ("d/b.jpg", ["w.json"])
     ]
+
+
+def test_result_index_keeps_each_files_newest_result_in_any_listing_order() -> None:
+    keys = [f"in/{i}.jpg" for i in range(50)]
+    listing = []
+    for n, key in enumerate(keys):  # attempt 1 in shard 0000: all ok, at t=1
+        listing.append((f"r/results/0000/{layout.file_id(key)}.ok", 1.0))
+        if n % 5 == 0:  # attempt 2 in shard 0001: every fifth failed, at t=2
+            listing.append((f"r/results/0001/{layout.file_id(key)}.fail", 2.0))
+    for order in (sorted(listing), sorted(listing, reverse=True), listing):
+        index = results.ResultIndex.build(order)
+        assert len(index) == 50
+        for n, key in enumerate(keys):
+            found = index.find(layout.file_id(key))
+            assert found is not None and found.ok == (n % 5 != 0)
+            assert found.shard == ("0001" if n % 5 == 0 else "0000")
+    assert results.ResultIndex.build([]).find(layout.file_id("x")) is None
