@@ -6,6 +6,8 @@
     <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv
+    <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
+    <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
 A file's id is a hash of its key, so a result is found from the key alone, whichever shard
 or plan processed it; that is what lets a re-submitted run skip what is already done.
@@ -95,6 +97,13 @@ class RunLayout:
     @property
     def report_csv(self) -> str:
         return self.root + "report.csv"
+
+    @property
+    def lock(self) -> str:
+        return self.root + "lock.json"
+
+    def merged(self, extension: str) -> str:
+        return f"{self.root}results.{extension}"
 
     def shard(self, sid: str) -> str:
         return f"{self.root}shards/{sid}.tsv"

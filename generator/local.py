@@ -176,6 +176,7 @@ def run_local(
     run: str,
     on_plan: Callable[[planner.Plan, Endpoint], None] | None = None,
     show: Callable[[Progress, Callable[[], bool]], None] | None = None,
+    force: bool = False,
 ) -> LocalResult:
     """Plan, work and aggregate on this machine; clean up what was started, also on errors.
 
@@ -185,6 +186,7 @@ def run_local(
         run: the run name.
         on_plan: called once the plan is written (for the CLI to say what will happen).
         show: draws progress until its second argument returns True.
+        force: resume a run of another service version, or one whose lock looks held.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / ".oscar-batch-logs" / run
@@ -192,7 +194,7 @@ def run_local(
     # Mount points and scratch stay short and space-free, whatever the data folder is called.
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-"))
     try:
-        return _run(spec, data_dir, run, work, logs, on_plan, show)
+        return _run(spec, data_dir, run, work, logs, on_plan, show, force)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -205,10 +207,11 @@ def _run(
     logs: Path,
     on_plan: Callable[[planner.Plan, Endpoint], None] | None,
     show: Callable[[Progress, Callable[[], bool]], None] | None,
+    force: bool,
 ) -> LocalResult:
     with endpoint(spec, data_dir, logs / "s3-server.log") as ep:
         client: Minio = storage.make_client(ep.url, ep.access_key, ep.secret_key, spec.input.region)
-        plan = planner.run_plan(client, spec, run, cluster.this_machine())
+        plan = planner.run_plan(client, spec, run, cluster.this_machine(), force=force)
         if on_plan:
             on_plan(plan, ep)
         env = rclone.keyed_env(ep.url, ep.access_key, ep.secret_key)

@@ -6,6 +6,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import posixpath
@@ -19,9 +20,9 @@ from typing import Any
 
 from minio import Minio
 
-from generator import capacity, layout, quota, scale, shards, storage, workerpod
+from generator import capacity, identity, layout, quota, runlock, scale, shards, storage, workerpod
 from generator.cluster import ClusterState
-from generator.errors import ClusterError, SpecError, StorageError
+from generator.errors import ClusterError, RunError, SpecError, StorageError
 from generator.spec import BatchSpec
 
 # S3 (and MinIO) refuse object keys over 1,024 bytes; an output's key is the run's outputs/
@@ -297,7 +298,12 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
             index.write(f"-\t0\t{json.dumps(key)}\t{reason}\n")
         index.flush()
         storage.put_file(client, where.bucket, where.index, Path(index.name))
-    body = {**plan.summary(), "spec": spec.name, "created": time.time()}
+    body = {
+        **plan.summary(),
+        "spec": spec.name,
+        "identity": identity.of(spec).record(),
+        "created": time.time(),
+    }
     storage.put_bytes(
         client, where.bucket, where.plan, json.dumps(body, indent=1).encode(), "application/json"
     )
@@ -345,6 +351,26 @@ def plan_when_room(
             cluster = waiting.reread()
 
 
+def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
+    """Refuse to resume a run that another service version (image, script, env) began.
+
+    Raises:
+        RunError: one line naming what changed and how to go on.
+    """
+    where = layout.RunLayout.of(spec, run)
+    data = storage.get_optional(client, where.bucket, where.plan)
+    recorded = json.loads(data).get("identity") if data else None
+    now = identity.of(spec)
+    if not isinstance(recorded, dict) or recorded.get("id") == now.fingerprint:
+        return  # a new run, the same service, or a run from before identities were recorded
+    changed = "; ".join(identity.changes(recorded, now))
+    raise RunError(
+        f"run {run} was made by another service version ({changed}): leave out --run for a"
+        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
+        f" {run} with it"
+    )
+
+
 def run_plan(
     client: Minio | None,
     spec: BatchSpec,
@@ -353,8 +379,12 @@ def run_plan(
     objects: Iterable[tuple[str, int]] | None = None,
     write: bool = True,
     waiting: Waiting | None = None,
+    force: bool = False,
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
+
+    Writing takes the run's lock (the aggregate removes it) after checking that the run, if
+    it exists, was made by the same service version; `force` skips both refusals.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
@@ -362,7 +392,30 @@ def run_plan(
     Raises:
         StorageError: a bucket is missing, or no file matches.
         ClusterError: no worker fits on the cluster (after the wait, if any).
+        RunError: the run belongs to another service version, or another run holds it.
     """
+    if client is not None and write:
+        if not force:
+            check_identity(client, spec, run)
+        runlock.acquire(client, spec, run, force=force)
+        try:
+            return _plan(client, spec, run, cluster, objects, write, waiting)
+        except BaseException:
+            with contextlib.suppress(StorageError):  # S3 gone: the original error says so
+                runlock.release(client, spec, run)
+            raise
+    return _plan(client, spec, run, cluster, objects, write, waiting)
+
+
+def _plan(
+    client: Minio | None,
+    spec: BatchSpec,
+    run: str,
+    cluster: ClusterState,
+    objects: Iterable[tuple[str, int]] | None,
+    write: bool,
+    waiting: Waiting | None,
+) -> Plan:
     where = layout.RunLayout.of(spec, run)
     if client is None:
         if objects is None or write:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator import __version__, rclone, workerpod
+from generator import __version__, identity, rclone, workerpod
 from generator.spec import BatchSpec
 
 
@@ -63,6 +63,7 @@ def environment(
         "OSCAR_BATCH_FILE_TIMEOUT": str(spec.worker.file_timeout),
         "OSCAR_BATCH_SKIP_EXISTING": "1" if spec.worker.skip_existing else "0",
         "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
+        identity.ENV: identity.of(spec).fingerprint,
     }
     if spec.service.log_level:
         env["LOG_LEVEL"] = spec.service.log_level

@@ -244,6 +244,11 @@ class Input(Frozen):
 class Output(Frozen):
     bucket: Bucket | None = Field(None, description="default: the input bucket")
     prefix: Prefix = "oscar-batch/"
+    merge: tuple[Literal["json", "jsonl", "csv"], ...] = Field(
+        ("json", "jsonl", "csv"),
+        description="output extensions whose records the aggregate merges into results.jsonl"
+        " (json, jsonl) and results.csv (csv), tagged by input key; [] turns merging off",
+    )
 
 
 class Toleration(Frozen):

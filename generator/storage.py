@@ -10,8 +10,11 @@ import contextlib
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -77,13 +80,16 @@ _MESSAGES = {
 }
 
 
-def _message(exc: S3Error | InvalidResponseError, bucket: str, key: str) -> str:
+def _code(exc: S3Error | InvalidResponseError) -> str:
     if isinstance(exc, S3Error):
-        code = exc.code or ""
-    else:
-        # Servers that answer errors as text/xml (rclone's) reach minio-py as "non-XML".
-        found = re.search(r"<Code>([^<]+)</Code>", str(exc))
-        code = found.group(1) if found else f"HTTP {exc._code}"
+        return exc.code or ""
+    # Servers that answer errors as text/xml (rclone's) reach minio-py as "non-XML".
+    found = re.search(r"<Code>([^<]+)</Code>", str(exc))
+    return found.group(1) if found else f"HTTP {exc._code}"
+
+
+def _message(exc: S3Error | InvalidResponseError, bucket: str, key: str) -> str:
+    code = _code(exc)
     template = _MESSAGES.get(code, "S3 error {code} on s3://{bucket}/{key}")
     return template.format(bucket=bucket, key=key, code=code)
 
@@ -117,6 +123,15 @@ def list_objects(client: Minio, bucket: str, prefix: str) -> Iterator[tuple[str,
                 yield obj.object_name, obj.size or 0
 
 
+def list_dated(client: Minio, bucket: str, prefix: str) -> Iterator[tuple[str, float]]:
+    """(key, last-modified in epoch seconds by the server's clock) of every object under prefix."""
+    with s3_errors(client, bucket, prefix):
+        for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+            if not obj.is_dir and obj.object_name is not None:
+                stamp = obj.last_modified.timestamp() if obj.last_modified else 0.0
+                yield obj.object_name, stamp
+
+
 def put_bytes(
     client: Minio, bucket: str, key: str, data: bytes, content_type: str = "text/plain"
 ) -> None:
@@ -131,9 +146,15 @@ def put_file(
         client.fput_object(bucket, key, str(path), content_type=content_type)
 
 
-def get_bytes(client: Minio, bucket: str, key: str) -> bytes:
+def get_optional(client: Minio, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when it does not exist."""
     with s3_errors(client, bucket, key):
-        response = client.get_object(bucket, key)
+        try:
+            response = client.get_object(bucket, key)
+        except (S3Error, InvalidResponseError) as exc:
+            if _code(exc) == "NoSuchKey":
+                return None
+            raise
         try:
             return response.read()
         finally:
@@ -141,19 +162,74 @@ def get_bytes(client: Minio, bucket: str, key: str) -> bytes:
             response.release_conn()
 
 
+def get_bytes(client: Minio, bucket: str, key: str) -> bytes:
+    data = get_optional(client, bucket, key)
+    if data is None:
+        raise StorageError(_MESSAGES["NoSuchKey"].format(bucket=bucket, key=key))
+    return data
+
+
+def put_if_absent(client: Minio, bucket: str, key: str, data: bytes) -> bool:
+    """Create an object unless it exists; False when the server says it does.
+
+    `If-None-Match: *` is honoured by AWS S3 (since 2024-08) and MinIO (since 2024-11);
+    servers that ignore it (rclone serve s3) simply overwrite, so callers read back.
+    minio-py's public put_object would turn the header into user metadata, hence _put_object.
+    """
+    with s3_errors(client, bucket, key):
+        try:
+            headers: dict[str, str | list[str] | tuple[str]] = {
+                "If-None-Match": "*",
+                "Content-Type": "application/json",
+            }
+            client._put_object(bucket, key, data, headers=headers)
+        except (S3Error, InvalidResponseError) as exc:
+            if _code(exc) in ("PreconditionFailed", "HTTP 412"):
+                return False
+            raise
+    return True
+
+
+def remove(client: Minio, bucket: str, key: str) -> None:
+    with s3_errors(client, bucket, key):
+        client.remove_object(bucket, key)
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The UTF-8 lines of a stream of chunks (without their line breaks)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
+
+
 def iter_lines(client: Minio, bucket: str, key: str) -> Iterator[str]:
     """The lines of a text object, streamed (an index of a million keys is ~100 MB)."""
     with s3_errors(client, bucket, key):
         response = client.get_object(bucket, key)
         try:
-            pending = b""
-            for chunk in response.stream(1 << 20):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8")
-            if pending:
-                yield pending.decode("utf-8")
+            yield from split_lines(response.stream(1 << 20))
         finally:
             response.close()
             response.release_conn()
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def ordered_map(fn: Callable[[T], U], items: Iterable[T], threads: int = 16) -> Iterator[U]:
+    """fn over items on `threads` threads, results in input order, at most 4 x threads in
+    flight: unlike Executor.map, a million items are never submitted (and held) at once."""
+    window: deque[Future[U]] = deque()
+    with ThreadPoolExecutor(threads) as pool:
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 4 * threads:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()

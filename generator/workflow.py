@@ -25,13 +25,14 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from generator import __version__, rbac, rclone, runner, storage, workerpod
+from generator import __version__, identity, rbac, rclone, runner, storage, workerpod
 from generator.aggregate import OUTPUT_PARAMETERS
 from generator.errors import SpecError
 from generator.spec import BatchSpec
 
 RUN = "{{workflow.parameters.run}}"
 SHARD = "{{inputs.parameters.shard}}"
+FORCE = "{{workflow.parameters.force}}"
 SPEC_PATH = "/etc/oscar-batch/spec.json"
 SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
@@ -73,7 +74,7 @@ def _inert_json(data: Any) -> str:
 
 
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, SHARD, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (RUN, SHARD, FORCE, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
 
 
 def _refuse_foreign_tags(node: Any, path: str = "") -> None:
@@ -350,9 +351,15 @@ def build(spec: BatchSpec) -> Workflow:
         arguments=[
             Parameter(
                 name="run",
-                value=spec.name,
+                value=identity.default_run(spec),
                 description="run name: a new name starts over, the same name resumes",
-            )
+            ),
+            Parameter(
+                name="force",
+                value="false",
+                description="true: resume a run made by another service version, or held by"
+                " a run that is gone (its lock)",
+            ),
         ],
         # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
         parallelism=spec.planning.max_workers + 2,
@@ -366,7 +373,7 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json"],
+            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
             rbac.plan_account(spec),
         )

@@ -17,7 +17,18 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, cluster, layout, local, planner, rclone, runner, spec, workerpod
+from generator import (
+    aggregate,
+    cluster,
+    identity,
+    layout,
+    local,
+    planner,
+    rclone,
+    runner,
+    spec,
+    workerpod,
+)
 from generator.cli import app
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
@@ -133,7 +144,8 @@ def test_ctrl_c_stops_workers_unmounts_and_stops_the_server(tmp_path: Path) -> N
         [str(exe), "run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    results = data / "pics" / "oscar-batch" / "stop" / "results"
+    run = identity.default_run(spec.load(spec_path))  # the run name the CLI defaults to
+    results = data / "pics" / "oscar-batch" / run / "results"
     deadline = time.monotonic() + 60
     while not list(results.rglob("*.ok")):
         assert time.monotonic() < deadline and proc.poll() is None

@@ -49,3 +49,46 @@ def test_report_table_and_json(
     assert missing.exit_code == 1
     assert "oscar-batch/other/report.json does not exist" in missing.stderr
     assert s3_env.secret_key not in missing.stderr + missing.stdout
+
+
+def test_report_prints_hostile_keys_and_logs_inert(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    key = "in/[/x]\x1b]0;pwned\x07[bold]\x1b[2J.jpg"
+    report = {
+        **REPORT,
+        "problems": [{**REPORT["problems"][0], "key": key, "error": "\x1b[31m[/red] boom"}],  # type: ignore[dict-item]
+    }
+    data = json.dumps(report).encode()
+    s3.put_object(bucket, "oscar-batch/r/report.json", io.BytesIO(data), len(data))
+    spec = write_spec(
+        tmp_path,
+        f"name: t\nservice: {{name: s, image: a, script: script.sh}}\ninput: {{bucket: {bucket}}}\n",
+    )
+    result = CliRunner().invoke(
+        app, ["report", str(spec), "--run", "r", "--endpoint", s3_env.endpoint]
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    flat = result.stdout.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "in/[/x]\\x1b]0;pwned\\x07[bold]" in flat and "[/red]boom" in flat
+
+
+def test_report_reads_a_local_runs_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    folder = data / "pics" / "oscar-batch" / "r"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps(REPORT))
+    spec = write_spec(
+        tmp_path,
+        "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: pics}\n",
+    )
+    cli = CliRunner()
+    args = ["report", str(spec), "--run", "r", "--data-dir", str(data), "-o", "json"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == REPORT
+    missing = cli.invoke(app, [*args[:2], "--run", "other", *args[4:]])
+    assert (
+        missing.exit_code == 1 and "oscar-batch/other/report.json does not exist" in missing.stderr
+    )

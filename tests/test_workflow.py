@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import lint, runner, spec, workflow
+from generator import identity, lint, runner, spec, workflow
 from tests.conftest import EXAMPLES, write_spec
 
 
@@ -76,7 +76,7 @@ def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -
     assert script["path"] == workflow.SCRIPT_PATH and "detect.py" in script["raw"]["data"]
 
 
-def test_ui_metadata(doc: dict[str, Any]) -> None:
+def test_ui_metadata(doc: dict[str, Any], fish: spec.BatchSpec) -> None:
     meta = doc["metadata"]
     assert meta["generateName"] == "obsea-fish-"
     assert "fish-detector" in meta["annotations"]["workflows.argoproj.io/title"]
@@ -85,7 +85,7 @@ def test_ui_metadata(doc: dict[str, Any]) -> None:
     assert doc["spec"]["podMetadata"]["labels"] == {"oscar-batch/spec": "obsea-fish"}
     assert doc["spec"]["arguments"]["parameters"][0] == {
         "name": "run",
-        "value": "obsea-fish",
+        "value": identity.default_run(fish),
         "description": "run name: a new name starts over, the same name resumes",
     }
 
@@ -105,6 +105,7 @@ def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> No
     braces = set(re.findall(r"\{\{[^}]*\}\}", rendered))
     assert braces == {
         "{{workflow.parameters.run}}",
+        "{{workflow.parameters.force}}",
         "{{inputs.parameters.shard}}",
         "{{tasks.plan.outputs.parameters.shards}}",
         "{{item}}",

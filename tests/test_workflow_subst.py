@@ -54,7 +54,7 @@ def argo_substitute(text: str, values: dict[str, str]) -> str:
     return text
 
 
-TAGS = {workflow.RUN: "run-1", workflow.SHARD: "0003"}
+TAGS = {workflow.RUN: "run-1", workflow.SHARD: "0003", workflow.FORCE: "false"}
 HOSTILE_SCRIPT = (
     '#!/bin/sh\necho "pid $$ at $(date) in $(HOME) and ${HOME}"\n'
     'printf \'%s\' "$$(INPUT_FILE_PATH)" > "$TMP_OUTPUT_DIR/x"\n'

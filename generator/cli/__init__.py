@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from generator.cli import _argo, _generate, _lint, _plan, _report, _run, _stage
+from generator.cli import (
+    _argo,
+    _compare,
+    _generate,
+    _lint,
+    _plan,
+    _report,
+    _run,
+    _runs,
+    _stage,
+)
 
 app = typer.Typer(
     name="oscar-batch",
@@ -24,6 +34,8 @@ app.command("run")(_run.run)
 app.command("submit")(_argo.submit)
 app.command("watch")(_argo.watch)
 app.command("report")(_report.report)
+app.command("runs")(_runs.list_runs)
+app.command("compare")(_compare.compare)
 app.add_typer(_stage.app, name="stage")
 
 

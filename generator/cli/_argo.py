@@ -13,7 +13,17 @@ from rich.live import Live
 from rich.table import Table
 
 from generator import argo, lint, workflow, yamlfile
-from generator.cli._common import Format, FormatOpt, SetOpt, errors, fail, load_spec, print_json
+from generator.cli._common import (
+    Format,
+    FormatOpt,
+    SetOpt,
+    errors,
+    fail,
+    load_spec,
+    plain,
+    print_json,
+    shown,
+)
 
 Server = Annotated[
     str | None, typer.Option("--argo-server", help="Argo Server URL (else ARGO_SERVER)")
@@ -44,7 +54,7 @@ def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], 
         problems = lint.lint_file(path)
         if problems:
             for p in problems:
-                typer.echo(str(p), err=True)
+                typer.echo(plain(p), err=True)
             raise fail(f"{path}: not submitted: {len(problems)} lint problem(s)")
         return first, str(first.get("metadata", {}).get("namespace") or "argo")
     batch = load_spec(path, overrides)
@@ -52,7 +62,7 @@ def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], 
 
 
 def _table(name: str, state: argo.RunState) -> Table:
-    table = Table(title=f"{name}: {state.phase}", show_header=False)
+    table = Table(title=shown(f"{name}: {state.phase}"), show_header=False)
     table.add_row(
         "workers", ", ".join(f"{n} {p.lower()}" for p, n in state.workers.items()) or "none yet"
     )
@@ -61,7 +71,7 @@ def _table(name: str, state: argo.RunState) -> Table:
     table.add_row("elapsed", f"{state.elapsed:.0f}s")
     table.add_row("rate", f"{state.rate:.2f} files/s")
     if state.message:
-        table.add_row("message", state.message)
+        table.add_row("message", shown(state.message))
     return table
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -13,10 +14,12 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from minio import Minio
+from rich.markup import escape
 
 from generator import layout, storage, urls
 from generator import spec as spec_mod
 from generator.errors import OscarBatchError, SpecError
+from generator.store import FolderStore, S3Store, Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +45,22 @@ SkipOpt = Annotated[
         show_default=False,
     ),
 ]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", help="run name (default: spec name + service identity)"),
+]
+EndpointOpt = Annotated[
+    str | None, typer.Option(help="S3 endpoint (default: OSCAR_BATCH_ENDPOINT, the spec's)")
+]
+LOCAL_DATA = Path("oscar-batch-data")  # run --local's default --data-dir
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="read a local run's folder (run --local --data-dir) instead of S3;"
+        f" the default when no endpoint is known and ./{LOCAL_DATA} exists",
+        show_default=False,
+    ),
+]
 FormatOpt = Annotated[
     Format, typer.Option("--output", "-o", help="table for people, json for scripts")
 ]
@@ -49,7 +68,7 @@ FormatOpt = Annotated[
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"oscar-batch: {urls.redact(message)}", err=True)
+    typer.echo(f"oscar-batch: {plain(urls.redact(message))}", err=True)
     return typer.Exit(code)
 
 
@@ -99,5 +118,36 @@ def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
     return storage.client_from_env(url, batch.input.region)
 
 
+def output_store(
+    batch: spec_mod.BatchSpec, endpoint: str | None, data_dir: Path | None
+) -> tuple[Store, str]:
+    """Where a spec's runs are read from, and how to name it: a local folder or S3."""
+    url = endpoint or os.environ.get(storage.ENDPOINT_ENV) or batch.input.endpoint
+    if data_dir is None and not url and (LOCAL_DATA / batch.output_bucket).is_dir():
+        data_dir = LOCAL_DATA
+    if data_dir is not None:
+        folder = data_dir / batch.output_bucket
+        if not folder.is_dir():
+            raise SpecError(f"{folder}: no such folder (the output bucket of a local run)")
+        return FolderStore(folder), f"{folder}/"
+    return S3Store(s3_client(batch, endpoint), batch.output_bucket), f"s3://{batch.output_bucket}/"
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# C0 and C1 control characters and DEL: a key or a service log holding ESC sequences would
+# otherwise move the cursor, retitle the terminal or hide text when printed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> str:
+    """Data (keys, node names, logs, Argo messages) with control characters made visible
+    as `\\xNN`, so a hostile key cannot drive the terminal when printed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def shown(value: object) -> str:
+    """`plain`, with rich markup such as `[/x]` escaped: for data printed through rich."""
+    return escape(plain(value))

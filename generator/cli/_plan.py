@@ -9,9 +9,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator import cluster, planner, quantity, storage
+from generator import cluster, identity, planner, quantity, storage
 from generator.capacity import PODS
-from generator.cli._common import Format, FormatOpt, SetOpt, SpecArg, errors, load_spec, print_json
+from generator.cli._common import (
+    Format,
+    FormatOpt,
+    RunOpt,
+    SetOpt,
+    SpecArg,
+    errors,
+    load_spec,
+    print_json,
+    shown,
+)
 from generator.errors import SpecError
 
 
@@ -43,7 +53,7 @@ def _quota_table(console: Console, plan: planner.Plan) -> None:
 def _table(plan: planner.Plan) -> None:
     console = Console()
     resources = [*sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}), PODS]
-    nodes = Table(title=f"Capacity ({plan.cluster_source})")
+    nodes = Table(title=shown(f"Capacity ({plan.cluster_source})"))
     for col in ("node", *resources, "fits", "limited by"):
         nodes.add_column(col, justify="left" if col in ("node", "limited by") else "right")
     for n in plan.nodes:
@@ -54,7 +64,7 @@ def _table(plan: planner.Plan) -> None:
             )
             for r in resources
         ]
-        nodes.add_row(n.name, *cells, str(n.fits), n.excluded or n.bottleneck or "")
+        nodes.add_row(shown(n.name), *cells, str(n.fits), shown(n.excluded or n.bottleneck or ""))
     console.print(nodes)
     console.print(
         "per resource: allocatable / used by running pods' requests / free for the batch"
@@ -69,7 +79,7 @@ def _table(plan: planner.Plan) -> None:
         shards.add_row(s.id, str(len(s.members)), f"{s.bytes:,}")
     console.print(shards)
     console.print(
-        f"[bold]{plan.reason}[/bold]: {plan.pending} of {plan.files} files to process"
+        f"[bold]{shown(plan.reason)}[/bold]: {plan.pending} of {plan.files} files to process"
         + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")
     )
 
@@ -94,7 +104,7 @@ def plan(
     headroom: Annotated[
         float | None, typer.Option(help="fraction of free resources to use (0-1]")
     ] = None,
-    run: Annotated[str | None, typer.Option(help="run name (default: the spec name)")] = None,
+    run: RunOpt = None,
     oscar: Annotated[
         str | None, typer.Option(help="read capacity from an OSCAR cluster's /system/status")
     ] = None,
@@ -126,16 +136,17 @@ def plan(
         batch.argo.namespace,
         batch.planning.kueue_queue,
     )
+    run = run or identity.default_run(batch)
     if objects_from is not None:
         objects = planner.listing_keys(batch, planner.read_objects_file(objects_from))
-        result = planner.run_plan(None, batch, run or batch.name, state, objects, write=False)
+        result = planner.run_plan(None, batch, run, state, objects, write=False)
     else:
         if not batch.input.endpoint:
             raise SpecError(
                 f"{spec}: input.endpoint is needed to list the bucket (or use --objects-from)"
             )
         client = storage.client_from_env(batch.input.endpoint, batch.input.region)
-        result = planner.run_plan(client, batch, run or batch.name, state, write=False)
+        result = planner.run_plan(client, batch, run, state, write=False)
     if output is Format.json:
         print_json(result.summary())
     else:

@@ -1,38 +1,73 @@
-"""`oscar-batch report`: a finished run's report, read from the bucket."""
+"""`oscar-batch report`: a finished run's report, read from the bucket or a local run's folder."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator import layout, storage
+from generator import identity, layout
 from generator.cli._common import (
+    DataDirOpt,
+    EndpointOpt,
     Format,
     FormatOpt,
+    RunOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
+    output_store,
     print_json,
-    s3_client,
+    shown,
 )
+from generator.errors import StorageError
 
 
 def show(report: dict[str, Any]) -> None:
     console = Console()
     table = Table(
-        title=f"run {report['run']} of {report['service']} over {report['input']}",
+        title=shown(f"run {report['run']} of {report['service']} over {report['input']}"),
         show_header=False,
     )
-    for name in ("planned", "succeeded", "failed", "missing", "unsupported", "workers"):
+    for name in ("planned", "succeeded", "failed", "missing", "unsupported"):
         table.add_row(name, str(report.get(name)))
+    if report.get("no_output"):
+        table.add_row("no output", f"{report['no_output']} succeeded file(s) stored nothing")
+    versions = report.get("identities") or {}
+    if len(versions) > 1:  # a forced resume mixed service versions
+        table.add_row(
+            "service versions", ", ".join(f"{k}: {n} file(s)" for k, n in versions.items())
+        )
+    table.add_row("workers", str(report.get("workers")))
+    if report.get("mode"):
+        invocations = report.get("invocations")
+        table.add_row(
+            "mode", f"{report['mode']}" + (f", {invocations} invocation(s)" if invocations else "")
+        )
+    attempt = report.get("attempt") or {}
+    if attempt:
+        table.add_row(
+            "this attempt",
+            f"{attempt.get('processed')} processed ({attempt.get('succeeded')} succeeded,"
+            f" {attempt.get('failed')} failed)",
+        )
     table.add_row("wall time", f"{report.get('wall_seconds')} s")
-    table.add_row("throughput", f"{report.get('throughput_files_per_s')} files/s")
-    table.add_row("outputs", str(report.get("outputs")))
+    rate = report.get("throughput_files_per_s")
+    table.add_row("throughput", "-" if rate is None else f"{rate} files/s")
+    durations = report.get("file_seconds") or {}
+    if durations.get("mean") is not None:
+        table.add_row(
+            "file seconds",
+            f"mean {durations['mean']}, p50 {durations.get('p50')}, p95 {durations.get('p95')},"
+            f" max {durations.get('max')}",
+        )
+    table.add_row("outputs", shown(report.get("outputs")))
+    merged = report.get("merged") or {}
+    for where in merged.get("tables") or []:
+        table.add_row("merged", shown(where))
     table.add_row(
         "verdict",
         "passed" if report.get("passed") else f"failed ({report.get('failed_ratio'):.2%} bad)",
@@ -40,29 +75,38 @@ def show(report: dict[str, Any]) -> None:
     console.print(table)
     problems = report.get("problems") or []
     if problems:
-        listing = Table(title=f"{len(problems)} file(s) not processed")
+        total = report.get("problems_total", len(problems))
+        listing = Table(title=f"{total} file(s) not processed")
         for col in ("key", "status", "exit", "reason"):
             listing.add_column(col)
         for p in problems[:50]:
             first = (p.get("error") or "").strip().splitlines()[-1:] or [p.get("reason", "")]
-            listing.add_row(p["key"], p["status"], str(p.get("exit_code") or ""), first[0][:100])
+            listing.add_row(
+                shown(p["key"]), p["status"], str(p.get("exit_code") or ""), shown(first[0][:100])
+            )
         console.print(listing)
+        if total > 50:
+            console.print(f"... and {total - 50} more in report.csv")
 
 
 @errors
 def report(
     spec: SpecArg,
-    run: Annotated[str | None, typer.Option(help="run name (default: the spec name)")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="S3 endpoint (default: the spec's)")] = None,
+    run: RunOpt = None,
+    endpoint: EndpointOpt = None,
+    data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
     """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
     batch = load_spec(spec, overrides)
-    where = layout.RunLayout.of(batch, run or batch.name)
-    client = s3_client(batch, endpoint)
-    data = json.loads(storage.get_bytes(client, where.bucket, where.report_json))
+    where = layout.RunLayout.of(batch, run or identity.default_run(batch))
+    store, name = output_store(batch, endpoint, data_dir)
+    data = store.read(where.report_json)
+    if data is None:
+        raise StorageError(f"{name}{where.report_json} does not exist")
+    parsed = json.loads(data)
     if output is Format.json:
-        print_json(data)
+        print_json(parsed)
     else:
-        show(data)
+        show(parsed)

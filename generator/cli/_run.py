@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from generator import aggregate, local, planner
+from generator import aggregate, identity, local, planner
 from generator.cli._common import (
     Format,
     FormatOpt,
+    RunOpt,
     SetOpt,
     SkipOpt,
     SpecArg,
@@ -62,9 +63,13 @@ def run(
         Path,
         typer.Option(help="the embedded S3 server's folder: DIR/<bucket>/<key> are plain files"),
     ] = Path("oscar-batch-data"),
-    run_name: Annotated[
-        str | None, typer.Option("--run", help="run name (default: the spec name)")
-    ] = None,
+    run_name: RunOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="resume a run made by another service version, or held by a gone run"
+        ),
+    ] = False,
     skip_existing: SkipOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
@@ -92,7 +97,8 @@ def run(
     result = local.run_local(
         batch,
         data_dir=data_dir,
-        run=run_name or batch.name,
+        run=run_name or identity.default_run(batch),
+        force=force,
         on_plan=said,
         show=_show(console) if output is Format.table else None,
     )

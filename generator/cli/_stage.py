@@ -52,8 +52,17 @@ def plan_stage(
     termination_log: Annotated[
         Path, typer.Option(help="where Kubernetes reads a failed container's message")
     ] = TERMINATION_LOG,
+    force: Annotated[
+        str,
+        typer.Option(
+            help="true/false (the workflow's `force` parameter): resume a run of another"
+            " service version, or take over its lock"
+        ),
+    ] = "false",
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
+    if force not in ("true", "false"):
+        raise fail(f"--force takes true or false, not {force!r}", 2)
     layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
 
@@ -68,7 +77,9 @@ def plan_stage(
         read, lambda line: typer.echo(line, err=True), batch.planning.wait_for_room
     )
     try:
-        result = planner.run_plan(s3_client(batch), batch, run, read(), waiting=waiting)
+        result = planner.run_plan(
+            s3_client(batch), batch, run, read(), waiting=waiting, force=force == "true"
+        )
     except OscarBatchError as exc:
         _termination_message(termination_log, str(exc))
         raise

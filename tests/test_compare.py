@@ -1,0 +1,120 @@
+"""`compare` and `runs` on runs staged in the real S3 server (two specs, known differences)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from minio import Minio
+from typer.testing import CliRunner
+
+from generator import rclone, spec
+from generator.cli import app
+from tests.conftest import write_spec
+from tests.staging import File, stage
+
+
+def _spec(folder: Path, bucket: str, prefix: str, image: str) -> tuple[Path, spec.BatchSpec]:
+    path = write_spec(
+        folder,
+        f"name: det\nservice: {{name: s, image: {image}, script: script.sh}}\n"
+        f"input: {{bucket: {bucket}, prefix: {prefix}}}\noutput: {{prefix: runs/{prefix}}}\n",
+    )
+    return path, spec.load(path)
+
+
+def test_compare_two_specs_reports_exactly_the_differences(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path_a, a = _spec(tmp_path / "a", bucket, "2024/", "det:v1")
+    path_b, b = _spec(tmp_path / "b", bucket, "2025/", "det:v2")
+    big = b"x" * (3 << 20)  # streamed in chunks, hashed, not counted (not JSON)
+    stage(s3, a, "old", [
+        File("2024/same.jpg", "ok", {"d.json": b"[1, 2]", "big.bin": big}),
+        File("2024/more.jpg", "ok", {"d.json": b"[1]"}),
+        File("2024/renamed.jpg", "ok", {"x.csv": b"h\n1\n"}),
+        File("2024/lost.jpg", "ok", {"d.json": b"[]"}),
+        File("2024/gained.jpg", "fail"),
+        File("2024/never.jpg", None),
+        File("2024/only-in-a.jpg", "ok"),
+    ])  # fmt: skip
+    stage(s3, b, "new", [
+        File("2025/same.jpg", "ok", {"d.json": b"[1, 2]", "big.bin": big}),
+        File("2025/more.jpg", "ok", {"d.json": b"[1, 2, 3]"}),
+        File("2025/renamed.jpg", "ok", {"y.csv": b"h\n1\n"}),
+        File("2025/lost.jpg", None),  # no result: a worker died
+        File("2025/gained.jpg", "ok", {"d.json": b"[1]"}),
+        File("2025/never.jpg", "fail"),
+        File("2025/only-in-b.jpg", "ok"),
+    ])  # fmt: skip
+    args = [
+        "compare",
+        str(path_a),
+        "old",
+        "new",
+        "--spec-b",
+        str(path_b),
+        "--endpoint",
+        s3_env.endpoint,
+    ]
+    result = CliRunner().invoke(app, [*args, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    verdicts = {f["file"]: f["verdict"] for f in out["files"]}
+    assert verdicts == {
+        "gained.jpg": "only_b", "lost.jpg": "only_a", "more.jpg": "differ", "never.jpg": "neither",
+        "only-in-a.jpg": "only_a", "only-in-b.jpg": "only_b", "renamed.jpg": "differ",
+    }  # fmt: skip
+    assert out["summary"] == {
+        "files": 8,
+        "identical": 1,
+        "differ": 2,
+        "only_a": 2,
+        "only_b": 2,
+        "neither": 1,
+    }
+    files = {f["file"]: f for f in out["files"]}
+    assert (files["more.jpg"]["a"]["records"], files["more.jpg"]["b"]["records"]) == (1, 3)
+    assert files["renamed.jpg"]["changed"] == ["x.csv", "y.csv"]
+    assert files["lost.jpg"]["b"]["status"] == "missing"
+    assert files["only-in-b.jpg"]["a"]["status"] == "missing"  # not planned there
+    every = json.loads(CliRunner().invoke(app, [*args, "-o", "json", "--all"]).stdout)
+    same = next(f for f in every["files"] if f["file"] == "same.jpg")
+    assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
+    missing = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
+    assert missing.exit_code == 1 and "run nope has no plan" in missing.stderr
+
+
+def test_runs_lists_each_run_with_its_service(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path, a = _spec(tmp_path / "a", bucket, "in/", "det:v1")
+    stage(s3, a, "first", [File("in/a.jpg", "ok")], created=1_700_000_000.0)
+    s3.put_object(
+        bucket,
+        "runs/in/first/report.json",
+        *_body({"planned": 1, "succeeded": 1, "failed": 0, "missing": 0, "passed": True}),
+    )
+    stage(s3, a, "second", [File("in/a.jpg", None)], created=1_700_000_100.0)
+    s3.put_object(bucket, "runs/in/second/lock.json", *_body({}))
+    cli = CliRunner()
+    result = cli.invoke(app, ["runs", str(path), "--endpoint", s3_env.endpoint, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["run"], r["state"], r["current"]) for r in rows] == [
+        ("first", "passed", True),
+        ("second", "in progress", True),
+    ]
+    assert rows[0]["service"].startswith("det:v1 script ")
+    table = cli.invoke(
+        app, ["runs", str(path), "--endpoint", s3_env.endpoint, "--set", "service.image=det:v2"]
+    )
+    assert (
+        "first" in table.stdout and "2023-11-14" in table.stdout and "first *" not in table.stdout
+    )
+
+
+def _body(data: dict[str, object]) -> tuple[io.BytesIO, int]:
+    raw = json.dumps(data).encode()
+    return io.BytesIO(raw), len(raw)

@@ -1,0 +1,105 @@
+"""One run at a time per run folder: the lock against the real S3 server and through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from minio import Minio
+from typer.testing import CliRunner
+
+from generator import identity, layout, rclone, runlock, spec
+from generator.cli import app
+from generator.errors import RunError
+from tests.conftest import requires_fuse, write_spec
+from tests.staging import put
+
+
+def _spec(tmp_path: Path, bucket: str) -> spec.BatchSpec:
+    text = (
+        f"name: t\nservice: {{name: s, image: a, script: script.sh}}\ninput: {{bucket: {bucket}}}\n"
+    )
+    return spec.load(write_spec(tmp_path, text))
+
+
+def _held(host: str, pid: int) -> bytes:
+    return json.dumps(
+        {"owner": "ana", "host": host, "pid": pid, "started": time.time(), "token": "t"}
+    ).encode()
+
+
+def test_a_held_lock_refuses_naming_its_holder(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    s = _spec(tmp_path, bucket)
+    where = layout.RunLayout.of(s, "r")
+    mine = runlock.acquire(s3, s, "r", settle=0)
+    assert json.loads(s3.get_object(bucket, where.lock).read())["token"] == mine.token
+    runlock.acquire(s3, s, "r", settle=0)  # this process again (a retry): taken
+    put(s3, bucket, where.lock, _held("ws-7", 4242))
+    with pytest.raises(RunError, match=r"run r is in progress: locked by ana on ws-7 \(pid 4242\)"):
+        runlock.acquire(s3, s, "r", settle=0)
+    assert runlock.acquire(s3, s, "r", force=True, settle=0).host == socket.gethostname()
+    runlock.release(s3, s, "r")
+    assert not list(s3.list_objects(bucket, where.lock))
+    # a lock of a process of this host that is gone (Ctrl-C, kill) is stale
+    dead = 2**22 + 12345
+    with pytest.raises(ProcessLookupError):
+        os.kill(dead, 0)
+    put(s3, bucket, where.lock, _held(socket.gethostname(), dead))
+    runlock.acquire(s3, s, "r", settle=0)
+
+
+def test_stale_after_a_quiet_run_folder(tmp_path: Path) -> None:
+    s = spec.load(
+        write_spec(
+            tmp_path,
+            "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: data}\nworker: {file_timeout: 60}\n",
+        )
+    )
+    assert runlock.quiet_seconds(s) == 720
+
+
+@requires_fuse
+def test_second_run_of_a_held_name_exits_1(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    (data / "pics" / "in" / "a.jpg").write_bytes(b"x")
+    path = write_spec(
+        tmp_path / "spec",
+        "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: pics, prefix: in/}\n",
+    )
+    run = identity.default_run(spec.load(path))
+    lock = data / "pics" / "oscar-batch" / run / "lock.json"
+    lock.parent.mkdir(parents=True)
+    lock.write_bytes(_held("ws-7", 4242))
+    result = CliRunner().invoke(app, ["run", str(path), "--local", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"oscar-batch: run {run} is in progress: locked by ana on ws-7 (pid 4242) since 20"
+    )
+    assert line.endswith(
+        "pass --force if it is gone (a lock goes stale after 7800s without writes)"
+    )
+    assert not list((data / "pics" / "oscar-batch" / run).glob("shards/*"))  # nothing planned
+
+
+def test_the_run_process_holds_the_lock_not_the_plan_stage(
+    s3: Minio,
+    s3_server: rclone.S3Server,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = _spec(tmp_path, bucket)
+    # a run --local that executes the plan stage as a child process names itself the holder
+    monkeypatch.setenv(runlock.RUN_PID_ENV, str(os.getppid()))
+    assert runlock.acquire(s3, s, "r", settle=0).pid == os.getppid()
+    monkeypatch.delenv(runlock.RUN_PID_ENV)
+    with pytest.raises(RunError, match=f"pid {os.getppid()}"):
+        runlock.acquire(s3, s, "r", settle=0)  # another process of this host, alive
