@@ -142,3 +142,75 @@ def test_a_kill_mid_batch_then_a_rerun_completes_every_file_once(tmp_path: Path)
     again = {name for call in invocations(calls)[before:] for name in call}
     assert not again & recorded
     assert again | recorded == {k.removeprefix("in/") for k in keys}
+
+
+# grycap/oscar-batch examples/obsea-fish-detector/script.sh, as published.
+ORIGINAL_SCRIPT = """#!/bin/sh
+
+JSON=$(cat "$INPUT_FILE_PATH")
+echo $JSON
+
+START=$(echo "$JSON" | jq '.start')
+END=$(echo "$JSON" | jq '.end')
+
+python3 fish_detector.py -i "$BUCKET_DIR/input/index.txt" -d "$BUCKET_DIR" --start "$START" --end "$END" -o "$BUCKET_DIR/output"
+"""
+# The one line changed for oscar-batch: our index, absolute paths, outputs to TMP_OUTPUT_DIR.
+CHANGED_LINE = (
+    'python3 fish_detector.py -i "$OSCAR_BATCH_INDEX" -d / --start "$START" --end "$END"'
+    ' -o "$TMP_OUTPUT_DIR"'
+)
+# A program written for the original payload: lines of the index count from 1, start <= line < end.
+ORIGINAL_PROGRAM = """import argparse, os, sys
+p = argparse.ArgumentParser()
+for flag in ("-i", "-d", "--start", "--end", "-o"):
+    p.add_argument(flag)
+a = p.parse_args()
+lines = open(a.i).read().splitlines()
+for number in range(int(a.start), int(a.end)):
+    image = os.path.join(a.d, lines[number - 1])
+    name = os.path.basename(image)
+    if "poison" in name:
+        sys.exit("cannot decode " + name)
+    with open(os.path.join(a.o, name + ".fish.txt"), "w") as out:
+        out.write(f"{os.path.getsize(image)} bytes\\n")
+with open(os.environ["CALLS"], "a") as calls:
+    calls.write("call\\n" + "".join(line + "\\n" for line in lines[int(a.start) - 1 : int(a.end) - 1]))
+"""
+
+
+def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Path) -> None:
+    script = ORIGINAL_SCRIPT.replace(ORIGINAL_SCRIPT.splitlines()[-1], CHANGED_LINE)
+    changed = [(a, b) for a, b in zip(ORIGINAL_SCRIPT.splitlines(), script.splitlines()) if a != b]
+    assert len(changed) == 1 and len(script.splitlines()) == len(ORIGINAL_SCRIPT.splitlines())
+    calls = tmp_path / "calls.log"
+    lay = Layout(
+        tmp_path,
+        script=script,
+        worker="file_timeout: 5, invoke: range, batch_size: 3",
+        extra="",
+    )
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "fish_detector.py").write_text(ORIGINAL_PROGRAM)
+    keys = [f"in/img{i}.jpg" for i in range(7)]
+    keys[4] = "in/poison.jpg"
+    lay.add(keys)
+    env = {**lay.env(), "CALLS": str(calls)}
+    done = subprocess.run(
+        ["sh", str(lay.runner)], env=env, cwd=app, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert statuses(done) == {
+        k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys
+    }
+    assert "cannot decode poison.jpg" in lay.result("in/poison.jpg", "fail").read_text()
+    for key in keys:
+        if "poison" not in key:
+            name = key.removeprefix("in/")
+            text = (lay.run_dir / "outputs" / f"{name}.fish.txt").read_text()
+            assert text == f"{len(key)} bytes\n"
+            assert int(fields(lay.result(key))["outputs"]) >= 1
+    # batches [0-2] and [3-5] ... the passing ranges each ran once
+    ran = [Path(p).name for p in calls.read_text().split() if p != "call"]
+    assert sorted(ran) == sorted(k.removeprefix("in/") for k in keys if "poison" not in k)
