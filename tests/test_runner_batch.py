@@ -181,8 +181,8 @@ with open(os.environ["CALLS"], "a") as calls:
 
 def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Path) -> None:
     script = ORIGINAL_SCRIPT.replace(ORIGINAL_SCRIPT.splitlines()[-1], CHANGED_LINE)
-    changed = [(a, b) for a, b in zip(ORIGINAL_SCRIPT.splitlines(), script.splitlines()) if a != b]
-    assert len(changed) == 1 and len(script.splitlines()) == len(ORIGINAL_SCRIPT.splitlines())
+    pairs = zip(ORIGINAL_SCRIPT.splitlines(), script.splitlines(), strict=True)
+    assert len([a for a, b in pairs if a != b]) == 1
     calls = tmp_path / "calls.log"
     lay = Layout(
         tmp_path,
