@@ -214,3 +214,25 @@ def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Pat
     # batches [0-2] and [3-5] ... the passing ranges each ran once
     ran = [Path(p).name for p in calls.read_text().split() if p != "call"]
     assert sorted(ran) == sorted(k.removeprefix("in/") for k in keys if "poison" not in k)
+
+
+def test_a_batch_timeout_scales_with_its_files_and_isolates_the_hung_file(tmp_path: Path) -> None:
+    script = BATCH.replace("@CALLS@", str(tmp_path / "calls.log")).replace("@STATUS@", "off")
+    script = script.replace(
+        "sleep @SLEEP@", "case $input in *hang*) sleep 30 ;; *) sleep 0.6 ;; esac"
+    )
+    lay = Layout(tmp_path, script=script, worker="file_timeout: 1, invoke: batch, batch_size: 3")
+    lay.add(["in/a.jpg", "in/hang.jpg", "in/b.jpg"])
+    done = lay.run()  # a and b take 0.6 s each, within 1 s x their batch's files
+    assert done.returncode == 0, done.stderr
+    assert statuses(done) == {"a.jpg": "ok", "hang.jpg": "fail", "b.jpg": "ok"}
+    hung = fields(lay.result("in/hang.jpg", "fail"))
+    assert hung["reason"] == "timeout" and hung["exit_code"] == "124"
+
+
+def test_the_readme_batch_example_is_python() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    contract = readme.split("## The worker contract", 1)[1]
+    example = contract.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "INPUT_FILE_LIST" in example and "OSCAR_BATCH_STATUS_FILE" in example
+    compile(example, "README example", "exec")
