@@ -64,3 +64,21 @@ def test_a_workdir_script_writing_next_to_its_input_leaves_the_bucket_alone(
     assert sorted(snapshot(data)) == ["a.jpg", "sub/b.jpg"]  # nothing added, nothing removed
     out = next(bucket.glob("oscar-batch/*/outputs/sub/b.jpg"))
     assert (out / "b.jpg.fish.txt").read_text() == f"{len(keys[1]) * 100} bytes, 1 fish\n"
+
+
+def test_outputs_a_bucket_cannot_hold_fail_their_file_only(tmp_path: Path) -> None:
+    script = """#!/bin/sh
+case $INPUT_FILE_PATH in
+  *fifo*) mkfifo "$TMP_OUTPUT_DIR/pipe" ;;
+  *sparse*) dd if=/dev/zero of="$TMP_OUTPUT_DIR/holes" bs=1 count=1 seek=20M 2>/dev/null ;;
+esac
+echo fine > "$TMP_OUTPUT_DIR/out.txt"
+"""
+    keys = ["in/a.jpg", "in/fifo.jpg", "in/sparse.jpg", "in/b.jpg"]
+    report, bucket = _run(tmp_path, script, "file_timeout: 60", keys)
+    problems = {p["key"]: p for p in report["problems"]}
+    assert report["succeeded"] >= 2 and "in/a.jpg" not in problems and "in/b.jpg" not in problems
+    assert problems["in/fifo.jpg"]["reason"] == "output"
+    # a sparse file through the mount: stored whole, or that file's failure, never the shard's
+    assert problems.get("in/sparse.jpg", {"reason": "output"})["reason"] == "output"
+    assert not list(bucket.glob("oscar-batch/*/outputs/fifo.jpg"))
