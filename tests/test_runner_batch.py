@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.errors import SpecError
 from tests.test_runner import Layout, fields
 
 # A batch service in the README's contract: INPUT_FILE_LIST holds <input> TAB <output folder>
@@ -236,3 +237,16 @@ def test_the_readme_batch_example_is_python() -> None:
     example = contract.split("```python\n", 1)[1].split("```", 1)[0]
     assert "INPUT_FILE_LIST" in example and "OSCAR_BATCH_STATUS_FILE" in example
     compile(example, "README example", "exec")
+
+
+@pytest.mark.parametrize(
+    ("worker", "message"),
+    [
+        ("invoke: batches", "worker.invoke"),
+        ("invoke: batch, batch_size: 0", "worker.batch_size"),
+        ("invoke: batch, batch_size: 100000", "worker.batch_size"),
+    ],
+)
+def test_invoke_and_batch_size_are_validated(tmp_path: Path, worker: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        Layout(tmp_path, worker=worker)
