@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SpecError
-from tests.test_runner import Layout, fields
+from tests.test_runner import KEYS, Layout, fields
 
 # A batch service in the README's contract: INPUT_FILE_LIST holds <input> TAB <output folder>
 # lines (split on the last tab: keys may hold tabs). It appends each invocation's inputs to
@@ -250,3 +250,18 @@ def test_the_readme_batch_example_is_python() -> None:
 def test_invoke_and_batch_size_are_validated(tmp_path: Path, worker: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         Layout(tmp_path, worker=worker)
+
+
+def test_hostile_keys_in_a_batch_and_its_status_file(tmp_path: Path) -> None:
+    lay, calls = batch_layout(tmp_path, 4, status=True)
+    # every file marked ok, then the invocation fails: the verdicts come from the status file
+    lay.script.write_text(lay.script.read_text() + "exit 5\n")
+    lay.add(KEYS)
+    done = lay.run()
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.rglob("pwned*"))
+    for key in KEYS:
+        assert fields(lay.result(key))["outputs"] == "1"
+        out = lay.run_dir / "outputs" / key.removeprefix("in/") / "size.txt"
+        assert out.read_text().strip() == str(len(key.encode()))
+    assert len(invocations(calls)) == math.ceil(len(KEYS) / 4)  # no file ran twice
