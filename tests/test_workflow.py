@@ -167,8 +167,9 @@ def test_every_kind_lints_clean(tmp_path: Path, extra: str, kind: str) -> None:
 
 
 def test_workflow_size_does_not_depend_on_the_bucket(fish: spec.BatchSpec) -> None:
-    # file lists never enter the workflow: only the spec does
-    assert len(workflow.to_yaml(fish)) < 40_000
+    # file lists never enter the workflow: only the spec and the runner text (~25 KB with its
+    # three invocation modes) do, far inside etcd's 1 MiB
+    assert len(workflow.to_yaml(fish)) < 64_000
 
 
 @pytest.mark.parametrize(
