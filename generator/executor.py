@@ -97,10 +97,16 @@ class Executor:
         self.spec = emulated.workflow_spec(doc)
         self.templates = {t["name"]: t for t in self.spec.get("templates") or []}
         meta = doc.get("metadata") or {}
-        self.name = meta.get("name") or (
-            str(meta.get("generateName") or "workflow-")
-            + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-        )
+        suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        if doc.get("kind") == "CronWorkflow":
+            # cron/operator.go getChildWorkflowName: NAME-<scheduled time, Unix seconds>
+            self.name = f"{meta.get('name')}-{int(time.time()) // 60 * 60}"
+        elif doc.get("kind") == "WorkflowTemplate":
+            self.name = f"{meta.get('name')}-{suffix}"  # argo submit --from workflowtemplate/NAME
+        else:
+            self.name = str(
+                meta.get("name") or f"{meta.get('generateName') or 'workflow-'}{suffix}"
+            )
         self.namespace = str(meta.get("namespace") or "default")
         params = {
             p["name"]: str(p.get("value", ""))
@@ -308,9 +314,11 @@ class Executor:
                 seconds.append(max(deadline - started, 0.0))
             if self.deadline is not None:
                 seconds.append(max(self.deadline - time.monotonic(), 0.0))
+            # {{retries}}: the attempt number, in a template with a retryStrategy
+            attempt_scope = {**scope, "retries": str(len(node.attempts))} if strategy else scope
             with self.pool or contextlib.nullcontext():
                 phase, message, outputs = self._pod(
-                    tpl, scope, node, pod_name, min(seconds) if seconds else None
+                    tpl, attempt_scope, node, pod_name, min(seconds) if seconds else None
                 )
             node.attempts.append(Attempt(started, time.time(), phase, message))
             node.pods.append(pod_name)
@@ -453,7 +461,7 @@ class Executor:
         return {
             "scratch": str(scratch),
             "mounts": mounts,
-            "files": pods.files(t, self.s.host.hosts),
+            "files": pods.files(t, self.s.host),
             "containers": containers,
             "outputs": outputs,
             "deadline": deadline,

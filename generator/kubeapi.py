@@ -34,26 +34,27 @@ class Api:
     account_dir: Path
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
+def certificate(folder: Path, name: str, san: str) -> tuple[Path, Path]:
+    """A self-signed certificate (key, cert) for `san` (e.g. IP:127.0.0.1, DNS:minio.minio)."""
     if not shutil.which("openssl"):
-        raise RunError(
-            "openssl not found: the local Kubernetes API needs it (apt-get install openssl)"
-        )
-    key, cert = folder / "tls.key", folder / "ca.crt"
+        raise RunError("openssl not found: run --local needs it for its local TLS servers")
+    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=oscar-batch-local-api",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
+         "-out", str(cert), "-days", "1", "-subj", f"/CN=oscar-batch-local-{name}",
+         "-addext", f"subjectAltName={san}"],
         check=True, capture_output=True,
     )  # fmt: skip
     return key, cert
 
 
-def node(extra: dict[str, str]) -> dict[str, Any]:
-    """This machine as a Node object, with extra allocatable resources (e.g. nvidia.com/gpu)."""
+def node(extra: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
+    """This machine as a Node object, with extra allocatable resources (e.g. nvidia.com/gpu)
+    and labels."""
     (doc,) = cluster.this_machine().nodes
     doc = dict(json.loads(json.dumps(doc)))
     doc["kind"] = "Node"
+    doc["metadata"]["labels"] = {"kubernetes.io/hostname": "localhost", **labels}
     doc["status"]["allocatable"].update(extra)
     doc["status"]["capacity"] = dict(doc["status"]["allocatable"])
     return doc
@@ -74,18 +75,22 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]], kind: str) -
 
 @contextlib.contextmanager
 def serve(
-    folder: Path, namespace: str, extra: dict[str, str], pods: Callable[[], list[dict[str, Any]]]
+    folder: Path,
+    namespace: str,
+    extra: dict[str, str],
+    labels: dict[str, str],
+    pods: Callable[[], list[dict[str, Any]]],
 ) -> Iterator[Api]:
     """Run the API until the block ends; `folder` receives the service account files."""
     folder.mkdir(parents=True, exist_ok=True)
-    key, cert = _certificate(folder)
+    key, cert = certificate(folder, "api", "IP:127.0.0.1")
     token = secrets.token_hex(24)
     account = folder / "serviceaccount"
     account.mkdir()
     (account / "token").write_text(token)
     shutil.copy(cert, account / "ca.crt")
     (account / "namespace").write_text(namespace)
-    the_node = node(extra)
+    the_node = node(extra, labels)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:

@@ -138,33 +138,51 @@ class Options:
     data_dir: Path
     parameters: dict[str, str]
     node_resources: dict[str, str]
+    node_labels: dict[str, str]
     time_scale: float
     on_event: Callable[[str], None]
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
 
 
+@dataclass(frozen=True)
+class Storage:
+    """What the pods are given for S3: host names -> loopback address, secrets, CA to trust."""
+
+    names: dict[str, str]
+    secret: Callable[[str, str], str | None]
+    trust: str = ""
+
+
 @contextlib.contextmanager
-def _s3(doc: dict[str, Any], opts: Options, logs: Path) -> Iterator[tuple[dict[str, str], Any]]:
-    """(host names -> loopback address, the secret resolver), with the embedded server up."""
+def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[Storage]:
+    """The S3 the document names: its own endpoint when that resolves here, else an embedded
+    server answering for the endpoint's host name (HTTPS with a certificate the pods trust,
+    when the URL is https)."""
     urls = endpoints(doc)
     hidden = [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
-        yield {}, lambda _name, key: os.environ.get(key)
+        yield Storage({}, lambda _name, key: os.environ.get(key))
         return
-    ports = {urlsplit(u).port or (443 if u.startswith("https") else 80) for u in hidden}
-    if len(ports) > 1 or hidden[0].startswith("https"):
+    parts = [urlsplit(u) for u in hidden]
+    kinds = {(p.scheme, p.port or (443 if p.scheme == "https" else 80)) for p in parts}
+    if len(kinds) > 1:
         raise RunError(
-            f"cannot stand in for these S3 endpoints on one local server: {', '.join(hidden)}"
+            f"cannot stand in for these S3 endpoints with one server: {', '.join(hidden)}"
         )
-    (port,) = ports
+    ((scheme, port),) = kinds
     address = _loopback(port)
+    names = {p.hostname or "": address for p in parts}
+    tls = None
+    if scheme == "https":
+        san = ",".join(f"DNS:{n}" for n in names)
+        tls = kubeapi.certificate(work, "s3", san)[::-1]
     for bucket in buckets(doc):
         (opts.data_dir / bucket).mkdir(parents=True, exist_ok=True)
-    with rclone.serve_s3(opts.data_dir, logs / "s3-server.log", host=address, port=port) as server:
-        names = {urlsplit(u).hostname or "": address for u in hidden}
+    log = logs / "s3-server.log"
+    with rclone.serve_s3(opts.data_dir, log, host=address, port=port, tls=tls) as server:
         opts.on_start(
             f"S3: embedded server {server.endpoint} over {opts.data_dir}/"
             f" answering for {', '.join(hidden)}"
@@ -174,7 +192,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path) -> Iterator[tuple[dict[s
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield names, secret
+        yield Storage(names, secret, tls[0].read_text() if tls else "")
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -194,12 +212,17 @@ def run(doc: Document, opts: Options) -> Outcome:
     holder: list[executor.Executor] = []
     with (
         lifetime.swept(work, linger),
-        _s3(doc.doc, opts, logs) as (names, secret),
+        _s3(doc.doc, opts, logs, work) as s3,
         kubeapi.serve(
-            work / "api", namespace, opts.node_resources, lambda: holder[0].pods() if holder else []
+            work / "api",
+            namespace,
+            opts.node_resources,
+            opts.node_labels,
+            lambda: holder[0].pods() if holder else [],
         ) as api,
     ):
         runtime = _runtime_image(doc.doc)
+        names, secret = s3.names, s3.secret
         embedded = bool(names)
         host = pods.Host(
             api_host=api.host,
@@ -207,6 +230,7 @@ def run(doc: Document, opts: Options) -> Outcome:
             account_dir=api.account_dir,
             hosts=names,
             secret=secret,
+            trust=s3.trust,
             cwd=os.getcwd(),
             image_path=pods.image_path(runtime),
             # rclone's own S3 server computes multipart ETags its own way (rclone-facts.md):

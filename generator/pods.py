@@ -10,6 +10,7 @@ folder (`oscar-batch`), the rclone image's with rclone's folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ class Host:
     cwd: str
     image_path: Callable[[str], list[str]]
     image_env: Callable[[str], dict[str, str]]
+    trust: str = ""  # a CA certificate (PEM) the pods trust, added to the system bundles
 
 
 def image_path(runtime_image: str) -> Callable[[str], list[str]]:
@@ -154,8 +156,17 @@ def automount(tpl: dict[str, Any], spec: dict[str, Any]) -> bool:
     return True
 
 
-def files(tpl: dict[str, Any], hosts: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Raw input artifacts at their path and mode, and /etc/hosts with the cluster's names."""
+def _bundles() -> list[str]:
+    import certifi
+
+    # Go (rclone) reads the system bundle, Python clients certifi's
+    return ["/etc/ssl/certs/ca-certificates.crt", certifi.where()]
+
+
+def files(tpl: dict[str, Any], host: Host) -> list[dict[str, Any]]:
+    """Raw input artifacts at their path and mode, /etc/hosts with the cluster's names, and
+    the CA bundles with the local servers' certificate (in the pod's root only)."""
+    hosts = host.hosts
     out = [
         {"path": a["path"], "data": a["raw"]["data"], "mode": int(a.get("mode", 0o644))}
         for a in (tpl.get("inputs") or {}).get("artifacts") or []
@@ -166,4 +177,10 @@ def files(tpl: dict[str, Any], hosts: Mapping[str, str]) -> list[dict[str, Any]]
         etc_hosts = "127.0.0.1 localhost\n"
     lines = "".join(f"{ip}\t{name}\n" for name, ip in sorted(hosts.items()))
     out.append({"path": "/etc/hosts", "data": etc_hosts.rstrip("\n") + "\n" + lines, "mode": 0o644})
+    for bundle in _bundles() if host.trust else []:
+        with contextlib.suppress(OSError):
+            text = Path(bundle).read_text(encoding="utf-8")
+            out.append(
+                {"path": bundle, "data": text.rstrip("\n") + "\n" + host.trust, "mode": 0o644}
+            )
     return out

@@ -149,12 +149,14 @@ def serve_s3(
     again: S3Server | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[S3Server]:
     """`rclone serve s3 ROOT` on a free loopback port, with fresh keys; each folder is a bucket.
 
     The keys go through the environment (RCLONE_AUTH_KEY), never the command line, which
     other users can read in `ps`. `again` restarts a stopped server at its address and keys;
-    `host` and `port` choose the address (another loopback address, a fixed port).
+    `host` and `port` choose the address (another loopback address, a fixed port); `tls`
+    (certificate, key) serves HTTPS.
     """
     root.mkdir(parents=True, exist_ok=True)
     if again:
@@ -177,9 +179,11 @@ def serve_s3(
         f"{host}:{port}",
         "--vfs-cache-mode",
         "off",
+        *(["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []),
     ]
+    scheme = "https" if tls else "http"
     with _process(argv, env, log, lambda: _listening(port, host), "rclone serve s3"):
-        yield S3Server(f"http://{host}:{port}", access, secret, root)
+        yield S3Server(f"{scheme}://{host}:{port}", access, secret, root)
 
 
 def fuse_missing() -> str | None:

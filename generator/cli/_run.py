@@ -56,7 +56,7 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
     out = {}
-    for v in values:
+    for v in (item for value in values for item in value.split(",")):
         key, sep, value = v.partition("=")
         if not sep or not key:
             raise fail(f"{what} {v!r}: expected NAME=VALUE", 2)
@@ -93,6 +93,12 @@ def run(
             help="extra allocatable resources of this machine, e.g. nvidia.com/gpu=1",
         ),
     ] = None,
+    node_labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node-labels", help="labels of this machine's node, e.g. nvidia.com/gpu.present=true"
+        ),
+    ] = None,
     time_scale: Annotated[
         float,
         typer.Option(
@@ -125,6 +131,7 @@ def run(
         data_dir=data_dir,
         parameters=params,
         node_resources=_pairs(list(node_resources or []), "--node-resources"),
+        node_labels=_pairs(list(node_labels or []), "--node-labels"),
         time_scale=time_scale,
         on_event=say if not tty or output is Format.json else (lambda line: None),
         on_start=say,
@@ -137,6 +144,10 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     result, report = outcome.result, outcome.report
+    for node in result.nodes:
+        if node.phase in ("Failed", "Error") and node.pods:
+            detail = f": {node.detail}" if node.detail else ""
+            say(f"  {node.name}: {node.phase}: {node.message}{detail}")
     if output is Format.json:
         print_json(
             {
@@ -155,10 +166,6 @@ def run(
                     else ""
                 )
                 say(f"  {problem['status']}{code}: {problem['key']}: {last[0][:120]}")
-        for node in result.nodes:
-            if node.phase in ("Failed", "Error") and node.pods:
-                detail = f": {node.detail}" if node.detail else ""
-                say(f"  {node.name}: {node.phase}: {node.message}{detail}")
         say(f"logs: {outcome.logs}")
         if outcome.report_file:
             say(f"report: {outcome.report_file}")
