@@ -18,6 +18,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,19 @@ def _loopback(port: int) -> str:
     raise RunError(f"no free loopback address for port {port}")
 
 
+# A dead S3 server ends the run after this long: the mounts' and clients' own retries would
+# otherwise hold a read for many minutes (an outage of a few seconds is ridden out).
+S3_GIVE_UP = 30
+
+
+def _answers(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, 2):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class Outcome:
     result: executor.Result
@@ -152,6 +166,7 @@ class Storage:
     names: dict[str, str]
     secret: Callable[[str, str], str | None]
     trust: str = ""
+    probe: tuple[str, int] | None = None  # the address that must answer while pods run
 
 
 @contextlib.contextmanager
@@ -164,7 +179,13 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
-        yield Storage({}, lambda _name, key: os.environ.get(key))
+        first = urlsplit(urls[0]) if urls else None
+        probe = (
+            (first.hostname or "", first.port or (443 if first.scheme == "https" else 80))
+            if first
+            else None
+        )
+        yield Storage({}, lambda _name, key: os.environ.get(key), probe=probe)
         return
     parts = [urlsplit(u) for u in hidden]
     kinds = {(p.scheme, p.port or (443 if p.scheme == "https" else 80)) for p in parts}
@@ -192,7 +213,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "")
+        yield Storage(names, secret, tls[0].read_text() if tls else "", (address, port))
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -273,8 +294,19 @@ def run(doc: Document, opts: Options) -> Outcome:
         try:
             # an Event, not Thread.join: a join interrupted by KeyboardInterrupt can leave the
             # thread marked as ended while it still runs (CPython 3.11)
-            while not finished.wait(0.2):
-                pass
+            down_since: float | None = None
+            while not finished.wait(0.5):
+                if s3.probe is None or _answers(s3.probe):
+                    down_since = None
+                    continue
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > S3_GIVE_UP:
+                    ex.stop()
+                    finished.wait(linger + 10)
+                    raise RunError(
+                        f"S3 at {s3.probe[0]}:{s3.probe[1]} did not answer for {S3_GIVE_UP} s:"
+                        f" every pod was stopped; logs in {logs}"
+                    )
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)

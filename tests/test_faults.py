@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, layout, planner, rclone, spec, storage
+from generator import aggregate, layout, localrun, planner, rclone, spec, storage
 from generator.cli import app
 from generator.errors import SpecError
 from tests.conftest import requires_fuse, write_spec
@@ -203,3 +203,35 @@ def test_spec_loader_never_crashes(tmp_path: Path, data: dict[str, object]) -> N
         assert "\n" not in str(exc)
     else:
         assert loaded.name and loaded.service.image
+
+
+@requires_fuse
+def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -> None:
+    """15.9: the embedded server killed mid-run: the run gives up (localrun.S3_GIVE_UP), stops
+    every pod and leaves nothing, instead of freezing in a FUSE read for many minutes."""
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    for i in range(60):
+        (data / "pics" / "in" / f"{i:02d}.jpg").write_bytes(b"x")
+    path = write_spec(
+        tmp_path / "spec",
+        "name: dead\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\n"
+        "input: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n",
+        'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n',
+    )
+    exe = Path(sys.executable).parent / "oscar-batch"
+    proc = subprocess.Popen(
+        [str(exe), "run", str(path), "--local", "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not list(data.rglob("*.ok")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    (server,) = [c for c in children if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    os.kill(int(server), 9)
+    _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 60)
+    assert proc.returncode == 1
+    assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert str(data) not in Path("/proc/mounts").read_text()

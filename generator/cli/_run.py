@@ -144,11 +144,15 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     result, report = outcome.result, outcome.report
-    for node in result.nodes:
-        if node.phase in ("Failed", "Error") and node.pods:
-            detail = f": {node.detail}" if node.detail else ""
-            say(f"  {node.name}: {node.phase}: {node.message}{detail}")
+
+    def failed_pods() -> None:
+        for node in result.nodes:
+            if node.phase in ("Failed", "Error") and node.pods:
+                detail = f": {node.detail}" if node.detail else ""
+                say(f"  {node.name}: {node.phase}: {node.message}{detail}")
+
     if output is Format.json:
+        failed_pods()
         print_json(
             {
                 **(report or {}),
@@ -166,6 +170,7 @@ def run(
                     else ""
                 )
                 say(f"  {problem['status']}{code}: {problem['key']}: {last[0][:120]}")
+        failed_pods()
         say(f"logs: {outcome.logs}")
         if outcome.report_file:
             say(f"report: {outcome.report_file}")
