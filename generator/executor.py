@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import secrets
@@ -216,9 +217,10 @@ class Executor:
                     self.nodes.append(Node(f"{name}.{t}", "Omitted"))
                     self.s.on_event(f"{t}: Omitted (depends {_depends(task)!r} is false)")
                     continue
-                thread = threading.Thread(
-                    target=self._guarded, args=(task, task_scope, f"{name}.{t}", results, dag_pool)
+                call = functools.partial(
+                    self._task, task, task_scope, f"{name}.{t}", results, dag_pool
                 )
+                thread = threading.Thread(target=self._guarded, args=(f"{name}.{t}", results, call))
                 threads[t] = thread
                 thread.start()
             for t, thread in list(threads.items()):
@@ -233,21 +235,15 @@ class Executor:
         self.nodes.append(node)
         return node
 
-    def _guarded(
-        self,
-        task: dict[str, Any],
-        scope: dict[str, str],
-        name: str,
-        results: dict[str, TaskState],
-        pool: threading.BoundedSemaphore | None,
-    ) -> None:
-        """`_task`; whatever goes wrong in it is that task's Error, never the run's crash."""
+    def _guarded(self, name: str, results: dict[str, TaskState], call: Callable[[], None]) -> None:
+        """`call` (a task); whatever goes wrong in it is that task's Error, never a crash."""
+        task = name.rsplit(".", 1)[-1]
         try:
-            self._task(task, scope, name, results, pool)
+            call()
         except Exception as exc:  # reported as the node's message
             self.nodes.append(Node(name, "Error", f"{type(exc).__name__}: {exc}"))
-            self.s.on_event(f"{task['name']}: Error: {exc}")
-            results[task["name"]] = TaskState("Error")
+            self.s.on_event(f"{task}: Error: {exc}")
+            results[task] = TaskState("Error")
 
     def _task(
         self,

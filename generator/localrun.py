@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -218,6 +219,11 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
 
 def run(doc: Document, opts: Options) -> Outcome:
     """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise RunError(
+            "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
+            " run it as root where util-linux's unshare is installed"
+        )
     spec = emulated.workflow_spec(doc.doc)
     namespace = str((doc.doc.get("metadata") or {}).get("namespace") or "default")
     opts.data_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +234,7 @@ def run(doc: Document, opts: Options) -> Outcome:
     label = opts.parameters.get("run") or defaults.get("run") or "workflow"
     logs = opts.data_dir / ".oscar-batch-logs" / label
     logs.mkdir(parents=True, exist_ok=True)
-    linger = executor.GRACE_SECONDS * opts.time_scale + 5
+    linger = executor.GRACE_SECONDS * opts.time_scale + 2
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[executor.Executor] = []
     with (

@@ -23,7 +23,7 @@ from generator import aggregate, layout, localrun, planner, rclone, spec, storag
 from generator.cli import app
 from generator.errors import SpecError
 from tests.conftest import requires_fuse, write_spec
-from tests.test_local import ONE_CPU, _spec, _start_runner, mounted
+from tests.test_local import ONE_CPU, _spec, _start_runner, mounted, slow_batch
 
 
 @requires_fuse
@@ -209,15 +209,8 @@ def test_spec_loader_never_crashes(tmp_path: Path, data: dict[str, object]) -> N
 def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -> None:
     """15.9: the embedded server killed mid-run: the run gives up (localrun.S3_GIVE_UP), stops
     every pod and leaves nothing, instead of freezing in a FUSE read for many minutes."""
-    data = tmp_path / "data"
-    (data / "pics" / "in").mkdir(parents=True)
-    for i in range(60):
-        (data / "pics" / "in" / f"{i:02d}.jpg").write_bytes(b"x")
-    path = write_spec(
-        tmp_path / "spec",
-        "name: dead\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\n"
-        "input: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n",
-        'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n',
+    data, path = slow_batch(
+        tmp_path, "dead", 60, 'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n'
     )
     exe = Path(sys.executable).parent / "oscar-batch"
     proc = subprocess.Popen(

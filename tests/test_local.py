@@ -125,6 +125,21 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     assert sum("12 of 12 files to process" in t for t in said) == 2
 
 
+def slow_batch(tmp_path: Path, name: str, files: int, script: str) -> tuple[Path, Path]:
+    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name."""
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    for i in range(files):
+        (data / "pics" / "in" / f"{i:03d}.jpg").write_bytes(b"x")
+    spec_path = write_spec(
+        tmp_path / "spec",
+        f"name: {name}\nservice: {{name: c, image: alpine, script: script.sh, cpu: 100m,"
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n",
+        script,
+    )
+    return data, spec_path
+
+
 def _work_of(pid: int) -> Path | None:
     """The temp folder of the run with this pid: its sweeper child names it (15.15: only what
     this test started is looked at, while other runs may be active on the machine)."""
@@ -140,15 +155,7 @@ def _work_of(pid: int) -> Path | None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_a_stopped_run_leaves_no_process_mount_or_folder(tmp_path: Path, sig: int) -> None:
-    data = tmp_path / "data"
-    (data / "pics" / "in").mkdir(parents=True)
-    for i in range(200):
-        (data / "pics" / "in" / f"{i:03d}.jpg").write_bytes(b"x")
-    spec_path = write_spec(
-        tmp_path / "spec",
-        "name: stop\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\n",
-        "sleep 0.2\n",
-    )
+    data, spec_path = slow_batch(tmp_path, "stop", 200, "sleep 0.2\n")
     exe = Path(sys.executable).parent / "oscar-batch"
     proc = subprocess.Popen(
         [str(exe), "run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"],
