@@ -27,11 +27,11 @@ setup: $(STAMP) $(FUSE) ## create .venv and install the package with its dev too
 test: setup ## run the test suite
 	$(BIN)/pytest -q
 
-demo: setup ## run the example batch locally on an embedded S3 server, print the report and write its workflow
+demo: setup ## write the example's workflow, then execute that very YAML locally (embedded S3, FUSE, pods)
 	$(BIN)/python examples/image-stats/make_images.py demo-data 300
-	$(BIN)/oscar-batch run examples/image-stats/batch.yaml --local --data-dir demo-data
 	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
-	@echo "workflow written to demo-data/workflow/"
+	$(BIN)/oscar-batch run demo-data/workflow/image-stats.yaml --local --data-dir demo-data
+	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
 
 workflows: setup ## regenerate the committed workflows/ from examples/
 	$(BIN)/python -m generator.golden workflows

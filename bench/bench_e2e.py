@@ -7,6 +7,7 @@ Usage: python bench/bench_e2e.py [N]
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, populate
-from generator import local, rclone, spec, storage
+from generator import rclone, storage
 
 
 def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
@@ -89,13 +90,17 @@ def main(argv: list[str]) -> int:
         "name: bench\nservice: {name: cat, image: alpine, script: cat.sh, cpu: 900m, memory: 64Mi}\n"
         "input: {bucket: imgs, prefix: in/}\n"
     )
-    s = spec.load(work / "spec" / "batch.yaml")
     t0 = time.perf_counter()
-    result = local.run_local(s, data_dir=data, run="bench")
+    exe = Path(sys.executable).parent / "oscar-batch"
+    done = subprocess.run(
+        [str(exe), "run", str(work / "spec" / "batch.yaml"), "--local", "--data-dir", str(data),
+         "--run", "bench", "-o", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
     wall = time.perf_counter() - t0
-    report = result.report
+    report = json.loads(done.stdout)
     rate = report["succeeded"] / wall
-    workers = result.plan.workers
+    workers = len(list((data / ".oscar-batch-logs" / "bench").glob("*-worker-*-main.log")))
     # per worker: wall / files per worker = time per file; minus the script's own time (cat)
     per_file_ms = wall / (report["succeeded"] / workers) * 1000
     script_ms = report["file_seconds"]["mean"] * 1000

@@ -148,7 +148,12 @@ def _process(
 ) -> Iterator[None]:
     """Start rclone, wait up to 20 s until `ready()`, and stop it (SIGTERM) on leaving."""
     out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    from generator.lifetime import die_with_parent
+
+    # the server and mounts end with the process that started them, even on SIGKILL
+    proc = subprocess.Popen(
+        argv, env=env, stdout=out, stderr=out, start_new_session=True, preexec_fn=die_with_parent
+    )
     try:
         deadline = time.monotonic() + 20
         while not ready():
@@ -165,9 +170,9 @@ def _process(
             out.close()
 
 
-def _listening(port: int) -> bool:
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), 0.2):
+        with socket.create_connection((host, port), 0.2):
             return True
     except OSError:
         return False
@@ -183,22 +188,30 @@ class S3Server:
 
 @contextlib.contextmanager
 def serve_s3(
-    root: Path, log: Path | None = None, again: S3Server | None = None
+    root: Path,
+    log: Path | None = None,
+    again: S3Server | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[S3Server]:
     """`rclone serve s3 ROOT` on a free loopback port, with fresh keys; each folder is a bucket.
 
     The keys go through the environment (RCLONE_AUTH_KEY), never the command line, which
-    other users can read in `ps`. `again` restarts a stopped server at its address and keys.
+    other users can read in `ps`. `again` restarts a stopped server at its address and keys;
+    `host` and `port` choose the address (another loopback address, a fixed port); `tls`
+    (certificate, key) serves HTTPS.
     """
     root.mkdir(parents=True, exist_ok=True)
     if again:
-        access, secret, port = (
-            again.access_key,
-            again.secret_key,
+        access, secret = again.access_key, again.secret_key
+        host, port = (
+            again.endpoint.removeprefix("http://").rsplit(":", 1)[0],
             int(again.endpoint.rsplit(":", 1)[1]),
         )
     else:
-        access, secret, port = "ob" + secrets.token_hex(8), secrets.token_hex(20), free_port()
+        access, secret = "ob" + secrets.token_hex(8), secrets.token_hex(20)
+        port = port or free_port()
     # rclone reads list flags from the environment as CSV: quote the pair to keep it whole.
     env = {**os.environ, "RCLONE_AUTH_KEY": f'"{access},{secret}"'}
     argv = [
@@ -207,14 +220,16 @@ def serve_s3(
         "s3",
         str(root),
         "--addr",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--vfs-cache-mode",
         "off",
         # keys are bytes, as in MinIO: no VFS fixup between canonically equivalent names
         "--no-unicode-normalization",
+        *(["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []),
     ]
-    with _process(argv, env, log, lambda: _listening(port), "rclone serve s3"):
-        yield S3Server(f"http://127.0.0.1:{port}", access, secret, root)
+    scheme = "https" if tls else "http"
+    with _process(argv, env, log, lambda: _listening(port, host), "rclone serve s3"):
+        yield S3Server(f"{scheme}://{host}:{port}", access, secret, root)
 
 
 def fuse_missing() -> str | None:

@@ -1,50 +1,51 @@
-"""`oscar-batch run --local`: the whole batch on this machine, with a progress bar."""
+"""`oscar-batch run FILE --local`: execute the workflow document on this machine."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from generator import aggregate, identity, local, planner
+from generator import aggregate, layout, localrun
 from generator.cli._common import (
+    LOCAL_DATA,
     Format,
     FormatOpt,
     RunOpt,
     SetOpt,
     SkipOpt,
-    SpecArg,
     errors,
     fail,
-    load_spec,
+    plain,
     print_json,
 )
 
 
-def _show(console: Console) -> Callable[[local.Progress, Callable[[], bool]], None]:
-    def draw(counts: local.Progress, finished: Callable[[], bool]) -> None:
+def _show(console: Console) -> Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None]:
+    def draw(counts: Callable[[], tuple[int, int]], finished: Callable[[], bool]) -> None:
         started = time.monotonic()
         columns = (
             TextColumn("[bold]files"),
-            BarColumn(),
+            BarColumn(bar_width=30),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("files", total=counts.total, failed=0, rate="")
+            task = bar.add_task("files", total=None, rate="")
             while True:
                 done = finished()
-                with counts.lock:
-                    n, failed = counts.done, counts.failed
+                n, total = counts()
                 elapsed = max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=n, failed=failed, rate=f"{n / elapsed:.1f} files/s")
+                bar.update(
+                    task, completed=n, total=total or None, rate=f"{n / elapsed:.1f} files/s"
+                )
                 if done:
                     return
                 time.sleep(0.2)
@@ -52,17 +53,37 @@ def _show(console: Console) -> Callable[[local.Progress, Callable[[], bool]], No
     return draw
 
 
+def _terminate(signum: int, _frame: Any) -> None:
+    # SIGTERM and SIGHUP stop the run as Ctrl-C does: every pod, mount and server is stopped
+    raise KeyboardInterrupt
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for v in (item for value in values for item in value.split(",")):
+        key, sep, value = v.partition("=")
+        if not sep or not key:
+            raise fail(f"{what} {v!r}: expected NAME=VALUE", 2)
+        out[key] = value
+    return out
+
+
 @errors
 def run(
-    spec: SpecArg,
-    local_mode: Annotated[
-        bool, typer.Option("--local", help="run on this machine (the only mode for now)")
-    ] = False,
-    workers: Annotated[int | None, typer.Option(min=1, help="at most this many workers")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="a batch spec, or a workflow YAML (Workflow, WorkflowTemplate, CronWorkflow)"
+        ),
+    ],
+    local_mode: Annotated[bool, typer.Option("--local", help="run on this machine")] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="at most this many workers (spec only)")
+    ] = None,
     data_dir: Annotated[
         Path,
         typer.Option(help="the embedded S3 server's folder: DIR/<bucket>/<key> are plain files"),
-    ] = Path("oscar-batch-data"),
+    ] = LOCAL_DATA,
     run_name: RunOpt = None,
     force: Annotated[
         bool,
@@ -73,52 +94,100 @@ def run(
     skip_existing: SkipOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
+    node_resources: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node-resources",
+            help="extra allocatable resources of this machine, e.g. nvidia.com/gpu=1",
+        ),
+    ] = None,
+    node_labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node-labels", help="labels of this machine's node, e.g. nvidia.com/gpu.present=true"
+        ),
+    ] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="factor on Argo's waits (retry backoff, grace periods): 30 s become 2 s"
+        ),
+    ] = 1 / 15,
 ) -> None:
-    """Run plan, workers and aggregate as local processes against real S3 and a FUSE mount."""
+    """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts."""
     if not local_mode:
         raise fail(
-            "only --local is supported here; use `generate` and `argo submit` for a cluster", 2
+            "run executes on this machine only (--local); for a cluster use `oscar-batch submit`", 2
         )
     extra = list(overrides or [])
     if workers is not None:
         extra.append(f"planning.max_workers={workers}")
-    batch = load_spec(spec, extra, skip_existing, run_name)
-    console = Console(stderr=True)
+    if run_name is not None:
+        layout.check_run(run_name)  # before anything is started or written
+    is_set = bool(overrides) or workers is not None or skip_existing is not None
+    doc = localrun.document(file, extra, skip_existing, is_set)
+    console = Console(stderr=True, width=80 if not Console(stderr=True).is_terminal else None)
+    tty = console.is_terminal
 
-    def said(plan: planner.Plan, ep: local.Endpoint) -> None:
-        where = f"embedded S3 server {ep.url} over {data_dir}/" if ep.embedded else ep.url
-        console.print(f"S3: {where}")
-        console.print(f"plan: {plan.reason}; {plan.pending} of {plan.files} files to process")
-        console.print(
-            "the service script runs on this machine (no container runtime),"
-            " as the pods would run it"
-        )
+    def say(line: str) -> None:
+        console.print(plain(line), markup=False, highlight=False, soft_wrap=True)
 
-    result = local.run_local(
-        batch,
+    say("images cannot run here: each container runs its command on this machine")
+    say(f"containers start in {Path.cwd()} unless the YAML sets workingDir")
+    if doc.notes:
+        say(f"accepted, not enforced here: {', '.join(doc.notes)}")
+    params = {"run": run_name} if run_name else {}
+    if force:
+        params["force"] = "true"
+    opts = localrun.Options(
         data_dir=data_dir,
-        run=run_name or identity.default_run(batch),
-        force=force,
-        on_plan=said,
-        show=_show(console) if output is Format.table else None,
+        parameters=params,
+        node_resources=_pairs(list(node_resources or []), "--node-resources"),
+        node_labels=_pairs(list(node_labels or []), "--node-labels"),
+        time_scale=time_scale,
+        on_event=say if not tty or output is Format.json else (lambda line: None),
+        on_start=say,
+        show=_show(console) if tty and output is Format.table else None,
     )
-    report = result.report
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        outcome = localrun.run(doc, opts)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    result, report = outcome.result, outcome.report
+
+    def failed_pods() -> None:
+        for node in result.nodes:
+            if node.phase in ("Failed", "Error") and node.pods:
+                detail = f": {node.detail}" if node.detail else ""
+                say(f"  {node.name}: {node.phase}: {node.message}{detail}")
+
     if output is Format.json:
-        print_json(report)
-    else:
-        console.print(aggregate.summary_line(report))
-        for problem in report["problems"][:20]:
-            last = (problem.get("error") or "").strip().splitlines()[-1:] or [problem["reason"]]
-            code = f" (exit {problem['exit_code']})" if problem.get("exit_code") is not None else ""
-            line = f"  {problem['status']}{code}: {problem['key']}: {last[0][:120]}"
-            console.print(line, markup=False)
-        if report.get("worker_errors"):
-            console.print(f"worker logs: {result.logs}")
-        local_copy = data_dir / report["report"].removeprefix("s3://") if result.plan else None
-        if local_copy and local_copy.exists():
-            console.print(f"report file: {local_copy}")
-    if not report["passed"]:
-        raise fail(
-            f"{report['failed_ratio']:.2%} of files failed or are missing"
-            f" (allowed {batch.failure.max_failed_ratio:.2%})"
+        failed_pods()
+        print_json(
+            {
+                **(report or {}),
+                "workflow": {"name": result.name, "phase": result.phase, "message": result.message},
+            }
         )
+    else:
+        if report:
+            say(aggregate.summary_line(report))
+            for problem in report.get("problems", [])[:20]:
+                last = (problem.get("error") or "").strip().splitlines()[-1:] or [problem["reason"]]
+                code = (
+                    f" (exit {problem['exit_code']})"
+                    if problem.get("exit_code") is not None
+                    else ""
+                )
+                say(f"  {problem['status']}{code}: {problem['key']}: {last[0][:120]}")
+        failed_pods()
+        say(f"logs: {outcome.logs}")
+        if outcome.report_file:
+            say(f"report: {outcome.report_file}")
+    if result.phase != "Succeeded":
+        raise fail(
+            f"workflow {result.name} {result.phase}: {result.message or 'see the logs above'}"
+        )
+    say(f"workflow {result.name}: Succeeded")
