@@ -1,0 +1,257 @@
+"""Model benchmark: YOLOv8n (CPU) on the same generated 640 px images, side by side in one run:
+`worker.invoke: file` (one process per image), `worker.invoke: batch` (one process per batch),
+both through `oscar-batch run --local` (embedded S3 server, real FUSE mount), and the limit: warm
+processes looping over the same files in-process with no runner. Then the bisect cost: one
+poison image in a batch whose script exits on it.
+
+The model runs in .venv-bench (`make bench` creates it); without it this prints why and skips.
+Usage: python bench/bench_model.py [IMAGES] [FILE_MODE_IMAGES] [PAIRS] [BATCH_SIZE]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, figure
+from generator.spec import Worker
+
+MODEL = ROOT / "bench" / "model"
+PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+CLI = Path(sys.executable).parent / "oscar-batch"
+WORK = Path("/tmp/oscar-batch-bench-model")
+CORES = os.cpu_count() or 1
+
+
+def model_env() -> dict[str, str]:
+    """One torch thread per worker process: on 2 cores, two single-threaded YOLOv8n processes
+    do ~13 images/s where one process with two threads does ~9 (measured here)."""
+    return {
+        "BENCH_PYTHON": str(PYTHON),
+        "BENCH_MODEL_DIR": str(MODEL),
+        "OMP_NUM_THREADS": "1",
+        "YOLO_OFFLINE": "1",
+        "YOLO_VERBOSE": "False",
+        "YOLO_CONFIG_DIR": str(WORK / "ultralytics"),
+    }
+
+
+def unavailable() -> str | None:
+    """Why the model cannot run here, or None."""
+    if not PYTHON.exists():
+        return f"{PYTHON.parent.parent.name} is missing (`make bench` creates it)"
+    done = subprocess.run(
+        [str(PYTHON), "-c", "import yolo"],
+        cwd=MODEL,
+        env={**os.environ, **model_env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return "the model does not load: " + (done.stderr.strip().splitlines() or ["?"])[-1]
+    return None
+
+
+def images(count: int, file_count: int) -> Path:
+    """data/<bucket>/in/: yolo (all images), yolo-file (the file-mode subset), yolo-poison (all
+    images plus one truncated JPEG). Hard links: one copy of each image on disk."""
+    data = WORK / "data"
+    marker = WORK / f".images-{count}-{file_count}"
+    if marker.exists():
+        return data
+    shutil.rmtree(WORK, ignore_errors=True)
+    source = data / "yolo" / "in"
+    poison = data / "yolo-poison" / "in" / "img-0100-poison.jpg"
+    subprocess.run(
+        [str(PYTHON), str(MODEL / "make_images.py"), str(source), str(count), str(poison)],
+        check=True,
+    )
+    for i, path in enumerate(sorted(source.iterdir())):
+        for bucket, wanted in (("yolo-file", i < file_count), ("yolo-poison", True)):
+            if wanted:
+                (data / bucket / "in").mkdir(parents=True, exist_ok=True)
+                os.link(path, data / bucket / "in" / path.name)
+    marker.touch()
+    return data
+
+
+def run(
+    data: Path, name: str, bucket: str, batch_size: int | None, **env: str
+) -> tuple[float, dict[str, Any], int]:
+    """One `oscar-batch run --local`: wall seconds, its JSON report, and the script invocations."""
+    counter = WORK / "invocations" / name
+    counter.parent.mkdir(parents=True, exist_ok=True)
+    counter.unlink(missing_ok=True)
+    worker: dict[str, Any] = {"file_timeout": 600}
+    if batch_size:
+        worker |= {"invoke": "batch", "batch_size": batch_size}
+    spec = {
+        "name": name,
+        "service": {
+            "name": "yolo",
+            "image": "python:3.11-slim",
+            "script": str(MODEL / ("batch.sh" if batch_size else "file.sh")),
+            # 900m + the sidecar's 100m: one worker per core of this machine
+            "cpu": "900m",
+            "memory": "2Gi",
+            "env": {**model_env(), "BENCH_INVOCATIONS": str(counter), **env},
+        },
+        "input": {"bucket": bucket, "prefix": "in/"},
+        "output": {"prefix": "results/"},
+        "worker": worker,
+        "failure": {"max_failed_ratio": 0.05},
+    }
+    path = WORK / "specs" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=1))  # JSON is YAML
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [
+            str(CLI),
+            "run",
+            str(path),
+            "--local",
+            "--data-dir",
+            str(data),
+            "--run",
+            name,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    try:
+        report: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise SystemExit(
+            f"{name}: run failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
+        ) from None
+    calls = len(counter.read_text().splitlines()) if counter.exists() else 0
+    return wall, report, calls
+
+
+def warm(data: Path, bucket: str) -> tuple[float, float]:
+    """One warm process per core, each loading the model once and looping over its share of the
+    files on local disk: wall seconds (process start and model load included) and the slowest
+    loop's seconds (the steady state)."""
+    files = sorted(str(p) for p in (data / bucket / "in").iterdir())
+    env = {**os.environ, **model_env()}
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [str(PYTHON), str(MODEL / "warm.py")],
+            cwd=MODEL,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(CORES)
+    ]
+    loops = [float(p.communicate("\n".join(files[i::CORES]))[0]) for i, p in enumerate(procs)]
+    wall = time.perf_counter() - t0
+    if any(p.returncode for p in procs):
+        raise SystemExit("warm loop failed")
+    return wall, max(loops)
+
+
+def main(argv: list[str]) -> int:
+    count, file_count, pairs, batch_size = (
+        int(a) for a in [*argv[1:], "300", "60", "3", "100"][:4]
+    )
+    why = unavailable()
+    if why:
+        print(f"model benchmark skipped: {why}")
+        figure("model benchmark", "skipped", why)
+        return 0
+    has_batch = "invoke" in Worker.model_fields
+    data = images(count, file_count)
+    print(
+        f"YOLOv8n, CPU, {count} images of 640 px ({file_count} in file mode), {CORES} workers, batch_size {batch_size}"
+    )
+    if not has_batch:
+        print("this build has no worker.invoke: batch mode and the bisect cost are not measured")
+    rates: dict[str, list[float]] = {"file": [], "batch": [], "warm": []}
+    batch_walls: list[float] = []
+    batch_calls: list[int] = []
+    steady: list[float] = []
+    for i in range(pairs):
+        wall, report, calls = run(data, f"file-{i}", "yolo-file", None)
+        rates["file"].append(report["succeeded"] / wall)
+        print(
+            f"  round {i + 1}: file  {report['succeeded']:4d} ok in {wall:6.1f} s, {calls} invocations",
+            flush=True,
+        )
+        if has_batch:
+            wall, report, calls = run(data, f"batch-{i}", "yolo", batch_size)
+            rates["batch"].append(report["succeeded"] / wall)
+            batch_walls.append(wall)
+            batch_calls.append(calls)
+            print(
+                f"  round {i + 1}: batch {report['succeeded']:4d} ok in {wall:6.1f} s, {calls} invocations",
+                flush=True,
+            )
+        wall, loop = warm(data, "yolo")
+        rates["warm"].append(count / wall)
+        steady.append(count / loop)
+        print(
+            f"  round {i + 1}: warm  {count:4d} in {wall:6.1f} s (loops alone {loop:.1f} s)",
+            flush=True,
+        )
+    med = {mode: statistics.median(r) for mode, r in rates.items() if r}
+    print(f"files/s (median of {pairs}): " + ", ".join(f"{m} {r:.2f}" for m, r in med.items()))
+    print(
+        f"warm loops without process start and model load: {statistics.median(steady):.2f} files/s"
+    )
+    figure(
+        "YOLOv8n files/s: file / batch / warm loop",
+        " / ".join(f"{med.get(m, 0):.2f}" for m in rates),
+    )
+    if not has_batch:
+        return 0
+    print(
+        f"batch / file: {med['batch'] / med['file']:.1f}x; batch / warm loop: {med['batch'] / med['warm']:.0%}"
+    )
+    figure("YOLOv8n batch / file", f"{med['batch'] / med['file']:.1f}x", ">= 10x")
+    figure("YOLOv8n batch / warm loop", f"{med['batch'] / med['warm']:.0%}", ">= 85%")
+    bisect(data, count, batch_size, statistics.median(batch_walls), statistics.median(batch_calls))
+    return 0
+
+
+def bisect(data: Path, count: int, batch_size: int, clean_wall: float, clean_calls: float) -> None:
+    """The same batch run with one truncated JPEG among the images: with a script that exits on
+    it (the runner must isolate it) and with one that reports it on the status file."""
+    bound = math.ceil(math.log2(batch_size)) + 1
+    for on_error in ("exit", "status"):
+        wall, report, calls = run(
+            data, f"poison-{on_error}", "yolo-poison", batch_size, BENCH_ON_ERROR=on_error
+        )
+        extra, seconds = calls - clean_calls, wall - clean_wall
+        print(
+            f"one poison image, script {'exits' if on_error == 'exit' else 'reports it'}: "
+            f"{report['succeeded']} ok, {report['failed']} failed, {calls} invocations "
+            f"({extra:+.0f} vs clean, bound {bound}), {seconds:+.1f} s vs clean ({wall:.1f} s)"
+        )
+        figure(
+            f"bisect cost, 1 poison image, script {'exits' if on_error == 'exit' else 'reports'}",
+            f"{extra:+.0f} invocations, {seconds:+.1f} s",
+            f"<= {bound} invocations" if on_error == "exit" else "",
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
