@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +47,13 @@ def model_env() -> dict[str, str]:
     }
 
 
+def children_cpu() -> float:
+    """CPU seconds of every finished child process so far: a cross-check on wall-clock rates
+    that other work on this shared machine does not move."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def unavailable() -> str | None:
     """Why the model cannot run here, or None."""
     if not PYTHON.exists():
@@ -65,10 +73,13 @@ def unavailable() -> str | None:
 
 def images(count: int, file_count: int) -> Path:
     """data/<bucket>/in/: yolo (all images), yolo-file (the file-mode subset), yolo-poison (all
-    images plus one truncated JPEG). Hard links: one copy of each image on disk."""
+    images plus one truncated JPEG). Hard links: one copy of each image on disk. Made once per
+    size; the results of earlier runs are removed."""
     data = WORK / "data"
     marker = WORK / f".images-{count}-{file_count}"
     if marker.exists():
+        for results in data.glob("*/results"):  # runs of an earlier bench: not skip-existing
+            shutil.rmtree(results)
         return data
     shutil.rmtree(WORK, ignore_errors=True)
     source = data / "yolo" / "in"
@@ -88,8 +99,9 @@ def images(count: int, file_count: int) -> Path:
 
 def run(
     data: Path, name: str, bucket: str, batch_size: int | None, **env: str
-) -> tuple[float, dict[str, Any], int]:
-    """One `oscar-batch run --local`: wall seconds, its JSON report, and the script invocations."""
+) -> tuple[float, float, dict[str, Any], int]:
+    """One `oscar-batch run --local`: wall and CPU seconds, its JSON report, and the script
+    invocations."""
     counter = WORK / "invocations" / name
     counter.parent.mkdir(parents=True, exist_ok=True)
     counter.unlink(missing_ok=True)
@@ -115,7 +127,7 @@ def run(
     path = WORK / "specs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=1))  # JSON is YAML
-    t0 = time.perf_counter()
+    cpu0, t0 = children_cpu(), time.perf_counter()
     done = subprocess.run(
         [
             str(CLI),
@@ -133,7 +145,7 @@ def run(
         text=True,
         check=False,
     )
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     try:
         report: dict[str, Any] = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -141,16 +153,16 @@ def run(
             f"{name}: run failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
         ) from None
     calls = len(counter.read_text().splitlines()) if counter.exists() else 0
-    return wall, report, calls
+    return wall, cpu, report, calls
 
 
-def warm(data: Path, bucket: str) -> tuple[float, float]:
+def warm(data: Path, bucket: str) -> tuple[float, float, float]:
     """One warm process per core, each loading the model once and looping over its share of the
-    files on local disk: wall seconds (process start and model load included) and the slowest
-    loop's seconds (the steady state)."""
+    files on local disk: wall and CPU seconds (process start and model load included) and the
+    slowest loop's seconds (the steady state)."""
     files = sorted(str(p) for p in (data / bucket / "in").iterdir())
     env = {**os.environ, **model_env()}
-    t0 = time.perf_counter()
+    cpu0, t0 = children_cpu(), time.perf_counter()
     procs = [
         subprocess.Popen(
             [str(PYTHON), str(MODEL / "warm.py")],
@@ -163,10 +175,10 @@ def warm(data: Path, bucket: str) -> tuple[float, float]:
         for _ in range(CORES)
     ]
     loops = [float(p.communicate("\n".join(files[i::CORES]))[0]) for i, p in enumerate(procs)]
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if any(p.returncode for p in procs):
         raise SystemExit("warm loop failed")
-    return wall, max(loops)
+    return wall, cpu, max(loops)
 
 
 def main(argv: list[str]) -> int:
@@ -178,78 +190,81 @@ def main(argv: list[str]) -> int:
         print(f"model benchmark skipped: {why}")
         figure("model benchmark", "skipped", why)
         return 0
-    has_batch = "invoke" in Worker.model_fields
+    modes = ["file", "batch", "warm"] if "invoke" in Worker.model_fields else ["file", "warm"]
     data = images(count, file_count)
     print(
-        f"YOLOv8n, CPU, {count} images of 640 px ({file_count} in file mode), {CORES} workers, batch_size {batch_size}"
+        f"YOLOv8n, CPU, {count} images of 640 px ({file_count} in file mode), {CORES} workers, "
+        f"batch_size {batch_size}; the same rounds, interleaved"
     )
-    if not has_batch:
+    if "batch" not in modes:
         print("this build has no worker.invoke: batch mode and the bisect cost are not measured")
-    rates: dict[str, list[float]] = {"file": [], "batch": [], "warm": []}
-    batch_walls: list[float] = []
-    batch_calls: list[int] = []
+    rate: dict[str, list[float]] = {m: [] for m in modes}
+    cpu_per_file: dict[str, list[float]] = {m: [] for m in modes}
+    batch_runs: list[tuple[float, int]] = []
     steady: list[float] = []
     for i in range(pairs):
-        wall, report, calls = run(data, f"file-{i}", "yolo-file", None)
-        rates["file"].append(report["succeeded"] / wall)
-        print(
-            f"  round {i + 1}: file  {report['succeeded']:4d} ok in {wall:6.1f} s, {calls} invocations",
-            flush=True,
-        )
-        if has_batch:
-            wall, report, calls = run(data, f"batch-{i}", "yolo", batch_size)
-            rates["batch"].append(report["succeeded"] / wall)
-            batch_walls.append(wall)
-            batch_calls.append(calls)
+        for mode in modes:
+            if mode == "warm":
+                wall, cpu, loop = warm(data, "yolo")
+                files, note = count, f"loops alone {loop:.1f} s"
+                steady.append(count / loop)
+            else:
+                batch = batch_size if mode == "batch" else None
+                bucket = "yolo" if batch else "yolo-file"
+                wall, cpu, report, calls = run(data, f"{mode}-{i}", bucket, batch)
+                files, note = report["succeeded"], f"{calls} invocations"
+                if batch:
+                    batch_runs.append((wall, calls))
+            rate[mode].append(files / wall)
+            cpu_per_file[mode].append(cpu / files)
             print(
-                f"  round {i + 1}: batch {report['succeeded']:4d} ok in {wall:6.1f} s, {calls} invocations",
+                f"  round {i + 1}: {mode:<5} {files:4d} files in {wall:6.1f} s, "
+                f"{cpu / files:.2f} CPU s/file, {note}",
                 flush=True,
             )
-        wall, loop = warm(data, "yolo")
-        rates["warm"].append(count / wall)
-        steady.append(count / loop)
-        print(
-            f"  round {i + 1}: warm  {count:4d} in {wall:6.1f} s (loops alone {loop:.1f} s)",
-            flush=True,
-        )
-    med = {mode: statistics.median(r) for mode, r in rates.items() if r}
-    print(f"files/s (median of {pairs}): " + ", ".join(f"{m} {r:.2f}" for m, r in med.items()))
+    med = {m: statistics.median(r) for m, r in rate.items()}
+    cpu = {m: statistics.median(c) for m, c in cpu_per_file.items()}
+    print(f"median of {pairs} rounds, files/s: " + ", ".join(f"{m} {med[m]:.2f}" for m in modes))
+    print("CPU s per file (whole run): " + ", ".join(f"{m} {cpu[m]:.2f}" for m in modes))
     print(
-        f"warm loops without process start and model load: {statistics.median(steady):.2f} files/s"
+        f"warm loops alone (no process start, no model load): {statistics.median(steady):.2f} files/s"
     )
+    figure("YOLOv8n files/s: " + " / ".join(modes), " / ".join(f"{med[m]:.2f}" for m in modes))
     figure(
-        "YOLOv8n files/s: file / batch / warm loop",
-        " / ".join(f"{med.get(m, 0):.2f}" for m in rates),
+        "YOLOv8n CPU s per file: " + " / ".join(modes), " / ".join(f"{cpu[m]:.2f}" for m in modes)
     )
-    if not has_batch:
+    if "batch" not in modes:
         return 0
     print(
-        f"batch / file: {med['batch'] / med['file']:.1f}x; batch / warm loop: {med['batch'] / med['warm']:.0%}"
+        f"batch / file: {med['batch'] / med['file']:.1f}x (by CPU {cpu['file'] / cpu['batch']:.1f}x); "
+        f"batch / warm loop: {med['batch'] / med['warm']:.0%} (by CPU {cpu['warm'] / cpu['batch']:.0%})"
     )
     figure("YOLOv8n batch / file", f"{med['batch'] / med['file']:.1f}x", ">= 10x")
     figure("YOLOv8n batch / warm loop", f"{med['batch'] / med['warm']:.0%}", ">= 85%")
-    bisect(data, count, batch_size, statistics.median(batch_walls), statistics.median(batch_calls))
+    clean_wall = statistics.median(w for w, _ in batch_runs)
+    clean_calls = statistics.median(c for _, c in batch_runs)
+    bisect(data, batch_size, clean_wall, clean_calls)
     return 0
 
 
-def bisect(data: Path, count: int, batch_size: int, clean_wall: float, clean_calls: float) -> None:
-    """The same batch run with one truncated JPEG among the images: with a script that exits on
-    it (the runner must isolate it) and with one that reports it on the status file."""
+def bisect(data: Path, batch_size: int, clean_wall: float, clean_calls: float) -> None:
+    """The batch run again with one truncated JPEG among the images: with a script that exits on
+    it (the runner must isolate it by re-running smaller batches) and with one that reports it
+    on the status file. Extra invocations and seconds are against the clean batch runs."""
     bound = math.ceil(math.log2(batch_size)) + 1
-    for on_error in ("exit", "status"):
-        wall, report, calls = run(
+    for on_error, does in (("exit", "exits"), ("status", "reports it")):
+        wall, _, report, calls = run(
             data, f"poison-{on_error}", "yolo-poison", batch_size, BENCH_ON_ERROR=on_error
         )
         extra, seconds = calls - clean_calls, wall - clean_wall
         print(
-            f"one poison image, script {'exits' if on_error == 'exit' else 'reports it'}: "
-            f"{report['succeeded']} ok, {report['failed']} failed, {calls} invocations "
-            f"({extra:+.0f} vs clean, bound {bound}), {seconds:+.1f} s vs clean ({wall:.1f} s)"
+            f"one poison image, the script {does}: {report['succeeded']} ok, {report['failed']} "
+            f"failed, {calls} invocations ({extra:+.0f}; bound {bound}), {wall:.1f} s ({seconds:+.1f} s)"
         )
         figure(
-            f"bisect cost, 1 poison image, script {'exits' if on_error == 'exit' else 'reports'}",
+            f"bisect cost, 1 poison image, script {does}",
             f"{extra:+.0f} invocations, {seconds:+.1f} s",
-            f"<= {bound} invocations" if on_error == "exit" else "",
+            f"<= +{bound} invocations" if on_error == "exit" else "",
         )
 
 
