@@ -67,6 +67,12 @@ def environment(
         "OSCAR_BATCH_FILE_TIMEOUT": str(spec.worker.file_timeout),
         "OSCAR_BATCH_SKIP_EXISTING": "1" if spec.worker.skip_existing else "0",
         "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
+        "OSCAR_BATCH_RUN_KEY": layout_root,
+        "OSCAR_BATCH_INVOKE": spec.worker.invoke,
+        "OSCAR_BATCH_BATCH_SIZE": str(spec.worker.batch_size),
+        # OSCAR gives every service container its name (grycap/oscar pkg/types/service.go
+        # addServiceMetadataEnvVars); the runner also builds JOB_UUID from it, as OSCAR does.
+        "OSCAR_SERVICE_NAME": spec.service.name,
     }
     if spec.service.log_level:
         env["LOG_LEVEL"] = spec.service.log_level

@@ -160,6 +160,14 @@ class Worker(Frozen):
     mount_wait: int = Field(120, ge=1, description="seconds to wait for the bucket mount")
     sidecar_cpu: Quantity = "100m"
     sidecar_memory: Quantity = "256Mi"
+    invoke: Literal["file", "batch", "range"] = Field(
+        "file",
+        description="run the script once per file (OSCAR's way), per batch of files, or per "
+        "range of an index (the original OSCAR-Batch payload)",
+    )
+    batch_size: int = Field(
+        32, ge=1, le=4096, description="files per invocation in batch and range modes"
+    )
 
 
 class Argo(Frozen):

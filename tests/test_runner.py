@@ -39,11 +39,19 @@ printf '%s|%s|%s' "$MODEL" "$TMP_INPUT_DIR" "$JOB_UUID" > "$TMP_OUTPUT_DIR/env.t
 """
 
 
+def fields(result: Path) -> dict[str, str]:
+    """A result file's `key value` lines (Contract A), up to the log tail."""
+    head = result.read_text().split("\n--\n", 1)[0]
+    return dict(line.split(" ", 1) for line in head.splitlines())
+
+
 class Layout:
-    def __init__(self, tmp_path: Path, script: str = ECHO, extra: str = "") -> None:
+    def __init__(
+        self, tmp_path: Path, script: str = ECHO, worker: str = "file_timeout: 2", extra: str = ""
+    ) -> None:
         text = (
             "name: t\nservice: {name: s, image: alpine, script: script.sh, env: {MODEL: v3}}\n"
-            f"input: {{bucket: data, prefix: in/}}\nworker: {{file_timeout: 2}}\n{extra}"
+            f"input: {{bucket: data, prefix: in/}}\nworker: {{{worker}}}\n{extra}"
         )
         self.spec = spec.load(write_spec(tmp_path / "spec", text, script))
         self.mnt = tmp_path / "mnt"
@@ -57,17 +65,17 @@ class Layout:
         self.runner = tmp_path / "runner.sh"
         self.runner.write_text(runner.render([]))
 
-    def add(self, keys: list[str], shard: str = "0000") -> None:
+    def add(self, keys: list[str], shard: str = "0000", data: bytes | None = None) -> None:
         lines = []
         for key in keys:
             path = self.data / key
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(key.encode())
+            path.write_bytes(key.encode() if data is None else data)
             lines.append(layout.manifest_line(key, key.removeprefix("in/")))
         (self.run_dir / "shards" / f"{shard}.tsv").write_text("".join(lines))
 
-    def run(self, shard: str = "0000") -> subprocess.CompletedProcess[str]:
-        env = {
+    def env(self, shard: str = "0000") -> dict[str, str]:
+        return {
             "PATH": os.environ["PATH"],
             **runner.environment(
                 self.spec, mnt_root=str(self.mnt), run="r1", shard=shard, script=str(self.script)
@@ -75,10 +83,12 @@ class Layout:
             "ARGO_PROGRESS_FILE": str(self.work / "progress"),
             "TMPDIR": str(self.work),
         }
+
+    def run(self, shard: str = "0000", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["sh", str(self.runner)],
-            env=env,
-            cwd=self.work,
+            env=self.env(shard),
+            cwd=cwd or self.work,
             capture_output=True,
             text=True,
             timeout=60,
@@ -102,9 +112,11 @@ def test_hostile_keys_are_processed_safely(tmp_path: Path) -> None:
         assert event["Records"][0]["s3"]["object"]["key"] == key
         assert event["Key"] == f"data/{key}"
         model, tmp_input, job = (out / "env.txt").read_text().split("|")
-        assert model == "v3" and (lay.data / key).parent == Path(tmp_input) and job
-        result = lay.result(key).read_text()
-        assert result.startswith("exit_code 0\nseconds ") and result.endswith("outputs 4\n")
+        assert model == "v3" and lay.data not in Path(tmp_input).parents
+        assert job.startswith("s-")  # OSCAR's JOB_UUID: <service>-<uuid>
+        result = fields(lay.result(key))
+        assert result["exit_code"] == "0" and result["outputs"] == "4"
+        assert result["invocation"] == job
     assert (lay.work / "progress").read_text() == f"{len(KEYS)}/{len(KEYS)}\n"
     statuses = [line.split(" ")[0] for line in done.stdout.splitlines()]
     assert statuses == ["ok"] * len(KEYS)
@@ -122,7 +134,7 @@ def test_a_failing_file_is_recorded_and_the_shard_goes_on(tmp_path: Path) -> Non
     ]  # fmt: skip
     failed = lay.result("in/fail-me.jpg", "fail").read_text()
     assert failed.startswith("exit_code 3\n") and "reason failed" in failed
-    assert failed.rstrip().endswith("cannot process " + str(lay.data / "in/fail-me.jpg"))
+    assert failed.rstrip().endswith("/fail-me.jpg") and "cannot process" in failed
     hung = lay.result("in/hang.jpg", "fail").read_text()
     assert "reason timeout" in hung and hung.startswith("exit_code 124")
     assert not (lay.run_dir / "outputs" / "fail-me.jpg").exists()
@@ -141,7 +153,7 @@ def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> N
 
 
 def test_skip_existing_off_processes_again(tmp_path: Path) -> None:
-    lay = Layout(tmp_path, extra="worker: {file_timeout: 2, skip_existing: false}\n")
+    lay = Layout(tmp_path, worker="file_timeout: 2, skip_existing: false")
     lay.add(["in/a.jpg"])
     lay.run()
     assert [line.split(" ")[0] for line in lay.run().stdout.splitlines()] == ["ok"]
@@ -164,7 +176,7 @@ def test_a_service_that_writes_nothing_succeeds_with_no_outputs(tmp_path: Path) 
     lay = Layout(tmp_path, script="true\n")
     lay.add(["in/a.jpg"])
     assert lay.run().returncode == 0
-    assert lay.result("in/a.jpg").read_text().endswith("outputs 0\n")
+    assert fields(lay.result("in/a.jpg"))["outputs"] == "0"
     assert not (lay.run_dir / "outputs").exists()
 
 
@@ -183,9 +195,96 @@ def test_storage_failures_exit_non_zero_for_argo_to_retry(tmp_path: Path, proble
 
 
 def test_waits_for_mounts_and_gives_up_clearly(tmp_path: Path) -> None:
-    lay = Layout(tmp_path, extra="worker: {mount_wait: 1}\n")
+    lay = Layout(tmp_path, worker="mount_wait: 1")
     lay.runner.write_text(runner.render([str(tmp_path / "never mounted")]))
     lay.add(["in/a.jpg"])
     done = lay.run()
     assert done.returncode == 1
     assert "never\\040mounted did not appear within 1s" in done.stderr
+
+
+# OSCAR's fish-detector pattern (grycap/oscar examples/fish-detector/script.sh): a helper
+# program relative to the image's WORKDIR, output written next to the input, then moved.
+FISH_SCRIPT = """#!/bin/sh
+python3 fish_detector.py -i "$INPUT_FILE_PATH"
+mv "$INPUT_FILE_PATH.fish.txt" "$TMP_OUTPUT_DIR/"
+ls -A "$TMP_INPUT_DIR" > "$TMP_OUTPUT_DIR/tmp_input.txt"
+rm "$INPUT_FILE_PATH"
+"""
+FISH_DETECTOR = """import sys
+path = sys.argv[2]
+with open(path, "rb") as image, open(path + ".fish.txt", "w") as out:
+    out.write(f"{len(image.read())} bytes, 1 fish\\n")
+"""
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_the_script_runs_in_the_workdir_with_a_private_input_folder(tmp_path: Path) -> None:
+    lay = Layout(tmp_path, script=FISH_SCRIPT)
+    app = tmp_path / "app"  # the image's WORKDIR
+    app.mkdir()
+    (app / "fish_detector.py").write_text(FISH_DETECTOR)
+    keys = ["in/a.jpg", "in/sub/b.jpg", "in/sub/c.jpg"]
+    lay.add(keys)
+    inputs = snapshot(lay.data / "in")
+    done = lay.run(cwd=app)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(lay.data / "in") == inputs  # nothing written or removed in the bucket
+    for key in keys:
+        out = lay.run_dir / "outputs" / key.removeprefix("in/")
+        name = key.rsplit("/", 1)[1]
+        assert (out / f"{name}.fish.txt").read_text() == f"{len(key)} bytes, 1 fish\n"
+        # fresh per file: only this file, named as OSCAR names the download
+        assert (out / "tmp_input.txt").read_text() == f"{name}\n"
+    assert sorted(p.name for p in app.iterdir()) == ["fish_detector.py"]
+
+
+def test_an_output_that_cannot_be_stored_fails_only_its_file(tmp_path: Path) -> None:
+    script = """#!/bin/sh
+case $INPUT_FILE_PATH in
+  *fifo*) mkfifo "$TMP_OUTPUT_DIR/pipe" ;;
+  *long*) printf x > "$TMP_OUTPUT_DIR/$(printf '%0200d' 0)" ;;
+  *) echo fine > "$TMP_OUTPUT_DIR/out.txt" ;;
+esac
+"""
+    lay = Layout(tmp_path, script=script)
+    deep = "/".join(["d" * 200] * 4)  # S3 allows this input key, not its output key
+    keys = ["in/a.jpg", "in/fifo.jpg", f"in/{deep}/long.jpg", "in/b.jpg"]
+    lay.add(keys)
+    done = lay.run()
+    assert done.returncode == 0, done.stderr
+    assert [line.split(" ")[0] for line in done.stdout.splitlines() if line[0] != " "] == [
+        "ok", "fail", "fail", "ok",
+    ]  # fmt: skip
+    fifo = fields(lay.result("in/fifo.jpg", "fail"))
+    assert fifo["reason"] == "output" and fifo["detail"] == "not a regular file: pipe"
+    long = fields(lay.result(f"in/{deep}/long.jpg", "fail"))
+    assert long["reason"] == "output" and long["detail"].startswith("output key over 1024 bytes")
+    assert not (lay.run_dir / "outputs" / "fifo.jpg").exists()
+    assert (lay.run_dir / "outputs" / "b.jpg" / "out.txt").read_text() == "fine\n"
+
+
+def test_the_latest_result_wins(tmp_path: Path) -> None:
+    lay = Layout(tmp_path, worker="file_timeout: 2, skip_existing: false")
+    lay.add(["in/a.jpg", "in/b.jpg"])
+    assert lay.run().returncode == 0
+    assert (lay.run_dir / "outputs" / "a.jpg" / "key.txt").exists()
+    lay.script.write_text(ECHO.replace("*fail*)", "*a.jpg)"))
+    assert lay.run().returncode == 0
+    assert lay.result("in/a.jpg", "fail").exists() and not lay.result("in/a.jpg").exists()
+    assert not (lay.run_dir / "outputs" / "a.jpg").exists()  # stale outputs removed
+    assert lay.result("in/b.jpg").exists() and not lay.result("in/b.jpg", "fail").exists()
+
+
+def test_a_retried_attempt_reports_the_progress_of_its_own_files(tmp_path: Path) -> None:
+    # Argo sums the progress of every attempt (workflow/progress/updater.go)
+    lay = Layout(tmp_path)
+    lay.add(["in/a.jpg", "in/b.jpg", "in/fail-c.jpg"])
+    lay.run()
+    assert (lay.work / "progress").read_text() == "3/3\n"
+    lay.script.write_text(ECHO.replace("*fail*)", "*never*)"))
+    lay.run()
+    assert (lay.work / "progress").read_text() == "1/1\n"
