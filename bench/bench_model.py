@@ -165,16 +165,15 @@ def warm(data: Path, bucket: str) -> tuple[float, float, float]:
     cpu0, t0 = children_cpu(), time.perf_counter()
     procs = [
         subprocess.Popen(
-            [str(PYTHON), str(MODEL / "warm.py")],
+            [str(PYTHON), str(MODEL / "warm.py"), *files[i::CORES]],
             cwd=MODEL,
             env=env,
-            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(CORES)
+        for i in range(CORES)
     ]
-    loops = [float(p.communicate("\n".join(files[i::CORES]))[0]) for i, p in enumerate(procs)]
+    loops = [float(p.communicate()[0]) for p in procs]
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if any(p.returncode for p in procs):
         raise SystemExit("warm loop failed")
@@ -183,7 +182,7 @@ def warm(data: Path, bucket: str) -> tuple[float, float, float]:
 
 def main(argv: list[str]) -> int:
     count, file_count, pairs, batch_size = (
-        int(a) for a in [*argv[1:], "300", "60", "3", "100"][:4]
+        int(a) for a in [*argv[1:], "300", "40", "3", "100"][:4]
     )
     why = unavailable()
     if why:

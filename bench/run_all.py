@@ -22,7 +22,7 @@ RUNS = [
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",
-        ["bench_model.py", "300", "60", "3", "100"],
+        ["bench_model.py", "300", "40", "3", "100"],
     ),
 ]
 
