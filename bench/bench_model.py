@@ -170,6 +170,9 @@ def warm(data: Path, bucket: str) -> tuple[float, float, float]:
             env=env,
             stdout=subprocess.PIPE,
             text=True,
+            # as `run --local` starts its workers: with the kernel's autogroup scheduling each
+            # session gets its own share of a loaded machine, so this keeps the comparison fair
+            start_new_session=True,
         )
         for i in range(CORES)
     ]
