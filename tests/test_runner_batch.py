@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_runner import Layout, fields
+from generator.errors import SpecError
+from tests.test_runner import KEYS, Layout, fields
 
 # A batch service in the README's contract: INPUT_FILE_LIST holds <input> TAB <output folder>
 # lines (split on the last tab: keys may hold tabs). It appends each invocation's inputs to
@@ -81,24 +82,24 @@ def test_one_invocation_per_batch_and_a_result_per_file(tmp_path: Path) -> None:
     assert "(batch mode, 3 invocations)" in done.stderr
 
 
-@pytest.mark.parametrize("where", [0, 5, 13, 31])
-def test_a_poison_file_fails_alone_at_a_bounded_cost(tmp_path: Path, where: int) -> None:
+@pytest.mark.parametrize("where", [[0], [13], [31], [3, 20]])
+def test_poison_files_fail_alone_at_a_bounded_cost(tmp_path: Path, where: list[int]) -> None:
     size = 32
     lay, calls = batch_layout(tmp_path, size)
     keys = [f"in/f{i:02d}.jpg" for i in range(size)]
-    keys[where] = "in/poison.jpg"
+    for n, i in enumerate(where):
+        keys[i] = f"in/poison-{n}.jpg"
     lay.add(keys)
     done = lay.run()
     assert done.returncode == 0, done.stderr
-    assert statuses(done) == {
-        k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys
-    }
-    poison = fields(lay.result("in/poison.jpg", "fail"))
+    expected = {k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys}
+    assert statuses(done) == expected
+    poison = fields(lay.result("in/poison-0.jpg", "fail"))
     assert poison["exit_code"] == "9" and poison["reason"] == "failed"
-    assert lay.result("in/poison.jpg", "fail").read_text().rstrip().endswith("poison.jpg")
+    assert lay.result("in/poison-0.jpg", "fail").read_text().rstrip().endswith("poison-0.jpg")
     extra = len(invocations(calls)) - 1
-    assert extra <= math.ceil(math.log2(size)) + 1
-    assert not (lay.run_dir / "outputs" / "poison.jpg").exists()
+    assert extra <= len(where) * (math.ceil(math.log2(size)) + 1)
+    assert not (lay.run_dir / "outputs" / "poison-0.jpg").exists()
 
 
 def test_two_poison_files_and_verdicts_from_the_status_file(tmp_path: Path) -> None:
@@ -142,3 +143,125 @@ def test_a_kill_mid_batch_then_a_rerun_completes_every_file_once(tmp_path: Path)
     again = {name for call in invocations(calls)[before:] for name in call}
     assert not again & recorded
     assert again | recorded == {k.removeprefix("in/") for k in keys}
+
+
+# grycap/oscar-batch examples/obsea-fish-detector/script.sh, as published.
+ORIGINAL_SCRIPT = """#!/bin/sh
+
+JSON=$(cat "$INPUT_FILE_PATH")
+echo $JSON
+
+START=$(echo "$JSON" | jq '.start')
+END=$(echo "$JSON" | jq '.end')
+
+python3 fish_detector.py -i "$BUCKET_DIR/input/index.txt" -d "$BUCKET_DIR" --start "$START" --end "$END" -o "$BUCKET_DIR/output"
+"""
+# The one line changed for oscar-batch: our index, absolute paths, outputs to TMP_OUTPUT_DIR.
+CHANGED_LINE = (
+    'python3 fish_detector.py -i "$OSCAR_BATCH_INDEX" -d / --start "$START" --end "$END"'
+    ' -o "$TMP_OUTPUT_DIR"'
+)
+# A program written for the original payload: lines of the index count from 1, start <= line < end.
+ORIGINAL_PROGRAM = """import argparse, os, sys
+p = argparse.ArgumentParser()
+for flag in ("-i", "-d", "--start", "--end", "-o"):
+    p.add_argument(flag)
+a = p.parse_args()
+lines = open(a.i).read().splitlines()
+for number in range(int(a.start), int(a.end)):
+    image = os.path.join(a.d, lines[number - 1])
+    name = os.path.basename(image)
+    if "poison" in name:
+        sys.exit("cannot decode " + name)
+    with open(os.path.join(a.o, name + ".fish.txt"), "w") as out:
+        out.write(f"{os.path.getsize(image)} bytes\\n")
+with open(os.environ["CALLS"], "a") as calls:
+    calls.write("call\\n" + "".join(line + "\\n" for line in lines[int(a.start) - 1 : int(a.end) - 1]))
+"""
+
+
+def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Path) -> None:
+    script = ORIGINAL_SCRIPT.replace(ORIGINAL_SCRIPT.splitlines()[-1], CHANGED_LINE)
+    pairs = zip(ORIGINAL_SCRIPT.splitlines(), script.splitlines(), strict=True)
+    assert len([a for a, b in pairs if a != b]) == 1
+    calls = tmp_path / "calls.log"
+    lay = Layout(
+        tmp_path,
+        script=script,
+        worker="file_timeout: 5, invoke: range, batch_size: 3",
+        extra="",
+    )
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "fish_detector.py").write_text(ORIGINAL_PROGRAM)
+    keys = [f"in/img{i}.jpg" for i in range(7)]
+    keys[4] = "in/poison.jpg"
+    lay.add(keys)
+    env = {**lay.env(), "CALLS": str(calls)}
+    done = subprocess.run(
+        ["sh", str(lay.runner)], env=env, cwd=app, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert statuses(done) == {
+        k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys
+    }
+    assert "cannot decode poison.jpg" in lay.result("in/poison.jpg", "fail").read_text()
+    for key in keys:
+        if "poison" not in key:
+            name = key.removeprefix("in/")
+            text = (lay.run_dir / "outputs" / f"{name}.fish.txt").read_text()
+            assert text == f"{len(key)} bytes\n"
+            assert int(fields(lay.result(key))["outputs"]) >= 1
+    # batches [0-2] and [3-5] ... the passing ranges each ran once
+    ran = [Path(p).name for p in calls.read_text().split() if p != "call"]
+    assert sorted(ran) == sorted(k.removeprefix("in/") for k in keys if "poison" not in k)
+
+
+def test_a_batch_timeout_scales_with_its_files_and_isolates_the_hung_file(tmp_path: Path) -> None:
+    script = BATCH.replace("@CALLS@", str(tmp_path / "calls.log")).replace("@STATUS@", "off")
+    script = script.replace(
+        "sleep @SLEEP@", "case $input in *hang*) sleep 30 ;; *) sleep 0.6 ;; esac"
+    )
+    lay = Layout(tmp_path, script=script, worker="file_timeout: 1, invoke: batch, batch_size: 3")
+    lay.add(["in/a.jpg", "in/hang.jpg", "in/b.jpg"])
+    done = lay.run()  # a and b take 0.6 s each, within 1 s x their batch's files
+    assert done.returncode == 0, done.stderr
+    assert statuses(done) == {"a.jpg": "ok", "hang.jpg": "fail", "b.jpg": "ok"}
+    hung = fields(lay.result("in/hang.jpg", "fail"))
+    assert hung["reason"] == "timeout" and hung["exit_code"] in ("124", "143")
+
+
+def test_the_readme_batch_example_is_python() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    contract = readme.split("## The worker contract", 1)[1]
+    example = contract.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "INPUT_FILE_LIST" in example and "OSCAR_BATCH_STATUS_FILE" in example
+    compile(example, "README example", "exec")
+
+
+@pytest.mark.parametrize(
+    ("worker", "message"),
+    [
+        ("invoke: batches", "worker.invoke"),
+        ("invoke: batch, batch_size: 0", "worker.batch_size"),
+        ("invoke: batch, batch_size: 100000", "worker.batch_size"),
+    ],
+)
+def test_invoke_and_batch_size_are_validated(tmp_path: Path, worker: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        Layout(tmp_path, worker=worker)
+
+
+def test_hostile_keys_in_a_batch_and_its_status_file(tmp_path: Path) -> None:
+    lay, calls = batch_layout(tmp_path, 4, status=True)
+    # every file marked ok, then the invocation fails: the verdicts come from the status file
+    lay.script.write_text(lay.script.read_text() + "exit 5\n")
+    lay.add(KEYS)
+    done = lay.run()
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.rglob("pwned*"))
+    for key in KEYS:
+        assert fields(lay.result(key))["outputs"] == "1"
+        out = lay.run_dir / "outputs" / key.removeprefix("in/") / "size.txt"
+        assert out.read_text().strip() == str(len(key.encode()))
+    assert len(invocations(calls)) == math.ceil(len(KEYS) / 4)  # no file ran twice
