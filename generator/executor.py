@@ -359,7 +359,9 @@ class Executor:
             return "Error", str(exc), {}
         pod_file = folder / "pod.json"
         pod_file.write_text(json.dumps(description), encoding="utf-8")
-        argv = ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "--",
+        # --uts: a pod's hostname is its name (kubelet sets it), so what a container records of
+        # its host (the run lock) is this pod's, not this machine's
+        argv = ["unshare", "--mount", "--pid", "--uts", "--fork", "--propagation", "private", "--",
                 sys.executable, "-m", "generator.podshim", str(pod_file)]  # fmt: skip
         with (self.s.logs / f"{pod_name}.pod.log").open("ab") as log:
             proc = subprocess.Popen(
@@ -455,6 +457,7 @@ class Executor:
                 out["default"] = str(value_from["default"])
             outputs.append(out)
         return {
+            "hostname": pod_name,
             "scratch": str(scratch),
             "mounts": mounts,
             "files": pods.files(t, self.s.host),

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -185,6 +186,7 @@ def main(argv: list[str]) -> int:
     die_with_parent(signal.SIGTERM)
     pod = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:
+        socket.sethostname(pod["hostname"][:63])
         result = run(pod)
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""

@@ -110,8 +110,10 @@ def version(spec: BatchSpec) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def retry(spec: BatchSpec, limit: int, first: str, cap: str) -> m.RetryStrategy:
-    """Retry on any failure, waiting `first`, doubling, never more than `cap` between tries.
+def retry(
+    spec: BatchSpec, limit: int, first: str, cap: str, policy: str = "Always"
+) -> m.RetryStrategy:
+    """Retry (on `policy`), waiting `first`, doubling, never more than `cap` between tries.
 
     No `maxDuration`: it counts from the first attempt's start and becomes every retry pod's
     deadline (workflow/controller/operator.go, processNodeRetries: maxDurationDeadline ->
@@ -124,7 +126,7 @@ def retry(spec: BatchSpec, limit: int, first: str, cap: str) -> m.RetryStrategy:
         if version(spec) >= (3, 7)
         else m.Backoff(duration=first, factor=m.IntOrString(1))
     )
-    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy="Always", backoff=backoff)
+    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff)
 
 
 def _s3_env(spec: BatchSpec, access: str, secret: str) -> list[Env | SecretEnv]:
@@ -206,8 +208,11 @@ def _stage(
             seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
         service_account_name=account,
-        # one transient S3 or API error must not fail the run; both stages are idempotent
-        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m"),
+        # A stage's non-zero exit is a verdict a retry would repeat (a refused run, too many
+        # failed files); transient S3/API errors are retried inside, by the clients
+        # (storage.make_client). What is left for Argo is a pod that ended in Error (deleted,
+        # evicted, node lost): OnError retries exactly those (operator.go, processNodeRetries).
+        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", policy="OnError"),
     )
 
 

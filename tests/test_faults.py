@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, layout, localrun, planner, rclone, spec, storage
+from generator import aggregate, identity, layout, localrun, planner, rclone, spec, storage
 from generator.cli import app
 from generator.errors import SpecError
 from tests.conftest import requires_fuse, write_spec
@@ -53,7 +53,8 @@ def test_s3_down_for_seconds_mid_run_still_accounts_for_every_file(tmp_path: Pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not list((root / "pics" / "oscar-batch" / "outage" / "results").rglob("*.ok")):
+    results = root / "pics" / "oscar-batch" / identity.default_run(spec.load(path)) / "results"
+    while not list(results.rglob("*.ok")):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     stack.close()  # the S3 server goes away ...
@@ -84,7 +85,10 @@ def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root) as point:
         proc = _start_runner(s, root, shard.id, tmp_path)
-        time.sleep(1)
+        deadline = time.monotonic() + 60  # the mount goes away mid-shard, not before it starts
+        while not list((point / "oscar-batch" / "r" / "results").rglob("*.ok")):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
         subprocess.run([shutil.which("fusermount3") or "fusermount", "-uz", str(point)], check=True)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1

@@ -79,7 +79,11 @@ def test_second_run_of_a_held_name_exits_1(tmp_path: Path) -> None:
     lock.write_bytes(_held("ws-7", 4242))
     result = CliRunner().invoke(app, ["run", str(path), "--local", "--data-dir", str(data)])
     assert result.exit_code == 1
-    (line,) = result.stderr.strip().splitlines()
+    # the plan pod refuses; run --local shows its message and the workflow's failure last
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("oscar-batch: workflow ") and " Failed: " in lines[-1]
+    (line,) = [x.split(": oscar-batch: ", 1)[1] for x in lines if ": oscar-batch: run " in x]
+    line = "oscar-batch: " + line
     assert line.startswith(
         f"oscar-batch: run {run} is in progress: locked by ana on ws-7 (pid 4242) since 20"
     )

@@ -103,9 +103,9 @@ def test_the_aggregate_does_not_run_without_a_plan(fish: spec.BatchSpec) -> None
 @pytest.mark.parametrize("version", ["3.5", "3.6", "3.7", "4.0", "4.1"])
 def test_retries_cap_the_wait_never_the_attempts(fish: spec.BatchSpec, version: str) -> None:
     templates = _templates(_doc(_with(fish, "argo", version=version)))
-    for name in ("plan", "worker", "aggregate"):
+    for name, policy in (("plan", "OnError"), ("worker", "Always"), ("aggregate", "OnError")):
         strategy = templates[name]["retryStrategy"]
-        assert strategy["retryPolicy"] == "Always" and strategy["limit"] >= 1
+        assert strategy["retryPolicy"] == policy and strategy["limit"] >= 1
         backoff = strategy["backoff"]
         # maxDuration would become every retry pod's deadline (operator.go)
         assert "maxDuration" not in backoff
