@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in turn, each printing its figures (about 15 minutes here)."""
+"""`make bench`: every benchmark in turn, each printing its figures (about 45 minutes here)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ RUNS = [
     ("Capacity: our per-node planner vs the original cluster-total formula", ["bench_capacity.py"]),
     ("End to end, local: 5,000 images through run --local vs raw reads", ["bench_e2e.py", "5000"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
+    ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
+    (
+        "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
+        ["bench_runs.py", "100000", "1000000"],
+    ),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",
         ["bench_model.py", "300", "40", "3", "100"],
