@@ -14,6 +14,7 @@ Targets: peak memory above the baseline flat in N (not ~10 KB per failed file).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -109,10 +110,16 @@ def main(argv: list[str]) -> int:
     for n in sizes:
         root = base / str(n)
         full = n <= 200_000
-        if full:
-            stage(root, s, "a", n, fail_every=0, differ=False)
-            stage(root, s, "b", n, fail_every=0, differ=True)
-        stage(root, s, "half-failed", n, fail_every=2, differ=False)
+        runs = [("a", 0, False), ("b", 0, True)] if full else []
+        for run, fail_every, differ in [*runs, ("half-failed", 2, False)]:
+            # staged in a child: a measured child's ru_maxrss would start at this process's
+            child = multiprocessing.Process(
+                target=stage,
+                args=(root, s, run, n),
+                kwargs={"fail_every": fail_every, "differ": differ},
+            )
+            child.start()
+            child.join()
         with rclone.serve_s3(root) as ep:
             consts = (
                 f"EP={ep.endpoint!r}; AK={ep.access_key!r}; SK={ep.secret_key!r};"
