@@ -272,3 +272,13 @@ def test_the_sidecar_unmounts_on_every_exit_and_has_memory_for_its_buffers(
     assert out.exit_code == 1 and out.stdout == ""
     assert "sidecar_memory 100Mi is below the 136Mi" in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("version", ["3.5", "3.6", "3.7", "4.0", "4.1"])
+def test_a_nightly_workflow_lints_clean_for_its_argo_version_only(version: str) -> None:
+    nightly = spec.load(EXAMPLES / "yolov8" / "batch.yaml")
+    text = workflow.to_yaml(_with(nightly, "argo", version=version))
+    assert lint.lint_text(text, "nightly.yaml", version=version) == []
+    # v3.5 knows only `schedule`, gone from v4; `schedules` exists from v3.6 (issue 10 item 11)
+    other = "4.1" if version == "3.5" else "3.5"
+    assert lint.lint_text(text, "nightly.yaml", version=other)
