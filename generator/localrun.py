@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from generator import emulated, executor, kubeapi, lifetime, lint, pods, rclone, storage, workflow
+from generator import emulated, executor, kubeapi, lifetime, lint, pods, rclone, storage
 from generator import spec as spec_mod
 from generator.errors import RunError
 from generator.yamlfile import read_yaml
@@ -69,6 +69,8 @@ def document(
         extra = list(overrides)
         if skip_existing is not None:
             extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
+        from generator import workflow  # Hera: not for the stage pods (see cli/_argo)
+
         text = workflow.to_yaml(spec_mod.load(path, extra))
         data = yaml.safe_load(text)
     refused, notes = emulated.check(data)

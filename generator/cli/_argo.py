@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from generator import argo, lint, workflow, yamlfile
+from generator import argo, lint, yamlfile
 from generator.cli._common import (
     Format,
     FormatOpt,
@@ -57,6 +57,10 @@ def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], 
                 typer.echo(plain(p), err=True)
             raise fail(f"{path}: not submitted: {len(problems)} lint problem(s)")
         return first, str(first.get("metadata", {}).get("namespace") or "argo")
+    # Hera's models take half of the CLI's import time: only commands that build a workflow
+    # pay it, not the plan and aggregate pods (`oscar-batch stage`)
+    from generator import workflow
+
     batch = load_spec(path, overrides)
     return yaml.safe_load(workflow.to_yaml(batch)), batch.argo.namespace
 
