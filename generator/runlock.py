@@ -12,10 +12,10 @@ read-then-write took longer than the other's whole write-and-settle (more than S
 
 Stale rule: a lock is stale when its holder is this very process (a retry inside one
 process), when it was taken on this host by a process that no longer exists (Ctrl-C, kill;
-the process is `OSCAR_BATCH_RUN_PID` when set, the run's own rather than the plan stage's),
-or when nothing in the run folder (the lock, any result) was written for `quiet_seconds`
-(twice the per-file timeout plus 10 minutes: a live worker writes a result at least that
-often). `--force` takes over a lock that is not stale.
+in a pod the host is the pod's name, so only that pod's own retry matches), or when nothing
+in the run folder (the lock, any result) was written for `quiet_seconds` (twice the per-file
+timeout plus 10 minutes: a live worker writes a result at least that often).
+`--force` takes over a lock that is not stale.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ from generator.errors import RunError
 from generator.spec import BatchSpec
 
 SETTLE = 0.3
-# The process a run lives in, when the plan stage is a child of it (`run --local` executing the
-# workflow's stages as subprocesses sets it to its own pid): a finished plan process must not
-# make the lock look abandoned. Unset in pods, where hosts differ and the rule is not used.
-RUN_PID_ENV = "OSCAR_BATCH_RUN_PID"
 
 
 @dataclass(frozen=True)
@@ -63,8 +59,7 @@ def me(now: float) -> Holder:
         user = getpass.getuser()
     except (KeyError, OSError):  # a container's uid without a passwd entry
         user = str(os.getuid())
-    pid = int(os.environ.get(RUN_PID_ENV) or os.getpid())
-    return Holder(user, socket.gethostname(), pid, now, secrets.token_hex(8))
+    return Holder(user, socket.gethostname(), os.getpid(), now, secrets.token_hex(8))
 
 
 def _alive(pid: int) -> bool:

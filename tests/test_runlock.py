@@ -93,17 +93,11 @@ def test_second_run_of_a_held_name_exits_1(tmp_path: Path) -> None:
     assert not list((data / "pics" / "oscar-batch" / run).glob("shards/*"))  # nothing planned
 
 
-def test_the_run_process_holds_the_lock_not_the_plan_stage(
-    s3: Minio,
-    s3_server: rclone.S3Server,
-    bucket: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_live_process_of_this_host_keeps_its_lock(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
 ) -> None:
     s = _spec(tmp_path, bucket)
-    # a run --local that executes the plan stage as a child process names itself the holder
-    monkeypatch.setenv(runlock.RUN_PID_ENV, str(os.getppid()))
-    assert runlock.acquire(s3, s, "r", settle=0).pid == os.getppid()
-    monkeypatch.delenv(runlock.RUN_PID_ENV)
+    where = layout.RunLayout.of(s, "r")
+    put(s3, bucket, where.lock, _held(socket.gethostname(), os.getppid()))
     with pytest.raises(RunError, match=f"pid {os.getppid()}"):
         runlock.acquire(s3, s, "r", settle=0)  # another process of this host, alive
