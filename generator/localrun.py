@@ -46,10 +46,9 @@ class Document:
     notes: list[str]
 
 
-def document(
-    path: Path, overrides: list[str], skip_existing: bool | None, is_set: bool
-) -> Document:
-    """The document to run: FILE's workflow, or the one generated from the spec in FILE.
+def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: bool) -> Document:
+    """The document to run: FILE's workflow, or the one generated from the spec `load` reads
+    from FILE (the CLI's loader, with its flags applied).
 
     Raises:
         RunError: lint problems, or fields run --local does not emulate (one line).
@@ -66,12 +65,9 @@ def document(
         if problems:
             raise RunError("\n".join(str(p) for p in problems))
     else:
-        extra = list(overrides)
-        if skip_existing is not None:
-            extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
         from generator import workflow  # Hera: not for the stage pods (see cli/_argo)
 
-        text = workflow.to_yaml(spec_mod.load(path, extra))
+        text = workflow.to_yaml(load(path))
         data = yaml.safe_load(text)
     refused, notes = emulated.check(data)
     if refused:

@@ -22,6 +22,7 @@ from generator.cli._common import (
     SkipOpt,
     errors,
     fail,
+    load_spec,
     plain,
     print_json,
 )
@@ -125,7 +126,7 @@ def run(
     if run_name is not None:
         layout.check_run(run_name)  # before anything is started or written
     is_set = bool(overrides) or workers is not None or skip_existing is not None
-    doc = localrun.document(file, extra, skip_existing, is_set)
+    doc = localrun.document(file, lambda p: load_spec(p, extra, skip_existing), is_set)
     console = Console(stderr=True, width=80 if not Console(stderr=True).is_terminal else None)
     tty = console.is_terminal
 
