@@ -34,7 +34,7 @@ def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
 
 def mounted(ep: rclone.S3Server, bucket: str, mnt: Path) -> AbstractContextManager[Path]:
     env = rclone.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)
-    return rclone.mount(bucket, mnt / bucket, env, rclone.EMBEDDED_SERVER_FLAGS)
+    return rclone.mount(bucket, mnt / bucket, {**env, **rclone.EMBEDDED_SERVER_ENV})
 
 
 def raw_mount(ep: rclone.S3Server, bucket: str, mnt: Path, readers: int) -> float:

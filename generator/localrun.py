@@ -258,10 +258,9 @@ def run(doc: Document, opts: Options) -> Outcome:
             trust=s3.trust,
             cwd=os.getcwd(),
             image_path=pods.image_path(runtime),
-            # rclone's own S3 server computes multipart ETags its own way (rclone-facts.md):
-            # the sidecar needs this flag against it only, so it is added here, not in the YAML
+            # the sidecar needs it against the embedded server only: added here, not in the YAML
             image_env=lambda image: (
-                {"RCLONE_S3_USE_MULTIPART_ETAG": "false"}
+                rclone.EMBEDDED_SERVER_ENV
                 if embedded
                 and pods.image_path(runtime)(image)[:1] == [str(Path(rclone.binary()).parent)]
                 else {}

@@ -122,8 +122,10 @@ def keyed_env(endpoint: str, access_key: str, secret_key: str) -> dict[str, str]
     return {**remote_env(endpoint), **dict(zip(KEY_ENV, (access_key, secret_key), strict=True))}
 
 
-# rclone's own S3 server computes multipart ETags its own way; MinIO and AWS need no flag.
-EMBEDDED_SERVER_FLAGS = ["--s3-use-multipart-etag=false"]
+# rclone's own S3 server computes multipart ETags its own way (streamed writes of 5 MiB or more
+# fail at close without this; rclone-facts.md); MinIO and AWS need nothing. Given as the
+# environment, so a mount against the embedded server runs the sidecar's exact arguments.
+EMBEDDED_SERVER_ENV = {"RCLONE_S3_USE_MULTIPART_ETAG": "false"}
 
 
 def free_port() -> int:
@@ -269,7 +271,6 @@ def mount(
     bucket: str,
     point: Path,
     env: dict[str, str],
-    extra: list[str],
     log: Path | None = None,
     read_only: bool = False,
 ) -> Iterator[Path]:
@@ -278,7 +279,7 @@ def mount(
     if why:
         raise RunError(f"cannot mount s3:{bucket}: {why}")
     point.mkdir(parents=True, exist_ok=True)
-    argv = [binary(), *mount_args(bucket, str(point), read_only), *extra]
+    argv = [binary(), *mount_args(bucket, str(point), read_only)]
     try:
         with _process(
             argv,

@@ -194,10 +194,10 @@ def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Pat
     """The bucket mounted as a worker pod mounts it (workerpod.mounts): read-only at
     root/<bucket>, read-write at root/.oscar-batch/<bucket>; yields the read-write one."""
     env = rclone.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
-    flags = rclone.EMBEDDED_SERVER_FLAGS
+    env = {**env, **rclone.EMBEDDED_SERVER_ENV}
     with (
-        rclone.mount(bucket, root / bucket, env, flags, read_only=True),
-        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env, flags) as point,
+        rclone.mount(bucket, root / bucket, env, read_only=True),
+        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env) as point,
     ):
         yield point
 

@@ -26,15 +26,13 @@ ROOMY = ClusterState([node("n", cpu="8", memory="32Gi")], [], "test")
 
 @contextlib.contextmanager
 def _pod_mounts(s: spec.BatchSpec, server: rclone.S3Server, root: Path) -> Iterator[None]:
-    env = rclone.keyed_env(server.endpoint, server.access_key, server.secret_key)
+    env = {
+        **rclone.keyed_env(server.endpoint, server.access_key, server.secret_key),
+        **rclone.EMBEDDED_SERVER_ENV,
+    }
     with contextlib.ExitStack() as stack:
         for m in workerpod.mounts(s, str(root)):
-            stack.enter_context(
-                rclone.mount(
-                    m.bucket, Path(m.point), env, rclone.EMBEDDED_SERVER_FLAGS,
-                    read_only=m.read_only,
-                )
-            )  # fmt: skip
+            stack.enter_context(rclone.mount(m.bucket, Path(m.point), env, read_only=m.read_only))
         yield
 
 
@@ -138,8 +136,9 @@ def _sidecar(server: rclone.S3Server, bucket: str, point: Path) -> subprocess.Po
         **os.environ,
         "PATH": f"{Path(rclone.binary()).parent}:{os.environ['PATH']}",
         **rclone.keyed_env(server.endpoint, server.access_key, server.secret_key),
+        **rclone.EMBEDDED_SERVER_ENV,
     }
-    argv = [*rclone.sidecar_command(bucket, str(point), False), *rclone.EMBEDDED_SERVER_FLAGS]
+    argv = rclone.sidecar_command(bucket, str(point), False)
     proc = subprocess.Popen(argv, env=env, start_new_session=True)
     deadline = time.monotonic() + 20
     while not _fuse_mounted(point):
