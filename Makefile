@@ -8,7 +8,7 @@ BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 FUSE   := /usr/bin/fusermount3
 
-.PHONY: help setup test demo workflows check-workflows lint bench bench-model clean
+.PHONY: help setup test demo workflows check-workflows docs check-docs lint bench bench-model clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,10 +37,16 @@ demo: setup ## write the example's workflow, then execute that very YAML locally
 	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
 
 workflows: setup ## regenerate the committed workflows/ from examples/
-	$(BIN)/python -m generator.golden workflows
+	$(BIN)/python -m generator.build.golden workflows
 
 check-workflows: workflows ## fail when workflows/ is stale
 	git diff --exit-code workflows/
+
+docs: setup ## regenerate docs/cli.md from every command's --help
+	$(BIN)/python -m generator.cli.reference docs/cli.md
+
+check-docs: docs ## fail when docs/cli.md is stale
+	git diff --exit-code docs/cli.md
 
 lint: setup ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check generator tests bench

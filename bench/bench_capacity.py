@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure
-from generator import capacity, quantity
+from generator.spec import quantity
+from generator.stages import capacity
 
 FILES, SECONDS_PER_FILE = 100_000, 2.0
 REQUEST = {"cpu": quantity.milli("1.1"), "memory": quantity.milli("3.25Gi")}  # 1 cpu/3Gi + sidecar

@@ -20,7 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, populate
-from generator import rclone, storage
+from generator.build import sidecar
+from generator.clients import s3 as storage
+from generator.local import rclone
 
 
 def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
@@ -33,7 +35,7 @@ def raw_gets(ep: rclone.S3Server, bucket: str, threads: int) -> float:
 
 
 def mounted(ep: rclone.S3Server, bucket: str, mnt: Path) -> AbstractContextManager[Path]:
-    env = rclone.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)
+    env = sidecar.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)
     return rclone.mount(bucket, mnt / bucket, {**env, **rclone.EMBEDDED_SERVER_ENV})
 
 

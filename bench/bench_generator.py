@@ -14,7 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, best_of, figure
-from generator import cluster, planner, spec, workflow
+from generator.build import workflow
+from generator.clients import kube as cluster
+from generator.spec import model as spec
+from generator.stages import plan as planner
 
 SPEC = ROOT / "examples" / "fish-detector" / "batch.yaml"
 

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, figure
-from generator.spec import Worker
+from generator.spec.model import Worker
 
 MODEL = ROOT / "bench" / "model"
 PYTHON = ROOT / ".venv-bench" / "bin" / "python"

@@ -14,11 +14,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, measure, populate
-from generator import rclone
+from generator.local import rclone
 
 SETUP = """
 from pathlib import Path
-from generator import cluster, planner, spec, storage
+from generator.clients import kube as cluster
+from generator.stages import plan as planner
+from generator.spec import model as spec
+from generator.clients import s3 as storage
 c = storage.make_client(EP, AK, SK)
 c.bucket_exists("bench")
 """

@@ -24,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, measure
-from generator import identity, layout, rclone, spec
+from generator.bucket import identity, layout
+from generator.local import rclone
+from generator.spec import model as spec
 
 SPEC = (
     "name: bench\nservice: {name: s, image: det:v1, script: s.sh}\n"
@@ -32,8 +34,11 @@ SPEC = (
 )
 SETUP = """
 from pathlib import Path
-from generator import aggregate, compare, spec, storage
-from generator.store import S3Store
+from generator.stages import aggregate
+from generator.bucket import compare
+from generator.spec import model as spec
+from generator.clients import s3 as storage
+from generator.bucket.reader import S3Store
 c = storage.make_client(EP, AK, SK)
 c.bucket_exists("bench")
 s = spec.load(Path(SPEC_PATH), OVERRIDES)

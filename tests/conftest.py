@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator import rclone, storage
+from generator.clients import s3 as storage
+from generator.local import rclone
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from minio import Minio
 
-from generator import identity, layout
-from generator.spec import BatchSpec
+from generator.bucket import identity, layout
+from generator.spec.model import BatchSpec
 
 
 @dataclass

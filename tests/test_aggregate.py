@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator import aggregate, layout, results, spec
+from generator.bucket import layout, results
+from generator.spec import model as spec
+from generator.stages import aggregate
 from tests.conftest import write_spec
 
 
@@ -30,10 +32,10 @@ def test_parse_result_with_log_tail() -> None:
 def test_index_lines_keep_tabs_in_keys() -> None:
     key = "in/tab\there\tand.jpg"
     line = f"{layout.file_id(key)}\t12\t{key}"
-    assert aggregate.parse_index_line(line) == (layout.file_id(key), 12, key, "")
+    assert layout.parse_index_line(line) == (layout.file_id(key), 12, key, "")
     weird = "in/line\nbreak\t.jpg"
     rejected = f"-\t0\t{json.dumps(weird)}\tkey contains a line break"
-    assert aggregate.parse_index_line(rejected) == ("-", 0, weird, "key contains a line break")
+    assert layout.parse_index_line(rejected) == ("-", 0, weird, "key contains a line break")
 
 
 def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator import aggregate, identity, layout, rclone, spec
+from generator.bucket import identity, layout
+from generator.local import rclone
+from generator.spec import model as spec
+from generator.stages import aggregate
 from tests.conftest import write_spec
 from tests.staging import File, put, put_result, stage
 

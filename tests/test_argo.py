@@ -12,8 +12,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import argo, lint, spec, workflow
+from generator import lint
+from generator.build import workflow
 from generator.cli import app
+from generator.clients import argo_server as argo
+from generator.spec import model as spec
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakehttp import JSONHandler, serve
 
@@ -234,7 +237,7 @@ def test_name_clash(server: ArgoServer) -> None:
 
 
 def test_unreachable_server_and_missing_settings() -> None:
-    from generator.rclone import free_port
+    from generator.local.rclone import free_port
 
     code, _, err = invoke(
         "watch", "x", "--argo-server", f"http://127.0.0.1:{free_port()}", "--token", TOKEN

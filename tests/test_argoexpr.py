@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator import argoexpr, emulated, kubeexpand
-from generator.argoexpr import Attempt, ExprError, TaskState
+from generator.local import argoexpr, kubeexpand
+from generator.local import supported as emulated
+from generator.local.argoexpr import Attempt, ExprError, TaskState
 
 OK, FAIL, ERR = TaskState("Succeeded"), TaskState("Failed"), TaskState("Error")
 SKIP, OMIT = TaskState("Skipped"), TaskState("Omitted")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generator import capacity
-from generator.spec import Toleration
+from generator.spec.model import Toleration
+from generator.stages import capacity
 from tests.k8s import node, pod
 
 CPU1 = {"cpu": 1000, "memory": 2 * 2**30 * 1000}
@@ -140,7 +140,8 @@ def test_why_nothing_fits_names_resources_and_nodes() -> None:
 
 
 def test_the_worker_pod_counts_service_sidecars_and_argo_executor(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from generator import spec, workerpod
+    from generator.build import workerpod
+    from generator.spec import model as spec
     from tests.conftest import write_spec
 
     base = "name: t\nservice: {name: s, image: a, script: script.sh, cpu: '1', memory: 1Gi, gpu: 1}\ninput: {bucket: inbox}\noutput: {bucket: outbox}\n"

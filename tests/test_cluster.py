@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from generator import cluster
+from generator.clients import kube as cluster
 from generator.errors import ClusterError
 from tests.fakehttp import JSONHandler, serve
 from tests.k8s import kubectl_list, node, pod
@@ -113,7 +113,7 @@ def test_live_api_refusal_is_one_line(
 
 def test_live_api_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    from generator.rclone import free_port
+    from generator.local.rclone import free_port
 
     config = kubeconfig(tmp_path, f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ClusterError, match="cannot reach the Kubernetes API"):

@@ -9,8 +9,9 @@ from pathlib import Path
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import rclone, spec
 from generator.cli import app
+from generator.local import rclone
+from generator.spec import model as spec
 from tests.conftest import write_spec
 from tests.staging import File, stage
 

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from generator import storage, workflow
+from generator.build import workflow
 from generator.cli import app
+from generator.clients import s3 as storage
 from tests.conftest import EXAMPLES, ROOT, requires_fuse
 
 WORKFLOWS = ROOT / "workflows"
@@ -206,7 +207,8 @@ def _spec_yaml(tmp_path: Path, script: str, extra: str = "") -> tuple[Path, str]
         " memory: 64Mi, env: {GREETING: hello}}\ninput: {bucket: pics, prefix: in/}\n"
         "planning: {max_workers: 1}\n" + extra
     )
-    from generator import spec, workflow
+    from generator.build import workflow
+    from generator.spec import model as spec
 
     return folder, workflow.to_yaml(spec.load(folder / "batch.yaml"))
 

@@ -19,9 +19,15 @@ from hypothesis import strategies as st
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, identity, layout, localrun, planner, rclone, spec, storage
+from generator.bucket import identity, layout
 from generator.cli import app
+from generator.clients import s3 as storage
 from generator.errors import SpecError
+from generator.local import rclone
+from generator.local import run as localrun
+from generator.spec import model as spec
+from generator.stages import aggregate
+from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.test_local import ONE_CPU, _spec, _start_runner, mounted, slow_batch
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import spec
 from generator.errors import SpecError
+from generator.spec import model as spec
 from tests.conftest import EXAMPLES
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "examples" / "oscar"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from generator import lint
 from generator.cli import app
-from generator.yamlfile import read_text
+from generator.spec.yamlfile import read_text
 
 DATA = Path(__file__).parent / "data" / "oscar"
 runner = CliRunner()

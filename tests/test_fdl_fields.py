@@ -13,8 +13,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import fdl, spec, workerpod
+from generator.build import workerpod
 from generator.cli import app
+from generator.spec import fdl
+from generator.spec import model as spec
 from tests.conftest import write_spec
 from tests.test_spec_hostile import SPEC, one_line_error
 

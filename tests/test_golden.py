@@ -7,7 +7,8 @@ import difflib
 import pytest
 import yaml
 
-from generator import golden, lint
+from generator import lint
+from generator.build import golden
 
 RENDERED = golden.render_all()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator import identity, spec
+from generator.bucket import identity
+from generator.spec import model as spec
 from tests.conftest import write_spec
 
 BASE = (

@@ -18,8 +18,15 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import aggregate, cluster, identity, layout, planner, rclone, runner, spec, workerpod
+from generator.bucket import identity, layout
+from generator.build import runner_script as runner
+from generator.build import sidecar, workerpod
 from generator.cli import app
+from generator.clients import kube as cluster
+from generator.local import rclone
+from generator.spec import model as spec
+from generator.stages import aggregate
+from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
 from tests.test_runner import KEYS
@@ -148,8 +155,8 @@ def _work_of(pid: int) -> Path | None:
             argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"generator.lifetime" in argv:
-            return Path(argv[argv.index(b"generator.lifetime") + 1].decode())
+        if b"generator.local.lifetime" in argv:
+            return Path(argv[argv.index(b"generator.local.lifetime") + 1].decode())
     return None
 
 
@@ -193,7 +200,7 @@ def _pids(pattern: str) -> str:
 def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Path]:
     """The bucket mounted as a worker pod mounts it (workerpod.mounts): read-only at
     root/<bucket>, read-write at root/.oscar-batch/<bucket>; yields the read-write one."""
-    env = rclone.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    env = sidecar.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     env = {**env, **rclone.EMBEDDED_SERVER_ENV}
     with (
         rclone.mount(bucket, root / bucket, env, read_only=True),

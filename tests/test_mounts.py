@@ -16,8 +16,13 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator import layout, planner, rclone, runner, spec, workerpod
-from generator.cluster import ClusterState
+from generator.bucket import layout
+from generator.build import runner_script as runner
+from generator.build import sidecar, workerpod
+from generator.clients.kube import ClusterState
+from generator.local import rclone
+from generator.spec import model as spec
+from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
 
@@ -27,7 +32,7 @@ ROOMY = ClusterState([node("n", cpu="8", memory="32Gi")], [], "test")
 @contextlib.contextmanager
 def _pod_mounts(s: spec.BatchSpec, server: rclone.S3Server, root: Path) -> Iterator[None]:
     env = {
-        **rclone.keyed_env(server.endpoint, server.access_key, server.secret_key),
+        **sidecar.keyed_env(server.endpoint, server.access_key, server.secret_key),
         **rclone.EMBEDDED_SERVER_ENV,
     }
     with contextlib.ExitStack() as stack:
@@ -70,7 +75,7 @@ def test_input_and_output_mounts(tmp_path: Path) -> None:
         ("/mnt/data", True),
         ("/mnt/.oscar-batch/data", False),
     ]
-    assert rclone.mount_args("data", "/mnt/data", read_only=True)[-1] == "--read-only"
+    assert sidecar.mount_args("data", "/mnt/data", read_only=True)[-1] == "--read-only"
     env = runner.environment(shared, mnt_root="/mnt", run="r", shard="0", script="/s")
     assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/data/in"
     assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data/oscar-batch/r"
@@ -135,10 +140,10 @@ def _sidecar(server: rclone.S3Server, bucket: str, point: Path) -> subprocess.Po
     env = {
         **os.environ,
         "PATH": f"{Path(rclone.binary()).parent}:{os.environ['PATH']}",
-        **rclone.keyed_env(server.endpoint, server.access_key, server.secret_key),
+        **sidecar.keyed_env(server.endpoint, server.access_key, server.secret_key),
         **rclone.EMBEDDED_SERVER_ENV,
     }
-    argv = rclone.sidecar_command(bucket, str(point), False)
+    argv = sidecar.sidecar_command(bucket, str(point), False)
     proc = subprocess.Popen(argv, env=env, start_new_session=True)
     deadline = time.monotonic() + 20
     while not _fuse_mounted(point):
@@ -148,7 +153,7 @@ def _sidecar(server: rclone.S3Server, bucket: str, point: Path) -> subprocess.Po
 
 
 def _fuse_mounted(point: Path) -> bool:
-    target = rclone.proc_mounts_escape(str(point))
+    target = sidecar.proc_mounts_escape(str(point))
     lines = Path("/proc/mounts").read_text().splitlines()
     return any(
         line.split(" ")[1] == target and line.split(" ")[2].startswith("fuse") for line in lines

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from generator import __version__
-from generator.spec import Argo
+from generator.spec.model import Argo
 from tests.conftest import ROOT
 
 IMAGE = f"ghcr.io/grycap/oscar-batch:{__version__}"
@@ -24,7 +24,7 @@ def test_one_version() -> None:
 
 def test_dockerfile_matches_the_readme_and_is_pinned_and_non_root() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "argo.md").read_text()
     assert f"docker build -t {IMAGE} ." in readme
     assert f"docker build -t {IMAGE} ." in dockerfile
     assert f'org.opencontainers.image.version="{__version__}"' in dockerfile

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator import cluster, layout, planner, spec, storage
+from generator.bucket import layout
+from generator.clients import kube as cluster
+from generator.clients import s3 as storage
 from generator.errors import ClusterError, StorageError
+from generator.spec import model as spec
+from generator.stages import plan as planner
 from tests.conftest import write_spec
 from tests.k8s import node
 
@@ -139,7 +143,7 @@ def test_bad_credentials_name_no_secret(s3_server, bucket: str, tmp_path: Path) 
 
 
 def test_unreachable_endpoint(tmp_path: Path) -> None:
-    from generator.rclone import free_port
+    from generator.local.rclone import free_port
 
     client = storage.make_client(f"http://127.0.0.1:{free_port()}", "a", "b")
     client._http.connection_pool_kw["retries"] = None  # keep this test fast: no backoff
@@ -164,7 +168,7 @@ def test_width_rules() -> None:
         },
         "test",
     )
-    from generator.capacity import NodeFit
+    from generator.stages.capacity import NodeFit
 
     fits = [NodeFit("a", fits=4), NodeFit("b", fits=3)]
     assert planner.decide_width(fits, 1000, S)[0] == 7

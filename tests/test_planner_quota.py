@@ -12,9 +12,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import cluster, planner, spec, workflow
+from generator.build import workflow
 from generator.cli import app
+from generator.clients import kube as cluster
 from generator.errors import ClusterError
+from generator.spec import model as spec
+from generator.stages import plan as planner
 from tests.conftest import write_spec
 from tests.k8s import kubectl_list, node
 from tests.test_cluster import FakeServer, kubeconfig, paginated

@@ -15,9 +15,13 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import cluster, planner, rclone, scale, spec
 from generator.cli import app
+from generator.clients import kube as cluster
 from generator.errors import ClusterError
+from generator.local import rclone
+from generator.spec import model as spec
+from generator.stages import plan as planner
+from generator.stages import scale
 from tests.conftest import write_spec
 from tests.k8s import node, pod
 from tests.test_cluster import FakeServer, kubeconfig, paginated

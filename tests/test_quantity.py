@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from generator import quantity
+from generator.spec import quantity
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from generator import identity, spec
+from generator.bucket import identity
 from generator.cli import app
+from generator.spec import model as spec
 from tests.conftest import requires_fuse, write_spec
 
 pytestmark = [requires_fuse]

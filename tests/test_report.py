@@ -9,8 +9,8 @@ from pathlib import Path
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import rclone
 from generator.cli import app
+from generator.local import rclone
 from tests.conftest import write_spec
 
 REPORT = {

@@ -12,9 +12,12 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator import identity, layout, rclone, runlock, spec
+from generator.bucket import identity, layout
+from generator.bucket import lock as runlock
 from generator.cli import app
 from generator.errors import RunError
+from generator.local import rclone
+from generator.spec import model as spec
 from tests.conftest import requires_fuse, write_spec
 from tests.staging import put
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import layout, runner, spec, workerpod
+from generator.bucket import layout
+from generator.build import runner_script as runner
+from generator.build import workerpod
+from generator.spec import model as spec
 from tests.conftest import write_spec
 
 KEYS = [

@@ -232,8 +232,8 @@ def test_a_batch_timeout_scales_with_its_files_and_isolates_the_hung_file(tmp_pa
 
 
 def test_the_readme_batch_example_is_python() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    contract = readme.split("## The worker contract", 1)[1]
+    readme = (Path(__file__).parent.parent / "docs" / "worker-contract.md").read_text()
+    contract = readme.split("# The worker contract", 1)[1]
     example = contract.split("```python\n", 1)[1].split("```", 1)[0]
     assert "INPUT_FILE_LIST" in example and "OSCAR_BATCH_STATUS_FILE" in example
     compile(example, "README example", "exec")

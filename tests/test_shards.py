@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator import shards
+from generator.stages import shards
 
 
 @given(st.integers(0, 5000), st.integers(1, 300))

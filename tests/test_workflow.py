@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import identity, lint, runner, spec, workflow
+from generator import lint
+from generator.bucket import identity
+from generator.build import runner_script as runner
+from generator.build import workflow
+from generator.spec import model as spec
 from tests.conftest import EXAMPLES, write_spec
 
 

@@ -11,8 +11,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import lint, quantity, rbac, spec, workerpod, workflow
+from generator import lint
+from generator.build import rbac, workerpod, workflow
 from generator.cli import app
+from generator.spec import model as spec
+from generator.spec import quantity
 from tests.conftest import EXAMPLES, write_spec
 
 FISH = EXAMPLES / "fish-detector" / "batch.yaml"

@@ -17,8 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator import spec, workflow
+from generator.build import workflow
 from generator.cli import app
+from generator.spec import model as spec
 from tests.conftest import write_spec
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from generator import argo, lint, yamlfile
+from generator import lint
 from generator.cli._common import (
     Format,
     FormatOpt,
@@ -24,6 +24,8 @@ from generator.cli._common import (
     print_json,
     shown,
 )
+from generator.clients import argo_server as argo
+from generator.spec import yamlfile
 
 Server = Annotated[
     str | None, typer.Option("--argo-server", help="Argo Server URL (else ARGO_SERVER)")
@@ -59,7 +61,7 @@ def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], 
         return first, str(first.get("metadata", {}).get("namespace") or "argo")
     # Hera's models take half of the CLI's import time: only commands that build a workflow
     # pay it, not the plan and aggregate pods (`oscar-batch stage`)
-    from generator import workflow
+    from generator.build import workflow
 
     batch = load_spec(path, overrides)
     return yaml.safe_load(workflow.to_yaml(batch)), batch.argo.namespace

@@ -16,10 +16,12 @@ import typer
 from minio import Minio
 from rich.markup import escape
 
-from generator import layout, storage, urls
-from generator import spec as spec_mod
+from generator.bucket import layout
+from generator.bucket.reader import FolderStore, S3Store, Store
+from generator.clients import s3
 from generator.errors import OscarBatchError, SpecError
-from generator.store import FolderStore, S3Store, Store
+from generator.spec import model as spec_mod
+from generator.spec import urls
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,19 +112,17 @@ def load_spec(
 
 def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
     """A client for the run's S3: --endpoint, else OSCAR_BATCH_ENDPOINT, else the spec's."""
-    url = endpoint or os.environ.get(storage.ENDPOINT_ENV) or batch.input.endpoint
+    url = endpoint or os.environ.get(s3.ENDPOINT_ENV) or batch.input.endpoint
     if not url:
-        raise SpecError(
-            f"no S3 endpoint: give --endpoint, input.endpoint or {storage.ENDPOINT_ENV}"
-        )
-    return storage.client_from_env(url, batch.input.region)
+        raise SpecError(f"no S3 endpoint: give --endpoint, input.endpoint or {s3.ENDPOINT_ENV}")
+    return s3.client_from_env(url, batch.input.region)
 
 
 def output_store(
     batch: spec_mod.BatchSpec, endpoint: str | None, data_dir: Path | None
 ) -> tuple[Store, str]:
     """Where a spec's runs are read from, and how to name it: a local folder or S3."""
-    url = endpoint or os.environ.get(storage.ENDPOINT_ENV) or batch.input.endpoint
+    url = endpoint or os.environ.get(s3.ENDPOINT_ENV) or batch.input.endpoint
     if data_dir is None and not url and (LOCAL_DATA / batch.output_bucket).is_dir():
         data_dir = LOCAL_DATA
     if data_dir is not None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator import compare as compare_mod
+from generator.bucket import compare as compare_mod
 from generator.cli._common import (
     DataDirOpt,
     EndpointOpt,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from generator import rbac
+from generator.build import rbac
 from generator.cli._common import SetOpt, SkipOpt, SpecArg, errors, load_spec
 
 
@@ -26,7 +26,7 @@ def generate(
     overrides: SetOpt = None,
 ) -> None:
     """Generate the Argo Workflow of a batch spec: plan -> workers -> aggregate."""
-    from generator import workflow  # Hera: imported by the commands that build (see _argo)
+    from generator.build import workflow  # Hera: imported by the commands that build (see _argo)
 
     batch = load_spec(spec, overrides, skip_existing)
     text = workflow.to_yaml(batch)

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator import cluster, identity, planner, quantity, storage
-from generator.capacity import PODS
+from generator.bucket import identity
 from generator.cli._common import (
     Format,
     FormatOpt,
@@ -22,7 +21,11 @@ from generator.cli._common import (
     print_json,
     shown,
 )
+from generator.clients import kube, s3
 from generator.errors import SpecError
+from generator.spec import quantity
+from generator.stages import plan as planner
+from generator.stages.capacity import PODS
 
 
 def _cluster(
@@ -33,12 +36,12 @@ def _cluster(
     token: str | None,
     namespace: str,
     kueue_queue: str | None,
-) -> cluster.ClusterState:
+) -> kube.ClusterState:
     if cluster_from:
-        return cluster.from_snapshot(cluster_from)
+        return kube.from_snapshot(cluster_from)
     if oscar:
-        return cluster.from_oscar(oscar, user=user, password=password, token=token)
-    return cluster.from_api(namespace=namespace, kueue_queue=kueue_queue)
+        return kube.from_oscar(oscar, user=user, password=password, token=token)
+    return kube.from_api(namespace=namespace, kueue_queue=kueue_queue)
 
 
 def _quota_table(console: Console, plan: planner.Plan) -> None:
@@ -145,7 +148,7 @@ def plan(
             raise SpecError(
                 f"{spec}: input.endpoint is needed to list the bucket (or use --objects-from)"
             )
-        client = storage.client_from_env(batch.input.endpoint, batch.input.region)
+        client = s3.client_from_env(batch.input.endpoint, batch.input.region)
         result = planner.run_plan(client, batch, run, state, write=False)
     if output is Format.json:
         print_json(result.summary())

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from generator import identity, layout
+from generator.bucket import identity, layout
 from generator.cli._common import (
     DataDirOpt,
     EndpointOpt,

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from generator import aggregate, layout, localrun
+from generator.bucket import layout
 from generator.cli._common import (
     LOCAL_DATA,
     Format,
@@ -26,6 +26,8 @@ from generator.cli._common import (
     plain,
     print_json,
 )
+from generator.local import run as localrun
+from generator.stages import aggregate
 
 
 def _show(console: Console) -> Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None]:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator import identity, runs
+from generator.bucket import identity, runs
 from generator.cli._common import (
     DataDirOpt,
     EndpointOpt,

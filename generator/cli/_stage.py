@@ -8,10 +8,13 @@ from typing import Annotated
 
 import typer
 
-from generator import aggregate, cluster, layout, planner
-from generator import spec as spec_mod
+from generator.bucket import layout
 from generator.cli._common import errors, fail, s3_client
+from generator.clients import kube
 from generator.errors import OscarBatchError, SpecError
+from generator.spec import model as spec_mod
+from generator.stages import aggregate
+from generator.stages import plan as planner
 
 app = typer.Typer(help="Pod entry points of the generated workflow (not for people).", hidden=True)
 
@@ -66,12 +69,10 @@ def plan_stage(
     layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
 
-    def read() -> cluster.ClusterState:
+    def read() -> kube.ClusterState:
         if cluster_from:
-            return cluster.from_snapshot(cluster_from)
-        return cluster.from_api(
-            namespace=batch.argo.namespace, kueue_queue=batch.planning.kueue_queue
-        )
+            return kube.from_snapshot(cluster_from)
+        return kube.from_api(namespace=batch.argo.namespace, kueue_queue=batch.planning.kueue_queue)
 
     waiting = planner.Waiting(
         read, lambda line: typer.echo(line, err=True), batch.planning.wait_for_room

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import yamlfile
 from generator.errors import LintError
 from generator.lint import schema, versions, workflow
 from generator.lint.problem import ERROR, NOTE, Problem
 from generator.lint.templates import Library
+from generator.spec import yamlfile
 
 SUFFIXES = (".yaml", ".yml", ".json")
 

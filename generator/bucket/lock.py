@@ -1,0 +1,141 @@
+"""One run at a time per run folder: a lock object taken by the plan and removed by the aggregate.
+
+Two runs of one name at once process the same files twice (and overwrite each other's
+results). The lock is `<run>/lock.json`: owner, host, pid, start time and a random token.
+
+Taking it: read it; if held and not stale, refuse, naming the holder. Else create it with
+`If-None-Match: *` (exclusive on AWS S3 and MinIO); servers that ignore the header (rclone
+serve s3) overwrite instead, so the taker waits `SETTLE` seconds and reads the lock back: of
+two overlapping writers the later one wins and the earlier one sees the other's token and
+gives up. What that guarantees without If-None-Match: both runs go on only if one run's
+read-then-write took longer than the other's whole write-and-settle (more than SETTLE).
+
+Stale rule: a lock is stale when its holder is this very process (a retry inside one
+process), when it was taken on this host by a process that no longer exists (Ctrl-C, kill;
+in a pod the host is the pod's name, so only that pod's own retry matches), or when nothing
+in the run folder (the lock, any result) was written for `quiet_seconds` (twice the per-file
+timeout plus 10 minutes: a live worker writes a result at least that often).
+`--force` takes over a lock that is not stale.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import asdict, dataclass
+
+from minio import Minio
+
+from generator.bucket import layout
+from generator.clients import s3
+from generator.errors import RunError
+from generator.spec.model import BatchSpec
+
+SETTLE = 0.3
+
+
+@dataclass(frozen=True)
+class Holder:
+    owner: str
+    host: str
+    pid: int
+    started: float
+    token: str
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
+        return f"{self.owner} on {self.host} (pid {self.pid}) since {when}"
+
+
+def quiet_seconds(spec: BatchSpec) -> float:
+    return 2.0 * spec.worker.file_timeout + 600.0
+
+
+def me(now: float) -> Holder:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry
+        user = str(os.getuid())
+    return Holder(user, socket.gethostname(), os.getpid(), now, secrets.token_hex(8))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_locally(held: Holder, mine: Holder) -> bool:
+    """This process's own lock, or one of a dead process of this host."""
+    if held.host != mine.host:
+        return False
+    return held.pid == mine.pid or not _alive(held.pid)
+
+
+def _read(client: Minio, where: layout.RunLayout) -> Holder | None:
+    data = s3.get_optional(client, where.bucket, where.lock)
+    if data is None:
+        return None
+    try:
+        return Holder(**json.loads(data))
+    except (ValueError, TypeError):
+        # unreadable: whoever wrote it is not a run of this version; take it as the run's
+        return Holder("unknown", "unknown", 0, 0.0, "")
+
+
+def _newest_write(client: Minio, where: layout.RunLayout, since: float) -> float:
+    """The newest write in the run folder, stopping at the first one after `since`."""
+    newest = 0.0
+    for _, stamp in s3.list_dated(client, where.bucket, where.root):
+        newest = max(newest, stamp)
+        if newest > since:
+            break
+    return newest
+
+
+def acquire(
+    client: Minio, spec: BatchSpec, run: str, *, force: bool = False, settle: float = SETTLE
+) -> Holder:
+    """Take the run's lock.
+
+    Raises:
+        RunError: another live run holds it (one line naming the holder).
+    """
+    where = layout.RunLayout.of(spec, run)
+    mine = me(time.time())
+    body = json.dumps(asdict(mine)).encode()
+    held = _read(client, where)
+    if held is not None and not force and not stale_locally(held, mine):
+        quiet = quiet_seconds(spec)
+        if _newest_write(client, where, time.time() - quiet) > time.time() - quiet:
+            raise RunError(
+                f"run {run} is in progress: locked by {held.describe()}; wait for it, or pass"
+                f" --force if it is gone (a lock goes stale after {quiet:.0f}s without writes)"
+            )
+    if held is None:
+        if not s3.put_if_absent(client, where.bucket, where.lock, body):
+            raced = _read(client, where)
+            who = raced.describe() if raced else "another run"
+            raise RunError(f"run {run} was just locked by {who}")
+    else:
+        s3.put_bytes(client, where.bucket, where.lock, body, "application/json")
+    time.sleep(settle)
+    now_held = _read(client, where)
+    if now_held is None or now_held.token != mine.token:
+        who = now_held.describe() if now_held else "another run"
+        raise RunError(f"run {run} was just locked by {who}")
+    return mine
+
+
+def release(client: Minio, spec: BatchSpec, run: str) -> None:
+    """Remove the lock (the aggregate's last act; a missing lock is fine)."""
+    where = layout.RunLayout.of(spec, run)
+    s3.remove(client, where.bucket, where.lock)

@@ -1,0 +1,80 @@
+"""Render the worker runner (templates/runner.sh.j2): the shell loop run inside service images."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+import generator
+from generator import __version__
+from generator.bucket import identity
+from generator.build import sidecar, workerpod
+from generator.spec.model import BatchSpec
+
+
+def templates_dir() -> Path:
+    """templates/ beside the package in a checkout, generator/templates inside a wheel."""
+    package = Path(str(resources.files(generator.__name__)))
+    packaged = package / "templates"
+    return packaged if packaged.is_dir() else package.parent / "templates"
+
+
+def render(mount_points: Iterable[str]) -> str:
+    """The runner script text.
+
+    Args:
+        mount_points: the bucket mount points the runner waits for before it starts.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # shell text, quoted by the shquote filter
+    )
+    env.filters["shquote"] = shlex.quote
+    template = env.get_template("runner.sh.j2")
+    return template.render(
+        version=__version__, mounts=[sidecar.proc_mounts_escape(p) for p in mount_points]
+    )
+
+
+def environment(
+    spec: BatchSpec, *, mnt_root: str, run: str, shard: str, script: str
+) -> dict[str, str]:
+    """The runner's environment contract (see the template's header), service env included.
+
+    Args:
+        spec: the batch spec.
+        mnt_root: the folder buckets are mounted under.
+        run: the run name (an Argo expression in a workflow).
+        shard: the shard id (an Argo expression in a workflow).
+        script: where the service script is.
+    """
+    layout_root = f"{spec.output.prefix}{run}"
+    reads, writes = workerpod.mounts(spec, mnt_root)[:2]  # input, then where runs are written
+    input_dir = f"{reads.point}/{spec.input.prefix}"
+    env = {
+        "OSCAR_BATCH_SHARD": shard,
+        "OSCAR_BATCH_RUN_DIR": f"{writes.point}/{layout_root}",
+        "OSCAR_BATCH_INPUT_DIR": input_dir.rstrip("/"),
+        "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
+        "OSCAR_BATCH_INPUT_PREFIX": spec.input.prefix,
+        "OSCAR_BATCH_SCRIPT": script,
+        "OSCAR_BATCH_FILE_TIMEOUT": str(spec.worker.file_timeout),
+        "OSCAR_BATCH_SKIP_EXISTING": "1" if spec.worker.skip_existing else "0",
+        "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
+        identity.ENV: identity.of(spec).fingerprint,
+        "OSCAR_BATCH_RUN_KEY": layout_root,
+        "OSCAR_BATCH_INVOKE": spec.worker.invoke,
+        "OSCAR_BATCH_BATCH_SIZE": str(spec.worker.batch_size),
+        # OSCAR gives every service container its name (grycap/oscar pkg/types/service.go
+        # addServiceMetadataEnvVars); the runner also builds JOB_UUID from it, as OSCAR does.
+        "OSCAR_SERVICE_NAME": spec.service.name,
+    }
+    if spec.service.log_level:
+        env["LOG_LEVEL"] = spec.service.log_level
+    return {**spec.service.env, **env}

@@ -1,0 +1,112 @@
+"""The worker pod's containers and their resources: one definition for the workflow and the planner.
+
+OSCAR sets a service's cpu/memory as limits, so requests equal limits; `enable_gpu` adds one
+`nvidia.com/gpu`. Each bucket mount (`mounts`) adds an rclone sidecar with its own small request.
+The planner counts exactly these containers, so the width it picks is what the pods ask for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from generator.errors import SpecError
+from generator.spec import quantity
+from generator.spec.model import BatchSpec
+
+GPU = "nvidia.com/gpu"
+# Bucket names cannot start with '.', so this folder never shadows OSCAR's /mnt/<bucket>.
+WRITE_ROOT = ".oscar-batch"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One rclone mount of a worker pod (one sidecar each)."""
+
+    bucket: str
+    point: str
+    read_only: bool
+
+
+def mounts(spec: BatchSpec, mnt_root: str) -> list[Mount]:
+    """The worker's bucket mounts, input first.
+
+    The input is mounted read-only at OSCAR's path, /mnt/<bucket>: a script that deletes or
+    rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy) fails that file
+    and never touches the bucket. The runner writes through a read-write mount: of the output
+    bucket at /mnt/<bucket>, or, when the output shares the input bucket, a second mount of it
+    at /mnt/.oscar-batch/<bucket>. The service's own `mount` bucket, if any, comes last.
+    """
+    root = mnt_root.rstrip("/")
+    out = spec.output_bucket
+    write_point = f"{root}/{WRITE_ROOT}/{out}" if out == spec.input.bucket else f"{root}/{out}"
+    found = [
+        Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True),
+        Mount(out, write_point, read_only=False),
+    ]
+    extra = spec.service.mount
+    if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
+        # OSCAR's `mount` of a further bucket, read-write at /mnt/<bucket> as OSCAR mounts it
+        found.append(Mount(extra.bucket, f"{root}/{extra.bucket}", read_only=False))
+    return found
+
+
+def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
+    """requests == limits, as OSCAR sets them."""
+    amounts = {"cpu": spec.service.cpu, "memory": spec.service.memory}
+    if spec.service.gpu:
+        amounts[GPU] = str(spec.service.gpu)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+MIB = 2**20
+# rclone's memory in a sidecar (vfs cache off): its own ~64Mi, then per file open for reading
+# one read-ahead buffer (--buffer-size, default 16Mi; a smaller file takes its size), and per
+# file open for writing the multipart chunks in flight (--s3-chunk-size 5Mi x
+# --s3-upload-concurrency 4). The runner holds at most two files open per mount (the manifest
+# or the input, and the file the script reads; one output being copied).
+RCLONE_BASE = 64 * MIB
+READ_BUFFER = 16 * MIB
+WRITE_BUFFER = 5 * MIB * 4
+OPEN_FILES = 2
+
+
+def sidecar_memory_need() -> int:
+    """Bytes one mount sidecar needs: base + OPEN_FILES x (read buffer + write chunks)."""
+    return RCLONE_BASE + OPEN_FILES * (READ_BUFFER + WRITE_BUFFER)
+
+
+def sidecar_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
+    """The rclone sidecar's request and limit (`worker.sidecar_memory`, checked against need).
+
+    Raises:
+        SpecError: the memory is below what rclone's buffers take (it would be OOM-killed).
+    """
+    need = sidecar_memory_need()
+    if quantity.parse(spec.worker.sidecar_memory) < need:
+        raise SpecError(
+            f"worker.sidecar_memory {spec.worker.sidecar_memory} is below the {need // MIB}Mi"
+            " rclone's buffers take (64Mi + 2 open files x (16Mi read-ahead + 4 x 5Mi chunks))"
+        )
+    return {
+        "requests": {"cpu": spec.worker.sidecar_cpu, "memory": spec.worker.sidecar_memory},
+        "limits": {"memory": spec.worker.sidecar_memory},
+    }
+
+
+def pod_spec(spec: BatchSpec) -> dict[str, Any]:
+    """The worker pod's containers in Kubernetes JSON shape, for `capacity.pod_requests`."""
+    containers = [{"name": "main", "resources": service_resources(spec)}]
+    containers += [
+        {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
+        for i, _ in enumerate(mounts(spec, "/mnt"))
+    ]
+    executor = {"requests": dict(spec.planning.executor_requests)}
+    if spec.planning.executor_requests:
+        # Argo adds its `wait` sidecar and, for the script artifact, an `init` container
+        containers.append({"name": "wait", "resources": executor})
+        return {
+            "containers": containers,
+            "initContainers": [{"name": "init", "resources": executor}],
+        }
+    return {"containers": containers}

@@ -1,0 +1,426 @@
+"""Build the Argo Workflow (or WorkflowTemplate / CronWorkflow) of a batch spec with Hera.
+
+plan -> work (fan-out over the plan's shard ids) -> aggregate. Only shard ids travel through
+Argo parameters; file lists stay in the bucket (the workflow object lives in etcd).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hera.workflows import (
+    DAG,
+    Container,
+    CronWorkflow,
+    Env,
+    Parameter,
+    RawArtifact,
+    SecretEnv,
+    Task,
+    UserContainer,
+    Workflow,
+    WorkflowTemplate,
+)
+from hera.workflows import models as m
+
+from generator import __version__
+from generator.bucket import identity, layout
+from generator.build import rbac, runner_script, sidecar, workerpod
+from generator.clients import s3
+from generator.errors import SpecError
+from generator.spec.model import BatchSpec
+
+RUN = "{{workflow.parameters.run}}"
+SHARD = "{{inputs.parameters.shard}}"
+FORCE = "{{workflow.parameters.force}}"
+SPEC_PATH = "/etc/oscar-batch/spec.json"
+SCRIPT_PATH = "/etc/oscar-batch/script.sh"
+OUT_DIR = "/tmp/oscar-batch"
+MNT = "/mnt"
+STAGE_RETRIES = 3
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# The aggregate runs whatever became of the workers, so every file is accounted for. Argo
+# rejects `continueOn` beside `depends`, so the condition names every finished outcome. A
+# withParam task is a TaskGroup whose phase is Succeeded unless a child Failed or Errored,
+# then that child's phase (workflow/controller/dag.go, executeDAGTask); `AnySucceeded ||
+# AllFailed` (evaluateDependsLogic) is false when none succeeded and one ended Error. Omitted
+# and Skipped (the plan failed) are left out: without a plan there is nothing to report.
+AGGREGATE_DEPENDS = "work.Succeeded || work.Failed || work.Errored"
+
+
+def _literal(words: list[str]) -> list[str]:
+    """Command words or env values Kubernetes hands over unchanged.
+
+    The kubelet expands `$(NAME)` and turns `$$` into `$` in env values, command and args
+    (k8s.io/kubernetes third_party/forked/golang/expansion, Expand); with every `$` doubled,
+    each `$$` becomes the one `$` written and nothing else is touched.
+    """
+    return [w.replace("$", "$$") for w in words]
+
+
+def _env(values: dict[str, str]) -> list[Env]:
+    literal = _literal(list(values.values()))
+    return [Env(name=k, value=v) for k, v in zip(values, literal, strict=True)]
+
+
+def _inert_json(data: Any) -> str:
+    """JSON that Argo's `{{...}}` substitution leaves alone and that decodes to `data`.
+
+    Argo replaces `{{tag}}` in a template's JSON text before the pod starts
+    (util/template/simple_template.go); here `{{` can only sit inside a JSON string, where
+    `\u007b` is the same `{`.
+    """
+    return json.dumps(data, indent=1, sort_keys=True).replace("{{", "{\\u007b")
+
+
+# The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
+ARGO_TAGS = (RUN, SHARD, FORCE, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+
+
+def _refuse_foreign_tags(node: Any, path: str = "") -> None:
+    """Refuse a spec value Argo would substitute (`{{...}}` in the script or an env value).
+
+    Raises:
+        SpecError: naming the spec field.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_foreign_tags(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            named = value.get("name") if isinstance(value, dict) else None
+            _refuse_foreign_tags(value, f"{path}[{named or i}]")
+    elif isinstance(node, str):
+        rest = node
+        for tag in ARGO_TAGS:
+            rest = rest.replace(tag, "")
+        if "{{" in rest:
+            where = "service.script" if "artifacts[script]" in path else path.lstrip(".")
+            env = re.search(r"\.env\[(\w+)\]", path)
+            where = f"the environment variable {env.group(1)}" if env else where
+            raise SpecError(
+                f"{where} contains '{{{{', which Argo substitutes before the pod starts:"
+                " the pod would not run what was reviewed; write it another way"
+            )
+
+
+def version(spec: BatchSpec) -> tuple[int, int]:
+    """The targeted Argo release as a comparable (major, minor)."""
+    major, minor = spec.argo.version.split(".")
+    return int(major), int(minor)
+
+
+def retry(
+    spec: BatchSpec, limit: int, first: str, cap: str, policy: str = "Always"
+) -> m.RetryStrategy:
+    """Retry (on `policy`), waiting `first`, doubling, never more than `cap` between tries.
+
+    No `maxDuration`: it counts from the first attempt's start and becomes every retry pod's
+    deadline (workflow/controller/operator.go, processNodeRetries: maxDurationDeadline ->
+    opts.executionDeadline), so a shard running longer is never retried and a retry is cut
+    short. `Backoff.cap` bounds one wait only and exists from v3.7
+    (pkg/apis/workflow/v1alpha1/workflow_types.go); before it, every wait is `first`.
+    """
+    backoff = (
+        m.Backoff(duration=first, factor=m.IntOrString(2), cap=cap)
+        if version(spec) >= (3, 7)
+        else m.Backoff(duration=first, factor=m.IntOrString(1))
+    )
+    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff)
+
+
+def _s3_env(spec: BatchSpec, access: str, secret: str) -> list[Env | SecretEnv]:
+    """S3 credentials come from the Secret only: the YAML names it, never its values."""
+    return [
+        SecretEnv(
+            name=access, secret_name=spec.input.credentials_secret, secret_key="AWS_ACCESS_KEY_ID"
+        ),
+        SecretEnv(
+            name=secret,
+            secret_name=spec.input.credentials_secret,
+            secret_key="AWS_SECRET_ACCESS_KEY",
+        ),
+    ]
+
+
+def endpoint(spec: BatchSpec) -> str:
+    """The in-cluster endpoint: the spec's, or OSCAR's default MinIO service."""
+    return spec.input.endpoint or "http://minio.minio:9000"
+
+
+def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserContainer:
+    """rclone mount of one bucket, with OSCAR's flags and no VFS write cache.
+
+    Writes stream through (`--vfs-cache-mode off`), so an output exists in S3 when the
+    runner's `cp` returns: the sidecar is killed right after the main container exits.
+    A small shell around rclone unmounts on every exit (`sidecar.SIDECAR_SCRIPT`).
+    """
+    return UserContainer(
+        name=f"mount-{index}",
+        image=spec.argo.rclone_image,
+        command=_literal(sidecar.sidecar_command(mount.bucket, mount.point, mount.read_only)),
+        env=[
+            *_env(sidecar.remote_env(endpoint(spec))),
+            *_s3_env(spec, *sidecar.KEY_ENV),
+        ],
+        resources=m.ResourceRequirements(**workerpod.sidecar_resources(spec)),
+        security_context=m.SecurityContext(privileged=True),
+        volume_mounts=[
+            m.VolumeMount(
+                name=f"bucket-{index}", mount_path=mount.point, mount_propagation="Bidirectional"
+            )
+        ],
+    )
+
+
+def _stage(
+    spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter], account: str
+) -> Container:
+    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact."""
+    return Container(
+        name=stage,
+        image=spec.argo.runtime_image,
+        command=_literal(["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", RUN, *args]),
+        inputs=[
+            RawArtifact(
+                name="spec",
+                path=SPEC_PATH,
+                data=_inert_json(spec.model_dump(mode="json")),
+            )
+        ],
+        outputs=outputs,
+        env=[
+            *_env({s3.ENDPOINT_ENV: endpoint(spec)}),
+            *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        ],
+        resources=m.ResourceRequirements(
+            requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+        ),
+        # Pod Security "restricted" (pod-security-standards): non-root, RuntimeDefault seccomp,
+        # no escalation, no capabilities; the pod-level part also covers Argo's own containers.
+        pod_security_context=m.PodSecurityContext(
+            run_as_non_root=True, seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
+        ),
+        security_context=m.SecurityContext(
+            run_as_non_root=True,
+            allow_privilege_escalation=False,
+            capabilities=m.Capabilities(drop=["ALL"]),
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+        ),
+        service_account_name=account,
+        # A stage's non-zero exit is a verdict a retry would repeat (a refused run, too many
+        # failed files); transient S3/API errors are retried inside, by the clients
+        # (s3.make_client). What is left for Argo is a pod that ended in Error (deleted,
+        # evicted, node lost): OnError retries exactly those (operator.go, processNodeRetries).
+        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", policy="OnError"),
+    )
+
+
+def _worker(spec: BatchSpec) -> Container:
+    env = runner_script.environment(spec, mnt_root=MNT, run=RUN, shard=SHARD, script=SCRIPT_PATH)
+    secret_env = [
+        SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
+        for n in spec.service.secret_env
+    ]
+    mounts = workerpod.mounts(spec, MNT)
+    volumes = [
+        m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
+        for i, _ in enumerate(mounts)
+    ]
+    volume_mounts = [
+        m.VolumeMount(
+            name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
+        )
+        for i, mount in enumerate(mounts)
+    ]
+    if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
+        claim = m.PersistentVolumeClaimVolumeSource(claim_name=spec.service.volume.claim)
+        volumes.append(m.Volume(name="service-volume", persistent_volume_claim=claim))
+        volume_mounts.append(
+            m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
+        )
+    return Container(
+        name="worker",
+        image=spec.service.image,
+        command=_literal(
+            [
+                "sh",
+                "-c",
+                runner_script.render(mount.point for mount in mounts),
+                "oscar-batch-runner",
+            ]
+        ),
+        inputs=[
+            Parameter(name="shard"),
+            RawArtifact(name="script", path=SCRIPT_PATH, mode=0o755, data=spec.service.script),
+        ],
+        env=[*_env(dict(sorted(env.items()))), *secret_env],
+        resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
+        working_dir=spec.service.workdir,
+        volumes=volumes,
+        volume_mounts=volume_mounts,
+        sidecars=[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
+        retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
+        active_deadline_seconds=spec.worker.pod_timeout,
+        # Kueue's pod integration admits a labelled pod against the LocalQueue's quota
+        labels={KUEUE_QUEUE_LABEL: spec.planning.kueue_queue}
+        if spec.planning.kueue_queue
+        else None,
+        # The service image and the privileged sidecar get no API token; only Argo's wait and
+        # init containers get the executor account's, which Argo mounts when this is false
+        # (workflow/controller/workflowpod.go, setupServiceAccount: it then requires
+        # executor.serviceAccountName and mounts its token Secret).
+        service_account_name=rbac.executor_account(spec),
+        automount_service_account_token=False,
+        executor=m.ExecutorConfig(service_account_name=rbac.executor_account(spec)),
+        node_selector=dict(spec.planning.node_selector) or None,
+        tolerations=[
+            m.Toleration(**t.model_dump(exclude_none=True)) for t in spec.planning.tolerations
+        ]
+        or None,
+    )
+
+
+def _metadata(spec: BatchSpec) -> dict[str, Any]:
+    source = f"s3://{spec.input.bucket}/{spec.input.prefix}"
+    target = f"s3://{spec.output_bucket}/{spec.output.prefix}<run>/"
+    return {
+        # for people only; an unclosed `{{` would make Hera's YAML writer join the lines that
+        # follow it (hera/_yaml.py, _squash_wrapped_expressions)
+        "annotations": {
+            "workflows.argoproj.io/title": f"{spec.service.name} over {source}".replace(
+                "{{", "{ {"
+            ),
+            "workflows.argoproj.io/description": (
+                f"oscar-batch {__version__}: runs OSCAR service {spec.service.name}"
+                f" ({spec.service.image}) on every file of {source} matching"
+                f" {', '.join(spec.input.include)}; results and report in {target}"
+            ).replace("{{", "{ {"),
+        },
+        "labels": {
+            "oscar-batch/spec": spec.name,
+            "oscar-batch/service": spec.service.name,
+            "app.kubernetes.io/managed-by": "oscar-batch",
+        },
+    }
+
+
+class _ScheduleSpec(m.CronWorkflowSpec):
+    """v3.5's CronWorkflowSpec: one `schedule` string, no `schedules` (Hera models v4's)."""
+
+    schedule: str
+    schedules: list[str] | None = None  # type: ignore[assignment]
+
+
+class _ScheduleModel(m.CronWorkflow):
+    spec: _ScheduleSpec
+
+
+class _ScheduleCron(CronWorkflow):
+    """A CronWorkflow for v3.5: its spec carries `schedule` instead of `schedules`."""
+
+    def build(self) -> Any:
+        model = super().build()
+        cron = model.spec
+        assert isinstance(cron, m.CronWorkflowSpec)
+        fields = {k: getattr(cron, k) for k in cron.model_fields_set if k != "schedules"}
+        spec = _ScheduleSpec(**fields, schedule=cron.schedules[0])
+        kept = {k: getattr(model, k) for k in model.model_fields_set if k != "spec"}
+        return _ScheduleModel(**kept, spec=spec)
+
+
+def _kind(spec: BatchSpec) -> type[Workflow]:
+    """CronWorkflowSpec has `schedule` up to v3.7 and `schedules` from v3.6
+    (pkg/apis/workflow/v1alpha1/cron_workflow_types.go in v3.5.14, v3.6.19, v4.0.10)."""
+    if spec.argo.kind == "CronWorkflow":
+        return CronWorkflow if version(spec) >= (3, 6) else _ScheduleCron
+    return {"Workflow": Workflow, "WorkflowTemplate": WorkflowTemplate}[spec.argo.kind]
+
+
+def build(spec: BatchSpec) -> Workflow:
+    """The Hera workflow object of a spec (kind chosen by `argo.kind`)."""
+    kind = _kind(spec)
+    naming: dict[str, Any] = (
+        {"generate_name": f"{spec.name}-"} if spec.argo.kind == "Workflow" else {"name": spec.name}
+    )
+    # Forbid: a night still running when the next starts would share its run folder
+    extra: dict[str, Any] = (
+        {"schedules": [spec.argo.schedule], "concurrency_policy": "Forbid"}
+        if spec.argo.kind == "CronWorkflow"
+        else {}
+    )
+    with kind(
+        kind=spec.argo.kind,
+        **naming,
+        **extra,
+        namespace=spec.argo.namespace,
+        entrypoint="main",
+        service_account_name=rbac.executor_account(spec),
+        image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
+        or None,
+        arguments=[
+            Parameter(
+                name="run",
+                value=identity.default_run(spec),
+                description="run name: a new name starts over, the same name resumes",
+            ),
+            Parameter(
+                name="force",
+                value="false",
+                description="true: resume a run made by another service version, or held by"
+                " a run that is gone (its lock)",
+            ),
+        ],
+        # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
+        parallelism=spec.planning.max_workers + 2,
+        pod_gc=m.PodGC(strategy="OnPodSuccess"),
+        ttl_strategy=m.TTLStrategy(seconds_after_success=86400, seconds_after_failure=604800),
+        # Only values the generator validated: a run name given at submit time (`-p run=...`)
+        # in a label would make every pod create fail before the plan could reject the name.
+        pod_metadata=m.Metadata(labels={"oscar-batch/spec": spec.name}),
+        **_metadata(spec),
+    ) as wf:
+        plan = _stage(
+            spec,
+            "plan",
+            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE],
+            [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
+            rbac.plan_account(spec),
+        )
+        aggregate_step = _stage(
+            spec,
+            "aggregate",
+            ["--outputs-dir", OUT_DIR],
+            [
+                Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
+                for n in layout.OUTPUT_PARAMETERS
+            ],
+            rbac.executor_account(spec),
+        )
+        worker = _worker(spec)
+        with DAG(name="main"):
+            Task(name="plan", template=plan)
+            Task(
+                name="work",
+                template=worker,
+                depends="plan",
+                with_param="{{tasks.plan.outputs.parameters.shards}}",
+                arguments={"shard": "{{item}}"},
+            )
+            Task(name="aggregate", template=aggregate_step, depends=AGGREGATE_DEPENDS)
+    return wf
+
+
+def to_yaml(spec: BatchSpec) -> str:
+    """The workflow as YAML: same spec, same bytes.
+
+    Raises:
+        SpecError: a spec value would be changed by Argo's substitution in the pod.
+    """
+    wf = build(spec)
+    # the object's own metadata is not templated; its spec is (operator.go, substituteParams)
+    _refuse_foreign_tags(wf.to_dict()["spec"])
+    text: str = wf.to_yaml()
+    return text

@@ -1,0 +1,317 @@
+"""The aggregate stage: account for every planned file and write the run's report.
+
+Every key in the plan's index ends as succeeded, failed (with the reason and the tail of
+its log), unsupported (a key no mount can show), or missing (no result: a worker died).
+Memory stays bounded whatever the run's size: the index is streamed, results are fetched
+through a bounded window, report.csv and the merged tables are written to temporary files
+as rows arrive, and report.json keeps only the first `PROBLEMS_SHOWN` problems.
+
+The report separates the run from this attempt (since the latest plan): counts are the
+run's, while throughput, file durations (failed and timed-out files included) and the
+per-shard figures are this attempt's, so a resume that processed nothing says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minio import Minio
+
+from generator.bucket import layout, merge
+from generator.bucket import lock as runlock
+from generator.bucket.results import ResultIndex, output_groups, parse_result
+from generator.clients import s3
+from generator.spec.model import BatchSpec
+
+# What the aggregate step exposes as Argo output parameters (files of these names).
+CSV_FIELDS = (
+    "key",
+    "status",
+    "shard",
+    "exit_code",
+    "seconds",
+    "outputs",
+    "size",
+    "reason",
+    "error",
+)
+PROBLEMS_SHOWN = 1000
+TEXT_FIELDS = ("key", "outputs", "reason", "error")
+
+
+@dataclass
+class Row:
+    key: str
+    status: str
+    shard: str = ""
+    exit_code: int | None = None
+    seconds: float | None = None
+    outputs: str = ""
+    size: int = 0
+    reason: str = ""
+    error: str = ""
+    stored: int | None = None  # files the service stored (the result's `outputs N`)
+    invocation: str = ""
+    identity: str = ""  # the service version that processed it (results of a runner >= 0.2)
+    this_attempt: bool = True
+
+
+def csv_cells(row: Row) -> list[Any]:
+    """A report.csv line; text cells neutralised against spreadsheet formulas."""
+    values = {name: getattr(row, name) for name in CSV_FIELDS}
+    for name in TEXT_FIELDS:
+        values[name] = merge.neutral(values[name])
+    return ["" if values[n] is None else values[n] for n in CSV_FIELDS]
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+
+@dataclass
+class Tally:
+    """The report's figures, fed one row at a time (memory: 8 bytes per processed file)."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("succeeded", "failed", "missing", "unsupported"), 0)
+    )
+    shards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: array[float] = field(default_factory=lambda: array("d"))
+    invocations: array[int] = field(default_factory=lambda: array("q"))
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    no_output: int = 0
+    identities: dict[str, int] = field(default_factory=dict)
+    attempt: dict[str, int] = field(default_factory=lambda: {"succeeded": 0, "failed": 0})
+
+    def add(self, r: Row) -> None:
+        self.counts[r.status] += 1
+        if r.status == "succeeded" and r.stored == 0:
+            self.no_output += 1
+        if r.identity:
+            self.identities[r.identity] = self.identities.get(r.identity, 0) + 1
+        if r.status != "succeeded" and len(self.problems) < PROBLEMS_SHOWN:
+            self.problems.append(
+                {
+                    "key": r.key,
+                    "status": r.status,
+                    "exit_code": r.exit_code,
+                    "reason": r.reason,
+                    "error": r.error,
+                }
+            )
+        if r.status not in ("succeeded", "failed") or not r.this_attempt:
+            return
+        self.attempt[r.status] += 1
+        if r.seconds is not None:
+            self.seconds.append(r.seconds)
+        if r.invocation:
+            self.invocations.append(hash(r.invocation))
+        if r.shard:
+            s = self.shards.setdefault(
+                r.shard, {"files": 0, "succeeded": 0, "failed": 0, "seconds": 0.0}
+            )
+            s["files"] += 1
+            s[r.status] += 1
+            s["seconds"] = round(s["seconds"] + (r.seconds or 0.0), 3)
+
+    def report(self, spec: BatchSpec, run: str, plan: dict[str, Any], now: float) -> dict[str, Any]:
+        planned = sum(self.counts.values())
+        bad = planned - self.counts["succeeded"]
+        ratio = bad / planned if planned else 0.0
+        wall = max(0.0, now - float(plan.get("created", now)))
+        processed = self.attempt["succeeded"] + self.attempt["failed"]
+        ordered = sorted(self.seconds)
+        where = layout.RunLayout.of(spec, run)
+        return {
+            "run": run,
+            "spec": spec.name,
+            "service": spec.service.name,
+            "identity": (plan.get("identity") or {}).get("id"),
+            # files per service version that processed them: more than one after --force
+            "identities": dict(sorted(self.identities.items())),
+            "input": f"s3://{spec.input.bucket}/{spec.input.prefix}",
+            "outputs": f"s3://{where.bucket}/{where.outputs}",
+            "planned": planned,
+            **self.counts,
+            "no_output": self.no_output,
+            "failed_ratio": round(ratio, 6),
+            "max_failed_ratio": spec.failure.max_failed_ratio,
+            "passed": ratio <= spec.failure.max_failed_ratio,
+            "workers": plan.get("workers"),
+            "mode": getattr(spec.worker, "invoke", "file"),
+            "invocations": len(set(self.invocations)) if self.invocations else None,
+            "attempt": {"processed": processed, **self.attempt},
+            "wall_seconds": round(wall, 3),
+            "throughput_files_per_s": round(processed / wall, 3) if wall > 0 else None,
+            "file_seconds": {
+                "files": len(ordered),
+                "total": round(sum(ordered), 3),
+                "mean": round(sum(ordered) / len(ordered), 3) if ordered else None,
+                "p50": _percentile(ordered, 0.5),
+                "p95": _percentile(ordered, 0.95),
+                "max": ordered[-1] if ordered else None,
+            },
+            "shards": dict(sorted(self.shards.items())),
+            "problems_total": bad,
+            "problems": self.problems,
+        }
+
+
+def build_report(
+    spec: BatchSpec, run: str, plan: dict[str, Any], rows: list[Row], now: float
+) -> dict[str, Any]:
+    """The report of a list of rows (pure; the stage streams rows through a `Tally`)."""
+    tally = Tally()
+    for r in rows:
+        tally.add(r)
+    return tally.report(spec, run, plan, now)
+
+
+def _row(
+    client: Minio,
+    spec: BatchSpec,
+    where: layout.RunLayout,
+    index: ResultIndex,
+    started: float,
+    line: str,
+) -> Row:
+    """One planned file's row (its result object fetched when there is one)."""
+    fid, size, key, unsupported = layout.parse_index_line(line)
+    if unsupported:
+        return Row(key=key, status="unsupported", reason=unsupported)
+    found = index.find(fid)
+    if found is None:
+        return Row(key, "missing", size=size, reason="no result: the worker did not finish")
+    d = parse_result(
+        s3.get_bytes(client, where.bucket, index.key(where, fid, found)).decode("utf-8", "replace")
+    )
+    return Row(
+        key=key,
+        status="succeeded" if found.ok else "failed",
+        shard=found.shard,
+        exit_code=d["exit_code"],
+        seconds=d["seconds"],
+        # a failed file's outputs are never its outputs, even if stale ones remain
+        outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
+        if found.ok and d["outputs"]
+        else "",
+        size=size,
+        reason="" if found.ok else (d["reason"] or "failed"),
+        error="" if found.ok else d["error"],
+        stored=d["outputs"],
+        invocation=d["invocation"],
+        identity=d["identity"],
+        this_attempt=found.stamp >= started,
+    )
+
+
+def rows(
+    client: Minio, spec: BatchSpec, run: str, index: ResultIndex, threads: int = 16
+) -> Iterator[Row]:
+    """Every planned file's row in index order, fetched `threads` at a time.
+
+    At most 4 x `threads` results are in flight, so memory does not grow with the run.
+
+    Raises:
+        StorageError: S3 fails.
+    """
+    where = layout.RunLayout.of(spec, run)
+    # this attempt began when the latest plan was written (by the server's clock, as results)
+    started = dict(s3.list_dated(client, where.bucket, where.plan)).get(where.plan, 0.0)
+    lines = s3.iter_lines(client, where.bucket, where.index)
+    yield from s3.ordered_map(
+        lambda line: _row(client, spec, where, index, started, line), lines, threads
+    )
+
+
+def merge_outputs(
+    client: Minio,
+    spec: BatchSpec,
+    where: layout.RunLayout,
+    index: ResultIndex,
+    merger: merge.Merger,
+    threads: int = 16,
+) -> None:
+    """Feed the merger every mergeable output of a succeeded file: one streamed listing of
+    `outputs/`, then a GET per output through a bounded window."""
+    listing = s3.list_dated(client, where.bucket, where.outputs)
+    groups = output_groups(listing, where.outputs, spec.input.prefix, index)
+    wanted = ((rel, name) for rel, names in groups for name in names if merger.wants(name))
+
+    def fetch(item: tuple[str, str]) -> tuple[str, str, bytes]:
+        rel, name = item
+        return rel, name, s3.get_bytes(client, where.bucket, f"{where.outputs}{rel}/{name}")
+
+    for rel, name, data in s3.ordered_map(fetch, wanted, threads):
+        merger.add(spec.input.prefix + rel, name, data)
+
+
+def run_aggregate(
+    client: Minio, spec: BatchSpec, run: str, outputs_dir: Path | None = None
+) -> dict[str, Any]:
+    """Write report.json, report.csv and the merged tables, Argo output parameters to
+    `outputs_dir`; then release the run's lock.
+
+    Raises:
+        StorageError: the run has no plan (plan never finished) or S3 fails.
+    """
+    where = layout.RunLayout.of(spec, run)
+    plan = json.loads(s3.get_bytes(client, where.bucket, where.plan))
+    index = ResultIndex.build(s3.list_dated(client, where.bucket, where.results))
+    tally = Tally()
+    with tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp:
+        report_csv = Path(tmp) / "report.csv"
+        with report_csv.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(CSV_FIELDS)
+            for row in rows(client, spec, run, index):
+                tally.add(row)
+                writer.writerow(csv_cells(row))
+        s3.put_file(client, where.bucket, where.report_csv, report_csv, "text/csv")
+        merged = None
+        if spec.output.merge:
+            merger = merge.Merger(Path(tmp), spec.output.merge)
+            merge_outputs(client, spec, where, index, merger)
+            merged = merger.upload(client, where)
+    report = tally.report(spec, run, plan, time.time())
+    report["merged"] = merged
+    report["report"] = f"s3://{where.bucket}/{where.report_json}"
+    s3.put_bytes(
+        client,
+        where.bucket,
+        where.report_json,
+        json.dumps(report, indent=1).encode("utf-8"),
+        "application/json",
+    )
+    if outputs_dir is not None:
+        outputs_dir.mkdir(parents=True, exist_ok=True)
+        params = {
+            "processed": report["succeeded"] + report["failed"],
+            "succeeded": report["succeeded"],
+            "failed": report["failed"],
+            "missing": report["missing"] + report["unsupported"],
+            "report": report["report"],
+        }
+        for name, value in params.items():
+            (outputs_dir / name).write_text(str(value), encoding="utf-8")
+    runlock.release(client, spec, run)
+    return report
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """One line for logs and the terminal."""
+    no_output = report.get("no_output") or 0
+    return (
+        f"{report['succeeded']}/{report['planned']} succeeded"
+        + (f" ({no_output} with no output)" if no_output else "")
+        + f", {report['failed']} failed, {report['missing']} missing,"
+        f" {report['unsupported']} unsupported; report {report.get('report', '')}"
+    )
