@@ -3,7 +3,7 @@
     <output.prefix><run>/plan.json             the plan (width, reasons, shard sizes)
     <output.prefix><run>/index.tsv             every planned file: id, size, key
     <output.prefix><run>/shards/<shard>.tsv    one worker's manifest: id, JSON key, relative key
-    <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
+    <output.prefix><run>/results/<shard>/<name>.results  results of a group of files (results.py)
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 
 from generator.errors import SpecError
 from generator.spec.model import DNS_LABEL, BatchSpec
-
-RESULT_SUFFIXES = (".ok", ".fail")
 
 
 def file_id(key: str) -> str:
@@ -109,16 +106,6 @@ class RunLayout:
         return f"{self.root}shards/{sid}.tsv"
 
 
-_RESULT = re.compile(r"results/(?P<shard>[^/]+)/(?P<id>[0-9a-f]{16})\.(?P<status>ok|fail)$")
-
-
-def parse_result_key(key: str) -> tuple[str, str, str] | None:
-    """(shard, file id, "ok"|"fail") of a result object key, or None for anything else."""
-    match = _RESULT.search(key)
-    return (match["shard"], match["id"], match["status"]) if match else None
-
-
-# The aggregate's output parameters: the workflow declares them, the aggregate stage writes them.
 OUTPUT_PARAMETERS = ("processed", "succeeded", "failed", "missing", "report")
 
 

@@ -27,8 +27,8 @@ from generator.cli._common import (
 SHOWN = 50
 
 
-def _records(side: dict[str, Any]) -> str:
-    return "-" if side["records"] is None else str(side["records"])
+def _outputs(side: dict[str, Any]) -> str:
+    return str(side["outputs"]) if side["status"] == "succeeded" else "-"
 
 
 def _show(result: dict[str, Any], run_a: str, run_b: str) -> None:
@@ -45,14 +45,14 @@ def _show(result: dict[str, Any], run_a: str, run_b: str) -> None:
     if not files:
         return
     table = Table(title=f"{len(files)} file(s) not identical")
-    for col in ("file", "verdict", f"records {run_a}", f"records {run_b}", "changed outputs"):
+    for col in ("file", "verdict", f"outputs {run_a}", f"outputs {run_b}", "changed outputs"):
         table.add_column(shown(col))
     for f in files[:SHOWN]:
         table.add_row(
             shown(f["file"]),
             f["verdict"] if f["verdict"] != "neither" else f"neither ({f['a']['status']})",
-            _records(f["a"]),
-            _records(f["b"]),
+            _outputs(f["a"]),
+            _outputs(f["b"]),
             shown(", ".join(f["changed"])[:60]),
         )
     console.print(table)
@@ -77,15 +77,22 @@ def compare(
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
-    """Compare two runs' outputs per input file by content hash, with record counts of
-    JSON/CSV outputs (e.g. detections per image). Exit 0 whatever the differences."""
+    """Compare two runs' outputs per input file by the content hashes their results recorded
+    (no output is read again). Exit 0 whatever the differences."""
     batch_a = load_spec(spec, overrides)
     batch_b = load_spec(spec_b, overrides) if spec_b else batch_a
     store_a, _ = output_store(batch_a, endpoint, data_dir)
     store_b = store_a if spec_b is None else output_store(batch_b, endpoint, data_dir)[0]
     side_a = compare_mod.Side.open(store_a, batch_a, run_a)
-    side_b = compare_mod.Side.open(store_b, batch_b, run_b)
-    result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)
+    try:
+        side_b = compare_mod.Side.open(store_b, batch_b, run_b)
+        try:
+            diffs = compare_mod.compare(side_a, side_b)
+            result = compare_mod.summarise(diffs, keep_identical=every)
+        finally:
+            side_b.close()
+    finally:
+        side_a.close()
     result = {"a": run_a, "b": run_b, **result}
     if output is Format.json:
         print_json(result)

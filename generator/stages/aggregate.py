@@ -2,9 +2,11 @@
 
 Every key in the plan's index ends as succeeded, failed (with the reason and the tail of
 its log), unsupported (a key no mount can show), or missing (no result: a worker died).
-Memory stays bounded whatever the run's size: the index is streamed, results are fetched
-through a bounded window, report.csv and the merged tables are written to temporary files
-as rows arrive, and report.json keeps only the first `PROBLEMS_SHOWN` problems.
+Memory stays bounded whatever the run's size: result objects (one per group of files) are
+fetched through a bounded window into a temporary SQLite file (bucket/results.py), the
+index is streamed and each file looked up there, report.csv and the merged tables are
+written to temporary files as rows arrive, and report.json keeps only the first
+`PROBLEMS_SHOWN` problems.
 
 The report separates the run from this attempt (since the latest plan): counts are the
 run's, while throughput, file durations (failed and timed-out files included) and the
@@ -27,7 +29,9 @@ from minio import Minio
 
 from generator.bucket import layout, merge
 from generator.bucket import lock as runlock
-from generator.bucket.results import ResultIndex, output_groups, parse_result
+from generator.bucket import results as results_mod
+from generator.bucket.reader import S3Store
+from generator.bucket.results import Results, output_groups
 from generator.clients import s3
 from generator.spec.model import BatchSpec
 
@@ -176,49 +180,38 @@ def build_report(
 
 
 def _row(
-    client: Minio,
-    spec: BatchSpec,
-    where: layout.RunLayout,
-    index: ResultIndex,
-    started: float,
-    line: str,
+    spec: BatchSpec, where: layout.RunLayout, found: Results, started: float, line: str
 ) -> Row:
-    """One planned file's row (its result object fetched when there is one)."""
+    """One planned file's row, from its latest result."""
     fid, size, key, unsupported = layout.parse_index_line(line)
     if unsupported:
         return Row(key=key, status="unsupported", reason=unsupported)
-    found = index.find(fid)
-    if found is None:
+    got = found.get(fid)
+    if got is None:
         return Row(key, "missing", size=size, reason="no result: the worker did not finish")
-    d = parse_result(
-        s3.get_bytes(client, where.bucket, index.key(where, fid, found)).decode("utf-8", "replace")
-    )
+    at, d = got
     return Row(
         key=key,
-        status="succeeded" if found.ok else "failed",
-        shard=found.shard,
-        exit_code=d["exit_code"],
-        seconds=d["seconds"],
+        status="succeeded" if d.ok else "failed",
+        shard=at.shard,
+        exit_code=d.exit_code,
+        seconds=d.seconds,
         # a failed file's outputs are never its outputs, even if stale ones remain
         outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
-        if found.ok and d["outputs"]
+        if d.ok and d.outputs
         else "",
         size=size,
-        reason="" if found.ok else (d["reason"] or "failed"),
-        error="" if found.ok else d["error"],
-        stored=d["outputs"],
-        invocation=d["invocation"],
-        identity=d["identity"],
-        this_attempt=found.stamp >= started,
+        reason="" if d.ok else (d.reason or "failed"),
+        error="" if d.ok else d.error,
+        stored=d.outputs,
+        invocation=d.invocation,
+        identity=d.identity,
+        this_attempt=at.stamp >= started,
     )
 
 
-def rows(
-    client: Minio, spec: BatchSpec, run: str, index: ResultIndex, threads: int = 16
-) -> Iterator[Row]:
-    """Every planned file's row in index order, fetched `threads` at a time.
-
-    At most 4 x `threads` results are in flight, so memory does not grow with the run.
+def rows(client: Minio, spec: BatchSpec, run: str, found: Results) -> Iterator[Row]:
+    """Every planned file's row in index order (the index streamed, no request per file).
 
     Raises:
         StorageError: S3 fails.
@@ -226,17 +219,15 @@ def rows(
     where = layout.RunLayout.of(spec, run)
     # this attempt began when the latest plan was written (by the server's clock, as results)
     started = dict(s3.list_dated(client, where.bucket, where.plan)).get(where.plan, 0.0)
-    lines = s3.iter_lines(client, where.bucket, where.index)
-    yield from s3.ordered_map(
-        lambda line: _row(client, spec, where, index, started, line), lines, threads
-    )
+    for line in s3.iter_lines(client, where.bucket, where.index):
+        yield _row(spec, where, found, started, line)
 
 
 def merge_outputs(
     client: Minio,
     spec: BatchSpec,
     where: layout.RunLayout,
-    index: ResultIndex,
+    index: Results,
     merger: merge.Merger,
     threads: int = 16,
 ) -> None:
@@ -265,9 +256,11 @@ def run_aggregate(
     """
     where = layout.RunLayout.of(spec, run)
     plan = json.loads(s3.get_bytes(client, where.bucket, where.plan))
-    index = ResultIndex.build(s3.list_dated(client, where.bucket, where.results))
     tally = Tally()
-    with tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp:
+    with (
+        results_mod.load(S3Store(client, where.bucket), where) as index,
+        tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp,
+    ):
         report_csv = Path(tmp) / "report.csv"
         with report_csv.open("w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, lineterminator="\n")
