@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from minio import Minio
 
 from generator.bucket import identity, layout, results
+from generator.bucket.reader import S3Store
 from generator.spec.model import BatchSpec
 
 
@@ -95,6 +96,12 @@ def put_results(s3: Minio, spec: BatchSpec, run: str, files: list[File], fmt: in
 
 def put_result(s3: Minio, spec: BatchSpec, run: str, f: File, fmt: int = 2) -> None:
     put_results(s3, spec, run, [f], fmt)
+
+
+def latest(s3: Minio, bucket: str, root: str = "oscar-batch/r/") -> dict[str, bool]:
+    """Each file id's latest result in a run (True: succeeded), read as the aggregate does."""
+    with results.load(S3Store(s3, bucket), layout.RunLayout(bucket, root)) as found:
+        return dict(found.statuses())
 
 
 def stage(

@@ -138,7 +138,7 @@ def test_problems_are_capped_and_report_csv_holds_every_file(
 
 
 @pytest.mark.parametrize("first", [1, 2])
-def test_report_of_a_resume_is_this_attempts(
+def test_report_after_a_resume_describes_this_attempt(
     s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, first: int
 ) -> None:
     # first=1: the first attempt ran before result format 2 (a resume across the change)

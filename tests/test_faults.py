@@ -29,6 +29,7 @@ from generator.spec import model as spec
 from generator.stages import aggregate
 from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
+from tests.staging import latest
 from tests.test_local import ONE_CPU, _spec, _start_runner, mounted, slow_batch
 
 
@@ -45,7 +46,7 @@ def test_s3_down_for_seconds_mid_run_still_accounts_for_every_file(tmp_path: Pat
         tmp_path / "spec",
         "name: outage\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\n"
         f"input: {{endpoint: '{server.endpoint}', bucket: pics, prefix: in/}}\n"
-        "planning: {max_workers: 2}\n",
+        "planning: {max_workers: 2}\nworker: {batch_size: 4}\n",
         slow,
     )
     env = {
@@ -60,7 +61,7 @@ def test_s3_down_for_seconds_mid_run_still_accounts_for_every_file(tmp_path: Pat
     )  # fmt: skip
     deadline = time.monotonic() + 60
     results = root / "pics" / "oscar-batch" / identity.default_run(spec.load(path)) / "results"
-    while not list(results.rglob("*.ok")):
+    while not list(results.rglob("*.results")):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     stack.close()  # the S3 server goes away ...
@@ -83,7 +84,7 @@ def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk
         bucket,
         s3_server.endpoint,
         slow,
-        extra="planning: {max_workers: 1}\nworker: {mount_wait: 1}\n",
+        extra="planning: {max_workers: 1}\nworker: {mount_wait: 1, batch_size: 4}\n",
     )
     for i in range(30):
         s3.put_object(bucket, f"in/{i:02d}.jpg", io.BytesIO(b"x"), 1)
@@ -92,7 +93,7 @@ def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk
     with mounted(s3_server, bucket, root) as point:
         proc = _start_runner(s, root, shard.id, tmp_path)
         deadline = time.monotonic() + 60  # the mount goes away mid-shard, not before it starts
-        while not list((point / "oscar-batch" / "r" / "results").rglob("*.ok")):
+        while not list((point / "oscar-batch" / "r" / "results").rglob("*.results")):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         subprocess.run([shutil.which("fusermount3") or "fusermount", "-uz", str(point)], check=True)
@@ -103,7 +104,8 @@ def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk
     report = aggregate.run_aggregate(s3, s, "r")
     assert report["planned"] == 30 and report["missing"] > 0
     assert report["succeeded"] + report["missing"] == 30 and report["failed"] == 0
-    assert out.count("ok ") == report["succeeded"]
+    # the files of the group whose results were not written yet (at most 4) are redone
+    assert report["succeeded"] <= out.count("ok ") <= report["succeeded"] + 4
 
 
 @requires_fuse
@@ -119,9 +121,7 @@ def test_huge_output_is_stored_whole(
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert s3.stat_object(bucket, "oscar-batch/r/outputs/a.jpg/huge.bin").size == 64 * 2**20
-    assert s3.stat_object(
-        bucket, f"oscar-batch/r/results/{shard.id}/{layout.file_id('in/a.jpg')}.ok"
-    )
+    assert latest(s3, bucket) == {layout.file_id("in/a.jpg"): True}
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 90
-    while not list(data.rglob("*.ok")):
+    while not list(data.rglob("*.results")):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()

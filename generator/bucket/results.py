@@ -288,10 +288,14 @@ class Results:
         )  # fmt: skip
         return found, record
 
+    def statuses(self) -> Iterator[tuple[str, bool]]:
+        """(id, succeeded) of every file with a result."""
+        for key, ok in self._db.execute("SELECT id, ok FROM r"):
+            yield (key & (2**64 - 1)).to_bytes(8, "big").hex(), bool(ok)
+
     def succeeded(self) -> Iterator[str]:
         """Ids of the files whose latest result is a success."""
-        for (key,) in self._db.execute("SELECT id FROM r WHERE ok = 1"):
-            yield (key & (2**64 - 1)).to_bytes(8, "big").hex()
+        return (fid for fid, ok in self.statuses() if ok)
 
 
 def _fetch(store: Store, details: bool, item: tuple[str, float]) -> tuple[str, float, Any]:
