@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -140,3 +142,10 @@ def test_each_files_newest_result_wins_in_any_order() -> None:
             layout.file_id(k) for n, k in enumerate(keys) if n % 5
         )
     assert results.Results().find(layout.file_id("x")) is None
+
+
+def test_report_csv_lines_read_back_as_written() -> None:
+    cells = ["a,b", 'say "hi"', "two\nlines", "cr\rhere", "", "plain", 3, 0.5, "x" * 2000]
+    line = aggregate.csv_line(cells)
+    assert list(csv.reader(io.StringIO(line))) == [[str(c) for c in cells]]
+    assert aggregate.csv_line(["a", "b"]) == "a,b\n"

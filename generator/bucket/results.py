@@ -29,7 +29,7 @@ import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from generator.bucket import layout
 from generator.bucket.reader import Store
@@ -226,18 +226,42 @@ def _decode_hashes(text: str | None) -> tuple[tuple[str, str], ...] | None:
     return tuple((name, digest) for digest, name in pairs)
 
 
+def _record(fid: str, row: Any) -> Record:
+    """A Record of a row of table rec (columns in `_COLUMNS` order)."""
+    return Record(
+        fid, bool(row[1]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11],
+        _decode_hashes(row[12]),
+    )  # fmt: skip
+
+
+class Planned(NamedTuple):
+    """A line of a plan's index and the file's latest result (None: no result)."""
+
+    key: str
+    size: int
+    unsupported: str  # why no mount can show the key, or ""
+    found: Found | None
+    record: Record | None
+
+
 class Results:
-    """Each file's latest result, in a temporary SQLite file (deleted when closed)."""
+    """Each file's latest result, in a temporary SQLite file (deleted when closed).
+
+    Records are appended as read (in key order, cheap) and indexed once by file id when first
+    asked for: a file's latest result is the first of its records by (stamp descending, the
+    failure first), so a tie goes to the failure.
+    """
 
     def __init__(self) -> None:
         # "": a private temporary database on disk; its page cache bounds the memory
         self._db = sqlite3.connect("", check_same_thread=False)
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;"
-            "CREATE TABLE r (id INTEGER PRIMARY KEY, ok INTEGER, stamp REAL, shard TEXT,"
+            "CREATE TABLE rec (id INTEGER, ok INTEGER, stamp REAL, shard TEXT,"
             " exit_code INTEGER, seconds REAL, outputs INTEGER, invocation TEXT, identity TEXT,"
             " reason TEXT, detail TEXT, error TEXT, hashes TEXT);"
         )
+        self._indexed = False
         self.objects = 0
         self.unreadable = 0  # objects without their end line (a write cut short)
 
@@ -251,7 +275,7 @@ class Results:
         self.close()
 
     def add(self, shard: str, stamp: float, records: Iterable[Record]) -> None:
-        """One object's records; each replaces its file's result when newer (a tie: the failure)."""
+        """One object's records (stamp: the object's last-modified)."""
         rows = (
             (
                 _key(r.fid), int(r.ok), stamp, shard, r.exit_code, r.seconds, r.outputs,
@@ -259,38 +283,72 @@ class Results:
             )
             for r in records
         )  # fmt: skip
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
-        self._db.executemany(
-            f"INSERT INTO r ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}"
-            " WHERE excluded.stamp > r.stamp OR (excluded.stamp = r.stamp AND excluded.ok = 0)",
-            rows,
-        )
+        self._db.executemany(f"INSERT INTO rec ({_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
+
+    def _latest(self) -> str:
+        """The rowid of a file's latest record, for `WHERE x.id = <id>` (the index made once)."""
+        if not self._indexed:
+            self._db.execute("CREATE INDEX IF NOT EXISTS rec_id ON rec (id, stamp DESC, ok)")
+            self._indexed = True
+        return "SELECT x.rowid FROM rec AS x WHERE x.id = {} ORDER BY x.stamp DESC, x.ok LIMIT 1"
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM r").fetchone()[0])
+        self._latest()
+        return int(self._db.execute("SELECT count(DISTINCT id) FROM rec").fetchone()[0])
 
     def find(self, fid: str) -> Found | None:
-        row = self._db.execute(
-            "SELECT shard, ok, stamp FROM r WHERE id = ?", (_key(fid),)
-        ).fetchone()
+        query = f"SELECT shard, ok, stamp FROM rec WHERE rowid = ({self._latest().format('?')})"
+        row = self._db.execute(query, (_key(fid),)).fetchone()
         return None if row is None else Found(row[0], bool(row[1]), row[2])
 
     def get(self, fid: str) -> tuple[Found, Record] | None:
         """The file's latest result and where it was found."""
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM r WHERE id = ?", (_key(fid),)).fetchone()
+        query = f"SELECT {_COLUMNS} FROM rec WHERE rowid = ({self._latest().format('?')})"
+        row = self._db.execute(query, (_key(fid),)).fetchone()
         if row is None:
             return None
-        found = Found(row[3], bool(row[1]), row[2])
-        record = Record(
-            fid, bool(row[1]), row[4], row[5], row[6], row[7], row[8], row[9], row[10],
-            row[11], _decode_hashes(row[12]),
-        )  # fmt: skip
-        return found, record
+        return Found(row[3], bool(row[1]), row[2]), _record(fid, row)
+
+    def planned(self, lines: Iterable[str]) -> Iterator[Planned]:
+        """Each line of a plan's index with the file's latest result, in the index's order.
+
+        The index goes into the same temporary database and is joined there: one query for
+        every file, instead of a lookup per file.
+        """
+        latest = self._latest().format("idx.id")
+        self._db.execute(
+            "CREATE TEMP TABLE idx (pos INTEGER PRIMARY KEY, id INTEGER, size INTEGER,"
+            " key TEXT, why TEXT)"
+        )
+        parsed = (layout.parse_index_line(line) for line in lines)
+        self._db.executemany(
+            "INSERT INTO idx (id, size, key, why) VALUES (?, ?, ?, ?)",
+            ((None if fid == "-" else _key(fid), size, key, why) for fid, size, key, why in parsed),
+        )
+        columns = ", ".join(f"rec.{c}" for c in _COLUMNS.split(", "))
+        query = (
+            f"SELECT idx.size, idx.key, idx.why, {columns} FROM idx"
+            f" LEFT JOIN rec ON rec.rowid = ({latest}) ORDER BY idx.pos"
+        )
+        try:
+            for size, key, why, *row in self._db.execute(query):
+                if row[0] is None:
+                    yield Planned(key, size, why, None, None)
+                    continue
+                fid = (row[0] & (2**64 - 1)).to_bytes(8, "big").hex()
+                found = Found(row[3], bool(row[1]), row[2])
+                yield Planned(key, size, why, found, _record(fid, row))
+        finally:
+            self._db.execute("DROP TABLE idx")
 
     def statuses(self) -> Iterator[tuple[str, bool]]:
         """(id, succeeded) of every file with a result."""
-        for key, ok in self._db.execute("SELECT id, ok FROM r"):
+        self._latest()
+        query = (
+            "SELECT id, ok FROM (SELECT id, ok, row_number() OVER"
+            " (PARTITION BY id ORDER BY stamp DESC, ok) AS n FROM rec) WHERE n = 1"
+        )
+        for key, ok in self._db.execute(query):
             yield (key & (2**64 - 1)).to_bytes(8, "big").hex(), bool(ok)
 
     def succeeded(self) -> Iterator[str]:
