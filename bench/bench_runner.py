@@ -8,7 +8,7 @@ run interleaved (floor, runner, floor, runner, ...), PAIRS times, each on a fres
 files; CPU is that of the runner's whole process tree (rusage of the waited child), and
 separately that of the rclone processes (mounts and server), which do the S3 requests.
 
-Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE]
+Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE] [--mode file|batch]
   --vs TEMPLATE  also measure another runner template (e.g. an older version's
                  templates/runner.sh.j2, from `git show REV:templates/runner.sh.j2`)
 Targets (issue 21): CPU per file <= 1.5x the floor in `file` mode, <= 1.1x in `batch` mode.
@@ -190,6 +190,8 @@ def main(argv: list[str]) -> int:
     other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
     if other is not None:
         args.remove(str(other))
+    modes = [argv[argv.index("--mode") + 1]] if "--mode" in argv else ["file", "batch"]
+    args = [a for a in args if a not in modes]
     n = int(args[0]) if args else 300
     pairs = int(args[1]) if len(args) > 1 else 3
     base = Path(tempfile.mkdtemp(prefix="bench-runner-"))
@@ -198,6 +200,8 @@ def main(argv: list[str]) -> int:
     root = base / "mnt"
     specs = {}
     for mode, script in (("file", FILE_SCRIPT), ("batch", BATCH_SCRIPT)):
+        if mode not in modes:
+            continue
         folder = base / f"spec-{mode}"
         folder.mkdir()
         (folder / "s.sh").write_text(script)
