@@ -101,13 +101,15 @@ def _index(*entries: tuple[str, str, float, str]) -> results.Results:
     return found
 
 
-def test_output_groups_from_one_listing() -> None:
+def test_output_groups_from_one_listing(request: pytest.FixtureRequest) -> None:
     index = _index(
         ("in/a.jpg", "ok", 1.0, "0000"), ("in/a.jpg.2", "ok", 1.0, "0000"),
         ("in/d/b.jpg", "ok", 1.0, "0000"), ("in/bad.jpg", "fail", 1.0, "0000"),
         ("in/d/b.jpg", "fail", 1.0, "0000"),  # b: a failure at the same time
     )  # fmt: skip
     index_ok = _index(("in/d/b.jpg", "ok", 1.0, "0000"))
+    request.addfinalizer(index.close)
+    request.addfinalizer(index_ok.close)
     listing = [  # S3 order: "a.jpg.2/" sorts before "a.jpg/"
         ("r/outputs/a.jpg.2/x.json", 1.0),
         ("r/outputs/a.jpg/sub/y.json", 1.0),
@@ -130,18 +132,19 @@ def test_each_files_newest_result_wins_in_any_order() -> None:
     # attempt 2 in shard 0001, later: every fifth failed
     second = [("0001", 2.0, [results.Record(layout.file_id(k), False) for k in keys[::5]])]
     for order in (first + second, second + first):
-        found = results.Results()
-        for shard, stamp, records in order:
-            found.add(shard, stamp, records)
-        assert len(found) == 50
-        for n, key in enumerate(keys):
-            at = found.find(layout.file_id(key))
-            assert at is not None and at.ok == (n % 5 != 0)
-            assert at.shard == ("0001" if n % 5 == 0 else "0000")
-        assert sorted(found.succeeded()) == sorted(
-            layout.file_id(k) for n, k in enumerate(keys) if n % 5
-        )
-    assert results.Results().find(layout.file_id("x")) is None
+        with results.Results() as found:
+            for shard, stamp, records in order:
+                found.add(shard, stamp, records)
+            assert len(found) == 50
+            for n, key in enumerate(keys):
+                at = found.find(layout.file_id(key))
+                assert at is not None and at.ok == (n % 5 != 0)
+                assert at.shard == ("0001" if n % 5 == 0 else "0000")
+            assert sorted(found.succeeded()) == sorted(
+                layout.file_id(k) for n, k in enumerate(keys) if n % 5
+            )
+    with results.Results() as empty:
+        assert empty.find(layout.file_id("x")) is None
 
 
 def test_report_csv_lines_read_back_as_written() -> None:

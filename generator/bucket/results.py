@@ -24,8 +24,10 @@ the newest winning in SQL, so memory stays flat whatever the number of files.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import tempfile
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -205,7 +207,7 @@ class Found:
 
 _COLUMNS = (
     "id, ok, stamp, shard, exit_code, seconds, outputs, invocation, identity, reason,"
-    " detail, error, hashes"
+    " detail, error_at, error_len, hashes"
 )
 
 
@@ -226,14 +228,6 @@ def _decode_hashes(text: str | None) -> tuple[tuple[str, str], ...] | None:
     return tuple((name, digest) for digest, name in pairs)
 
 
-def _record(fid: str, row: Any) -> Record:
-    """A Record of a row of table rec (columns in `_COLUMNS` order)."""
-    return Record(
-        fid, bool(row[1]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11],
-        _decode_hashes(row[12]),
-    )  # fmt: skip
-
-
 class Planned(NamedTuple):
     """A line of a plan's index and the file's latest result (None: no result)."""
 
@@ -249,7 +243,8 @@ class Results:
 
     Records are appended as read (in key order, cheap) and indexed once by file id when first
     asked for: a file's latest result is the first of its records by (stamp descending, the
-    failure first), so a tie goes to the failure.
+    failure first), so a tie goes to the failure. Log tails (2,000 characters per failed
+    file) go to a plain temporary file beside it, the database keeping where each is.
     """
 
     def __init__(self) -> None:
@@ -259,14 +254,17 @@ class Results:
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;"
             "CREATE TABLE rec (id INTEGER, ok INTEGER, stamp REAL, shard TEXT,"
             " exit_code INTEGER, seconds REAL, outputs INTEGER, invocation TEXT, identity TEXT,"
-            " reason TEXT, detail TEXT, error TEXT, hashes TEXT);"
+            " reason TEXT, detail TEXT, error_at INTEGER, error_len INTEGER, hashes TEXT);"
         )
+        self._tails = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._tails_size = 0
         self._indexed = False
         self.objects = 0
         self.unreadable = 0  # objects without their end line (a write cut short)
 
     def close(self) -> None:
         self._db.close()
+        self._tails.close()
 
     def __enter__(self) -> Results:
         return self
@@ -276,14 +274,33 @@ class Results:
 
     def add(self, shard: str, stamp: float, records: Iterable[Record]) -> None:
         """One object's records (stamp: the object's last-modified)."""
-        rows = (
-            (
-                _key(r.fid), int(r.ok), stamp, shard, r.exit_code, r.seconds, r.outputs,
-                r.invocation, r.identity, r.reason, r.detail, r.error, _encode_hashes(r.hashes),
-            )
-            for r in records
+        rows = []
+        for r in records:
+            at, size = self._tails_size, 0
+            if r.error:
+                data = r.error.encode("utf-8")
+                size = len(data)
+                self._tails.write(data)
+                self._tails_size += size
+            rows.append(
+                (
+                    _key(r.fid), int(r.ok), stamp, shard, r.exit_code, r.seconds, r.outputs,
+                    r.invocation, r.identity, r.reason, r.detail, at, size,
+                    _encode_hashes(r.hashes),
+                )
+            )  # fmt: skip
+        self._db.executemany(f"INSERT INTO rec ({_COLUMNS}) VALUES ({', '.join('?' * 14)})", rows)
+
+    def _record(self, fid: str, row: Any) -> Record:
+        """A Record of a row of table rec (columns in `_COLUMNS` order)."""
+        error = ""
+        if row[12]:
+            self._tails.flush()
+            error = os.pread(self._tails.fileno(), row[12], row[11]).decode("utf-8", "replace")
+        return Record(
+            fid, bool(row[1]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], error,
+            _decode_hashes(row[13]),
         )  # fmt: skip
-        self._db.executemany(f"INSERT INTO rec ({_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
 
     def _latest(self) -> str:
         """The rowid of a file's latest record, for `WHERE x.id = <id>` (the index made once)."""
@@ -307,7 +324,7 @@ class Results:
         row = self._db.execute(query, (_key(fid),)).fetchone()
         if row is None:
             return None
-        return Found(row[3], bool(row[1]), row[2]), _record(fid, row)
+        return Found(row[3], bool(row[1]), row[2]), self._record(fid, row)
 
     def planned(self, lines: Iterable[str]) -> Iterator[Planned]:
         """Each line of a plan's index with the file's latest result, in the index's order.
@@ -337,7 +354,7 @@ class Results:
                     continue
                 fid = (row[0] & (2**64 - 1)).to_bytes(8, "big").hex()
                 found = Found(row[3], bool(row[1]), row[2])
-                yield Planned(key, size, why, found, _record(fid, row))
+                yield Planned(key, size, why, found, self._record(fid, row))
         finally:
             self._db.execute("DROP TABLE idx")
 

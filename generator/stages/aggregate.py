@@ -48,6 +48,7 @@ CSV_FIELDS = (
 )
 PROBLEMS_SHOWN = 1000
 TEXT_FIELDS = ("key", "outputs", "reason", "error")
+TEXT_AT = tuple(CSV_FIELDS.index(name) for name in TEXT_FIELDS)
 
 
 @dataclass
@@ -69,10 +70,10 @@ class Row:
 
 def csv_cells(row: Row) -> list[Any]:
     """A report.csv line; text cells neutralised against spreadsheet formulas."""
-    values = {name: getattr(row, name) for name in CSV_FIELDS}
-    for name in TEXT_FIELDS:
-        values[name] = merge.neutral(values[name])
-    return ["" if values[n] is None else values[n] for n in CSV_FIELDS]
+    cells = [getattr(row, name) for name in CSV_FIELDS]
+    for at in TEXT_AT:
+        cells[at] = merge.neutral(cells[at])
+    return ["" if value is None else value for value in cells]
 
 
 def csv_line(cells: list[Any]) -> str:
