@@ -22,8 +22,16 @@ RUNS = [
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
     (
-        "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
-        ["bench_runs.py", "100000", "1000000"],
+        "Runner per file vs the shell-loop floor, file and batch mode (interleaved)",
+        ["bench_runner.py", "320", "3"],
+    ),
+    (
+        "Aggregate, merge and compare at 100k files; the half-failed aggregate at 500k",
+        ["bench_runs.py", "100000", "500000"],
+    ),
+    (
+        "Projected overhead of a 100k / 500k / 1M-image job, from measured costs",
+        ["bench_projection.py", "3"],
     ),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",
