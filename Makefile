@@ -32,7 +32,7 @@ test: setup ## run the test suite
 
 demo: setup ## write the example's workflow, then execute that very YAML locally (embedded S3, FUSE, pods)
 	$(BIN)/python examples/image-stats/make_images.py demo-data 300
-	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
+	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml --out-dir demo-data/workflow
 	$(BIN)/oscar-batch run demo-data/workflow/image-stats.yaml --local --data-dir demo-data
 	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
 

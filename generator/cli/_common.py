@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
-import sys
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from minio import Minio
@@ -27,12 +24,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-SpecArg = Annotated[Path, typer.Argument(help="batch spec YAML", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="batch spec YAML", show_default=False, metavar="SPEC")
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -62,9 +56,6 @@ DataDirOpt = Annotated[
         f" the default when no endpoint is known and ./{LOCAL_DATA} exists",
         show_default=False,
     ),
-]
-FormatOpt = Annotated[
-    Format, typer.Option("--output", "-o", help="table for people, json for scripts")
 ]
 
 
@@ -131,10 +122,6 @@ def output_store(
             raise SpecError(f"{folder}: no such folder (the output bucket of a local run)")
         return FolderStore(folder), f"{folder}/"
     return S3Store(s3_client(batch, endpoint), batch.output_bucket), f"s3://{batch.output_bucket}/"
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # C0 and C1 control characters and DEL: a key or a service log holding ESC sequences would

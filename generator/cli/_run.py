@@ -15,8 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from generator.bucket import layout
 from generator.cli._common import (
     LOCAL_DATA,
-    Format,
-    FormatOpt,
     RunOpt,
     SetOpt,
     SkipOpt,
@@ -24,8 +22,8 @@ from generator.cli._common import (
     fail,
     load_spec,
     plain,
-    print_json,
 )
+from generator.cli._output import Format, FormatOpt, print_data
 from generator.local import run as localrun
 from generator.stages import aggregate
 
@@ -148,9 +146,9 @@ def run(
         node_resources=_pairs(list(node_resources or []), "--node-resources"),
         node_labels=_pairs(list(node_labels or []), "--node-labels"),
         time_scale=time_scale,
-        on_event=say if not tty or output is Format.json else (lambda line: None),
+        on_event=say if not tty or not output.people else (lambda line: None),
         on_start=say,
-        show=_show(console) if tty and output is Format.table else None,
+        show=_show(console) if tty and output.people else None,
     )
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -166,14 +164,18 @@ def run(
                 detail = f": {node.detail}" if node.detail else ""
                 say(f"  {node.name}: {node.phase}: {node.message}{detail}")
 
-    if output is Format.json:
+    if output.data:
         failed_pods()
-        print_json(
+        print_data(
             {
                 **(report or {}),
                 "workflow": {"name": result.name, "phase": result.phase, "message": result.message},
-            }
+            },
+            output,
         )
+    elif output is Format.name:
+        failed_pods()
+        typer.echo(result.name)
     else:
         if report:
             say(aggregate.summary_line(report))

@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
-import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from generator.bucket import identity, runs
 from generator.cli._common import (
     DataDirOpt,
     EndpointOpt,
-    Format,
-    FormatOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
     output_store,
-    print_json,
-    shown,
+    plain,
+)
+from generator.cli._output import (
+    Col,
+    Format,
+    FormatOpt,
+    note,
+    print_data,
+    print_names,
+    rfc3339,
+    when,
+)
+from generator.cli._output import table as print_table
+
+COLUMNS = (
+    Col("run", ident=True),
+    Col("created", drop=2),
+    Col("files", right=True),
+    Col("ok", right=True),
+    Col("failed", right=True),
+    Col("state"),
+    Col("service", drop=3),
 )
 
 
 def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def as_json(r: runs.RunInfo) -> dict[str, Any]:
+    return {**r.to_json(), "created": rfc3339(r.created)}
 
 
 @errors
@@ -44,23 +63,25 @@ def list_runs(
     batch = load_spec(spec, overrides)
     store, where = output_store(batch, endpoint, data_dir)
     found = runs.list_runs(store, batch, every)
-    if output is Format.json:
-        print_json([r.to_json() for r in found])
+    if output in (Format.json, Format.yaml):
+        print_data([as_json(r) for r in found], output)
         return
-    table = Table(title=shown(f"runs in {where}{batch.output.prefix}"))
-    numbers = ("files", "ok", "failed")
-    for col in ("run", "date", *numbers, "state"):
-        table.add_column(col, justify="right" if col in numbers else "left", no_wrap=col != "run")
-    table.add_column("service (image, script, env)", overflow="fold", ratio=1)
-    for r in found:
-        date = time.strftime("%Y-%m-%d", time.gmtime(r.created)) if r.created else "-"
-        name = shown(r.run) + (" *" if r.current else "")
-        table.add_row(
-            name, date, _count(r.planned), _count(r.succeeded), _count(r.failed), r.state,
-            shown(r.service),
-        )  # fmt: skip
-    console = Console()
-    console.print(table)
-    console.print(
+    if output is Format.name:
+        print_names(plain(r.run) for r in found)
+        return
+    rows = [
+        [
+            plain(r.run) + (" *" if r.current else ""),
+            when(r.created),
+            _count(r.planned),
+            _count(r.succeeded),
+            _count(r.failed),
+            r.state,
+            plain(r.service),
+        ]
+        for r in found
+    ]
+    print_table(COLUMNS, rows, output, title=plain(f"runs in {where}{batch.output.prefix}"))
+    note(
         f"* made by the spec's service as it is now; its default run: {identity.default_run(batch)}"
     )
