@@ -6,7 +6,6 @@ bad options are one line too and exit 2 (Click's usage errors, reworded by `_Gro
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib.metadata import version
 from typing import Annotated, Any
@@ -29,8 +28,7 @@ from generator.cli._common import plain
 
 
 class _Group(TyperGroup):
-    """Usage errors as one line (`oscar-batch runs: missing argument SPEC; see -h`), and a
-    reader that went away (`| head`) as a normal end: exit 0, nothing on stderr."""
+    """Usage errors as one line: `oscar-batch runs: missing argument 'SPEC' (see ... -h)`."""
 
     def main(  # type: ignore[override]
         self,
@@ -61,19 +59,9 @@ class _Group(TyperGroup):
                 raise
             sys.stderr.write("oscar-batch: aborted\n")
             sys.exit(1)
-        except BrokenPipeError:
-            _quiet_stdout()
-            sys.exit(0)
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _quiet_stdout() -> None:
-    # Python flushes stdout again at exit and would report the closed pipe: point it at
-    # /dev/null first (the recipe of the signal module's documentation)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _version(value: bool) -> None:

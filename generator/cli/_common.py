@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -74,6 +75,9 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except OscarBatchError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:  # the reader went away (`| head`): a normal end
+            _quiet_stdout()
+            raise typer.Exit(0) from None
         except OSError as exc:  # a folder we were told to write to, a disk that is full
             where = f"{exc.filename}: " if exc.filename else ""
             raise fail(f"{where}{exc.strerror or exc}") from None
@@ -81,6 +85,13 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail("interrupted", 130) from None
 
     return wrapper
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout again at exit and would report the closed pipe: point it at
+    # /dev/null first (the recipe in the documentation of Python's signal module)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def load_spec(

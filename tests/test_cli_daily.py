@@ -1,0 +1,198 @@
+"""The CLI as scientists and operators use it every day (issue 23): whole identifiers at 80
+columns and in pipes, one meaning of -o, help and usage errors a newcomer can read."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from minio import Minio
+from typer.testing import CliRunner, Result
+
+from generator.cli import app
+from generator.local import rclone
+from generator.spec import model as spec_mod
+from tests.conftest import EXAMPLES, write_spec
+from tests.staging import File, put, stage
+
+FISH = str(EXAMPLES / "fish-detector" / "batch.yaml")
+# a terminal 80 columns wide, as rich detects one (TTY_COMPATIBLE), without colours
+TERMINAL_80 = {"TTY_COMPATIBLE": "1", "COLUMNS": "80", "NO_COLOR": "1", "TERM": "xterm"}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+OLD = "reef-survey-detector-2024-yolov8n-f24c4e6aab"
+NEW = "reef-survey-detector-2025-yolov8m-9f8e7d6c5b"
+KEYS = [f"survey/site-{i:02d}/camera-{i % 3}/frame-{i:06d}-long-name.png" for i in range(37)]
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, args, env=env)
+
+
+def screen(result: Result) -> str:
+    return ANSI.sub("", result.stdout)
+
+
+@pytest.fixture()
+def two_runs(s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path) -> list[str]:
+    """A spec with two runs of long names over 37 long keys, 36 of them changed; the args
+    that read them from the server's folder (a local run's --data-dir)."""
+    path = write_spec(
+        tmp_path,
+        f"name: reef-survey-detector\nservice: {{name: s, image: det:v1, script: script.sh}}\n"
+        f"input: {{bucket: {bucket}, prefix: survey/}}\n",
+    )
+    spec = spec_mod.load(path)
+    old = [File(k, "ok", {"detections.json": b"[1]"}) for k in KEYS]
+    new = [
+        File(k, "ok", {"detections.json": b"[1, 2]" if i else b"[1]"}) for i, k in enumerate(KEYS)
+    ]
+    stage(s3, spec, OLD, old, created=1_764_000_000.0)
+    stage(s3, spec, NEW, new, created=1_764_086_400.0)
+    report = {
+        "run": NEW, "service": "s", "input": f"s3://{bucket}/survey/", "planned": 37,
+        "succeeded": 36, "failed": 1, "missing": 0, "unsupported": 0, "workers": 1,
+        "wall_seconds": 2.0, "throughput_files_per_s": 1.0, "passed": True, "failed_ratio": 0.02,
+        "outputs": f"s3://{bucket}/oscar-batch/{NEW}/outputs/",
+        "problems": [{"key": KEYS[5], "status": "failed", "exit_code": 3, "reason": "failed",
+                      "error": "boom"}],
+    }  # fmt: skip
+    put(s3, bucket, f"oscar-batch/{NEW}/report.json", json.dumps(report).encode())
+    return [str(path), "--data-dir", str(s3_env.root)]
+
+
+# 1. identifiers are never cut
+
+
+def test_runs_in_a_pipe_are_whole_grepable_lines(two_runs: list[str]) -> None:
+    result = run(["runs", *two_runs])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["RUN", "CREATED"]
+    assert [line.split()[0] for line in lines[1:]] == [OLD, NEW]
+    assert "…" not in result.stdout and "┃" not in result.stdout
+    assert "runs in " in result.stderr  # the title is not a row
+
+
+@pytest.mark.parametrize("command", ["runs", "compare", "report"])
+def test_a_terminal_80_columns_wide_shows_every_identifier_whole(
+    two_runs: list[str], command: str
+) -> None:
+    args = {
+        "runs": ["runs", *two_runs],
+        "compare": ["compare", two_runs[0], OLD, NEW, *two_runs[1:]],
+        "report": ["report", two_runs[0], "--run", NEW, *two_runs[1:]],
+    }[command]
+    result = run(args, env=TERMINAL_80)
+    assert result.exit_code == 0, result.output
+    out = screen(result)
+    assert "┃" in out or "│" in out  # a table, as people see it
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    wanted = {
+        "runs": [OLD, NEW],
+        "compare": [k.removeprefix("survey/") for k in KEYS[1:]] + [OLD, NEW],
+        "report": [NEW, KEYS[5]],
+    }[command]
+    for ident in wanted:
+        assert ident in out, ident
+
+
+def test_runs_wide_name_json_and_yaml(two_runs: list[str]) -> None:
+    wide = run(["runs", *two_runs, "-o", "wide"], env=TERMINAL_80)
+    assert "det:v1" in screen(wide) and "service" in screen(wide)
+    narrow = run(["runs", *two_runs], env=TERMINAL_80)
+    assert "det:v1" not in screen(narrow) and "-o wide" in screen(narrow)
+    assert run(["runs", *two_runs, "-o", "name"]).stdout.split() == [OLD, NEW]
+    as_json = json.loads(run(["runs", *two_runs, "-o", "json"]).stdout)
+    as_yaml = yaml.safe_load(run(["runs", *two_runs, "-o", "yaml"]).stdout)
+    assert as_json == as_yaml
+    # 13: times as RFC 3339, not epoch floats
+    assert [r["created"] for r in as_json] == ["2025-11-24T16:00:00Z", "2025-11-25T16:00:00Z"]
+
+
+def test_compare_names_both_runs_whole_and_lists_files_by_name(two_runs: list[str]) -> None:
+    args = ["compare", two_runs[0], OLD, NEW, *two_runs[1:]]
+    table = run(args)
+    assert f"a = {OLD}, b = {NEW}" in table.stderr
+    assert "RECORDS_A" in table.stdout.splitlines()[0]
+    names = run([*args, "-o", "name"]).stdout.split()
+    assert names == sorted(k.removeprefix("survey/") for k in KEYS[1:])
+    assert yaml.safe_load(run([*args, "-o", "yaml"]).stdout)["summary"]["differ"] == 36
+
+
+# 5. getting started
+
+
+def test_short_help_and_version() -> None:
+    for args in (["-h"], ["runs", "-h"], ["run", "-h"]):
+        result = run(args)
+        assert result.exit_code == 0 and "Usage:" in result.stdout, args
+    version = run(["--version"])
+    assert version.exit_code == 0 and re.fullmatch(
+        r"oscar-batch \d+\.\d+\.\d+\S*\n", version.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["runs"], "oscar-batch runs: missing argument 'SPEC' (see oscar-batch runs -h)"),
+        (["generate", FISH, "--bogus"], "oscar-batch generate: no such option: --bogus"),
+        (["runs", FISH, "-o", "xml"], "oscar-batch runs: invalid value for '--output'"),
+        (["nope"], "oscar-batch: no such command 'nope'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], said: str) -> None:
+    result = run(args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(said), result.stderr
+    assert "╭" not in result.stderr
+
+
+def test_help_is_whole_at_80_columns() -> None:
+    """13: no help line is cut (`…` or `...`) at 80 columns, the command list included."""
+    for args in (["-h"], *([c, "-h"] for c in ("run", "runs", "report", "compare", "plan"))):
+        out = run(args, env={"COLUMNS": "80"}).stdout
+        assert "…" not in out and not re.search(r"[^\]]\.\.\.", out), (args, out)
+        assert max(len(line) for line in out.splitlines()) <= 80, args
+
+
+# 7. one meaning of -o
+
+
+def test_generate_o_is_a_format_and_the_folder_is_out_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    as_json = run(["generate", FISH, "-o", "json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["kind"] == "Workflow"
+    assert not (tmp_path / "json").exists()
+    as_yaml = run(["generate", FISH, "-o", "yaml"])
+    assert yaml.safe_load(as_yaml.stdout) == json.loads(as_json.stdout)
+    old_use = run(["generate", FISH, "-o", "workflows/"])
+    assert old_use.exit_code == 2 and not (tmp_path / "workflows").exists()
+    assert "use --out-dir workflows/" in old_use.stderr and old_use.stderr.count("\n") == 1
+    written = run(["generate", FISH, "--out-dir", "wf", "-o", "json"])
+    assert written.exit_code == 0 and json.loads((tmp_path / "wf" / "obsea-fish.json").read_text())
+
+
+# 13. smaller
+
+
+def test_a_reader_that_stops_early_is_a_normal_end(tmp_path: Path) -> None:
+    """`oscar-batch generate SPEC | head -1`: exit 0 and nothing on stderr (was: exit 1)."""
+    exe = Path(sys.executable).parent / "oscar-batch"
+    proc = subprocess.Popen(
+        [str(exe), "generate", FISH], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err
