@@ -196,3 +196,33 @@ def test_a_reader_that_stops_early_is_a_normal_end(tmp_path: Path) -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(60) == 0, err
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+# 3. where files go
+
+
+IMAGE_STATS = str(EXAMPLES / "image-stats" / "batch.yaml")
+
+
+def test_run_local_says_where_it_looked_before_any_pod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    forgot = run(["run", IMAGE_STATS, "--local"])
+    assert forgot.exit_code == 1
+    assert "oscar-batch-data/: no such folder" in forgot.stderr and "--data-dir" in forgot.stderr
+    assert not (tmp_path / "oscar-batch-data").exists()  # nothing created silently
+    (tmp_path / "d" / "imgs").mkdir(parents=True)
+    misspelt = run(["run", IMAGE_STATS, "--local", "--data-dir", "d"])
+    assert misspelt.exit_code == 1
+    assert "no bucket images in d/ (looked for the folder d/images/; buckets there: imgs)" in (
+        misspelt.stderr
+    )
+    assert not (tmp_path / "d" / "images").exists()
+    (tmp_path / "d" / "images" / "raw").mkdir(parents=True)
+    (tmp_path / "d" / "images" / "raw" / "a.jpg").write_bytes(b"x")
+    unmatched = run(["run", IMAGE_STATS, "--local", "--data-dir", "d"])
+    assert "no file under d/images/raw/ matches *.png: 1 other file(s) there, e.g. raw/a.jpg" in (
+        unmatched.stderr
+    )
+    assert "plan" not in unmatched.stderr  # no pod started

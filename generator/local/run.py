@@ -30,8 +30,16 @@ import yaml
 
 from generator import lint
 from generator.clients import s3 as storage
-from generator.errors import RunError
-from generator.local import apiserver, controller, lifetime, rclone, supported, workflowpod
+from generator.errors import OscarBatchError, RunError
+from generator.local import (
+    apiserver,
+    controller,
+    datadir,
+    lifetime,
+    rclone,
+    supported,
+    workflowpod,
+)
 from generator.spec import model as spec_mod
 from generator.spec.yamlfile import read_yaml
 
@@ -170,13 +178,18 @@ class Storage:
     probe: tuple[str, int] | None = None  # the address that must answer while pods run
 
 
+def _hidden(urls: list[str]) -> list[str]:
+    """The endpoints that do not resolve here: the embedded server answers for them."""
+    return [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+
+
 @contextlib.contextmanager
 def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[Storage]:
     """The S3 the document names: its own endpoint when that resolves here, else an embedded
     server answering for the endpoint's host name (HTTPS with a certificate the pods trust,
     when the URL is https)."""
     urls = endpoints(doc)
-    hidden = [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+    hidden = _hidden(urls)
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
@@ -219,6 +232,9 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
 
 def run(doc: Document, opts: Options) -> Outcome:
     """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C."""
+    batch = carried_spec(doc.doc)
+    if batch is not None and _hidden(endpoints(doc.doc)):
+        datadir.check_input(batch, opts.data_dir)  # before anything is created or started
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -325,6 +341,20 @@ def run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def carried_spec(doc: dict[str, Any]) -> spec_mod.BatchSpec | None:
+    """The batch spec the plan step is given (its `spec` raw artifact), or None for a
+    workflow that was not generated from one."""
+    for tpl in supported.workflow_spec(doc).get("templates") or []:
+        if "plan" not in ((tpl.get("container") or {}).get("command") or []):
+            continue
+        for artifact in (tpl.get("inputs") or {}).get("artifacts") or []:
+            data = (artifact.get("raw") or {}).get("data")
+            if artifact.get("name") == "spec" and isinstance(data, str):
+                with contextlib.suppress(ValueError, OscarBatchError):
+                    return spec_mod.validate(json.loads(data), "the plan step's spec")
+    return None
 
 
 def _runtime_image(doc: dict[str, Any]) -> str:
