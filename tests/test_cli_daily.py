@@ -226,3 +226,52 @@ def test_run_local_says_where_it_looked_before_any_pod(
         unmatched.stderr
     )
     assert "plan" not in unmatched.stderr  # no pod started
+
+
+# 4. report, runs and compare say where to look
+
+
+def test_without_an_endpoint_the_folders_holding_runs_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OSCAR_BATCH_ENDPOINT", raising=False)
+    (tmp_path / "demo-data" / "results" / "image-stats").mkdir(parents=True)
+    result = run(["report", IMAGE_STATS])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "--data-dir demo-data (it holds demo-data/results/image-stats/)" in result.stderr
+    assert "--alias NAME" in result.stderr
+    wrong = run(["runs", IMAGE_STATS, "--data-dir", "elsewhere"])
+    assert "elsewhere/results/: no such folder" in wrong.stderr
+
+
+def test_an_in_cluster_endpoint_fails_at_once_with_the_port_forward() -> None:
+    result = run(["runs", IMAGE_STATS, "--endpoint", "http://minio.minio:9000"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("oscar-batch: minio.minio: no such host from here")
+    assert "kubectl port-forward -n minio svc/minio 9000" in result.stderr
+
+
+def test_an_mc_alias_gives_endpoint_and_keys(
+    two_runs: list[str],
+    s3_server: rclone.S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    config = tmp_path / "mc"
+    config.mkdir()
+    alias = {"url": s3_server.endpoint, "accessKey": s3_server.access_key,
+             "secretKey": s3_server.secret_key, "api": "S3v4", "path": "auto"}  # fmt: skip
+    (config / "config.json").write_text(json.dumps({"version": "10", "aliases": {"lab": alias}}))
+    monkeypatch.setenv("MC_CONFIG_DIR", str(config))
+    spec = two_runs[0]
+    by_alias = run(["runs", spec, "--alias", "lab", "-o", "name"])
+    assert by_alias.exit_code == 0, by_alias.stderr
+    assert by_alias.stdout.split() == [OLD, NEW]
+    by_url = run(["runs", spec, "--endpoint", s3_server.endpoint, "-o", "name"])
+    assert by_url.stdout.split() == [OLD, NEW], by_url.stderr  # the alias's keys, found by URL
+    unknown = run(["runs", spec, "--alias", "nope"])
+    assert unknown.exit_code == 1 and "no mc alias 'nope'" in unknown.stderr
+    assert "(aliases: lab)" in unknown.stderr

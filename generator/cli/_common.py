@@ -15,7 +15,6 @@ from minio import Minio
 from rich.markup import escape
 
 from generator.bucket import layout
-from generator.bucket.reader import FolderStore, S3Store, Store
 from generator.clients import s3
 from generator.errors import OscarBatchError, SpecError
 from generator.spec import model as spec_mod
@@ -45,18 +44,6 @@ SkipOpt = Annotated[
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", help="run name (default: spec name + service identity)"),
-]
-EndpointOpt = Annotated[
-    str | None, typer.Option(help="S3 endpoint (default: OSCAR_BATCH_ENDPOINT, the spec's)")
-]
-LOCAL_DATA = Path("oscar-batch-data")  # run --local's default --data-dir
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="read a local run's folder (run --local --data-dir) instead of S3;"
-        f" the default when no endpoint is known and ./{LOCAL_DATA} exists",
-        show_default=False,
-    ),
 ]
 
 
@@ -118,21 +105,6 @@ def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
     if not url:
         raise SpecError(f"no S3 endpoint: give --endpoint, input.endpoint or {s3.ENDPOINT_ENV}")
     return s3.client_from_env(url, batch.input.region)
-
-
-def output_store(
-    batch: spec_mod.BatchSpec, endpoint: str | None, data_dir: Path | None
-) -> tuple[Store, str]:
-    """Where a spec's runs are read from, and how to name it: a local folder or S3."""
-    url = endpoint or os.environ.get(s3.ENDPOINT_ENV) or batch.input.endpoint
-    if data_dir is None and not url and (LOCAL_DATA / batch.output_bucket).is_dir():
-        data_dir = LOCAL_DATA
-    if data_dir is not None:
-        folder = data_dir / batch.output_bucket
-        if not folder.is_dir():
-            raise SpecError(f"{folder}: no such folder (the output bucket of a local run)")
-        return FolderStore(folder), f"{folder}/"
-    return S3Store(s3_client(batch, endpoint), batch.output_bucket), f"s3://{batch.output_bucket}/"
 
 
 # C0 and C1 control characters and DEL: a key or a service log holding ESC sequences would

@@ -9,17 +9,15 @@ import typer
 
 from generator.bucket import compare as compare_mod
 from generator.cli._common import (
-    DataDirOpt,
-    EndpointOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    output_store,
     plain,
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
+from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
 
 SHOWN = 50
 COLUMNS = (
@@ -75,6 +73,7 @@ def compare(
         bool, typer.Option("--all", help="list identical files too (with -o json)")
     ] = False,
     endpoint: EndpointOpt = None,
+    alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
@@ -83,8 +82,8 @@ def compare(
     JSON/CSV outputs (e.g. detections per image). Exit 0 whatever the differences."""
     batch_a = load_spec(spec, overrides)
     batch_b = load_spec(spec_b, overrides) if spec_b else batch_a
-    store_a, _ = output_store(batch_a, endpoint, data_dir)
-    store_b = store_a if spec_b is None else output_store(batch_b, endpoint, data_dir)[0]
+    store_a, _ = output_store(batch_a, endpoint, data_dir, alias)
+    store_b = store_a if spec_b is None else output_store(batch_b, endpoint, data_dir, alias)[0]
     side_a = compare_mod.Side.open(store_a, batch_a, run_a)
     side_b = compare_mod.Side.open(store_b, batch_b, run_b)
     result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)

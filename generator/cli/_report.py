@@ -7,18 +7,16 @@ from typing import Any
 
 from generator.bucket import identity, layout
 from generator.cli._common import (
-    DataDirOpt,
-    EndpointOpt,
     RunOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    output_store,
     plain,
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
+from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
 from generator.errors import StorageError
 
 PROBLEMS = (
@@ -109,6 +107,7 @@ def report(
     spec: SpecArg,
     run: RunOpt = None,
     endpoint: EndpointOpt = None,
+    alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
@@ -116,7 +115,7 @@ def report(
     """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
     batch = load_spec(spec, overrides)
     where = layout.RunLayout.of(batch, run or identity.default_run(batch))
-    store, name = output_store(batch, endpoint, data_dir)
+    store, name = output_store(batch, endpoint, data_dir, alias)
     data = store.read(where.report_json)
     if data is None:
         raise StorageError(f"{name}{where.report_json} does not exist")

@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from generator.bucket import layout
 from generator.cli._common import (
-    LOCAL_DATA,
     RunOpt,
     SetOpt,
     SkipOpt,
@@ -24,6 +23,7 @@ from generator.cli._common import (
     plain,
 )
 from generator.cli._output import Format, FormatOpt, print_data
+from generator.cli._where import LOCAL_DATA
 from generator.local import run as localrun
 from generator.stages import aggregate
 

@@ -8,13 +8,10 @@ import typer
 
 from generator.bucket import identity, runs
 from generator.cli._common import (
-    DataDirOpt,
-    EndpointOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    output_store,
     plain,
 )
 from generator.cli._output import (
@@ -28,6 +25,7 @@ from generator.cli._output import (
     when,
 )
 from generator.cli._output import table as print_table
+from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
 
 COLUMNS = (
     Col("run", ident=True),
@@ -55,13 +53,14 @@ def list_runs(
         bool, typer.Option("--all", help="also runs of other specs under the same prefix")
     ] = False,
     endpoint: EndpointOpt = None,
+    alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
     """List the runs in the output bucket: service identity, date, counts, verdict."""
     batch = load_spec(spec, overrides)
-    store, where = output_store(batch, endpoint, data_dir)
+    store, where = output_store(batch, endpoint, data_dir, alias)
     found = runs.list_runs(store, batch, every)
     if output in (Format.json, Format.yaml):
         print_data([as_json(r) for r in found], output)

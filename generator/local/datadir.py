@@ -53,7 +53,7 @@ def check_input(spec: BatchSpec, data_dir: Path) -> None:
             f"no bucket {bucket} in {data_dir}/ (looked for the folder {folder}/; buckets"
             f" there: {there}). Files go in {hint}; another folder: --data-dir DIR"
         )
-    count, others = 0, []
+    count, others = 0, list[str]()
     for key in _keys(folder, prefix):
         if spec.input.wanted(key):
             return
@@ -61,7 +61,6 @@ def check_input(spec: BatchSpec, data_dir: Path) -> None:
         others += [key] if len(others) < SHOWN else []
     globs = ", ".join(spec.input.include)
     found = (
-        f"{count} other file(s) there, e.g. {', '.join(others)}" if count
-        else "it holds no file"
+        f"{count} other file(s) there, e.g. {', '.join(others)}" if count else "it holds no file"
     )
     raise RunError(f"no file under {folder}/{prefix} matches {globs}: {found}")
