@@ -275,3 +275,22 @@ def test_an_mc_alias_gives_endpoint_and_keys(
     unknown = run(["runs", spec, "--alias", "nope"])
     assert unknown.exit_code == 1 and "no mc alias 'nope'" in unknown.stderr
     assert "(aliases: lab)" in unknown.stderr
+
+
+def test_durations_are_written_as_people_write_them(tmp_path: Path) -> None:
+    """13: `30s`, `5m`, `1h30m` for seconds fields (was: refused, an integer only)."""
+
+    def worker_env(*overrides: str) -> dict[str, str]:
+        args = [a for o in overrides for a in ("--set", o)]
+        result = run(["generate", FISH, "-o", "json", *args])
+        assert result.exit_code == 0, result.stderr
+        doc = json.loads(result.stdout)
+        worker = next(t for t in doc["spec"]["templates"] if t["name"] == "worker")
+        return {e["name"]: e.get("value", "") for e in worker["container"]["env"]}
+
+    env = worker_env("worker.file_timeout=30s", "worker.mount_wait=2m")
+    assert (env["OSCAR_BATCH_FILE_TIMEOUT"], env["OSCAR_BATCH_MOUNT_WAIT"]) == ("30", "120")
+    assert worker_env("worker.file_timeout=1h30m")["OSCAR_BATCH_FILE_TIMEOUT"] == "5400"
+    bad = run(["generate", FISH, "--set", "worker.file_timeout=3x"])
+    assert bad.exit_code == 1
+    assert "worker.file_timeout: '3x' is not a duration: seconds (90), or 30s, 5m" in bad.stderr

@@ -48,7 +48,9 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
             ]
         )
     attempt = report.get("attempt") or {}
-    if attempt:
+    if attempt.get("nothing_to_do"):
+        out.append(["this attempt", "nothing to do; the figures below are the last work's"])
+    elif attempt:
         out.append(
             [
                 "this attempt",

@@ -89,7 +89,16 @@ def run(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="resume a run made by another service version, or held by a gone run"
+            "--force",
+            help="take over the run's lock from a run that is gone (a stopped run --local"
+            " releases its own)",
+        ),
+    ] = False,
+    other_version: Annotated[
+        bool,
+        typer.Option(
+            "--resume-other-version",
+            help="resume a run that another service version (image, script, env) began",
         ),
     ] = False,
     skip_existing: SkipOpt = None,
@@ -140,6 +149,8 @@ def run(
     params = {"run": run_name} if run_name else {}
     if force:
         params["force"] = "true"
+    if other_version:
+        params["resume_other_version"] = "true"
     opts = localrun.Options(
         data_dir=data_dir,
         parameters=params,

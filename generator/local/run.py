@@ -285,8 +285,16 @@ def run(doc: Document, opts: Options) -> Outcome:
                 else {}
             ),
         )
+
+        def on_event(line: str) -> None:
+            opts.on_event(line)
+            name, _, phase = line.partition(": ")
+            if name.endswith(".plan") and phase == "Succeeded" and holder:
+                for said in _plan_log(holder[0], name, logs):
+                    opts.on_start(said)
+
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
+            host, work / "pods", logs, opts.time_scale, opts.parameters, on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
@@ -341,6 +349,19 @@ def run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def _plan_log(ex: controller.Executor, node_name: str, logs: Path) -> list[str]:
+    """What the plan step said ("new run X", "resuming X: 36 done, 1 to retry"): its log,
+    shown as `argo submit --log` shows a step's, without the shard ids it hands to Argo."""
+    node = next((n for n in reversed(ex.nodes) if n.name == node_name and n.pods), None)
+    if node is None:
+        return []
+    try:
+        text = (logs / f"{node.pods[-1]}-main.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("[")]
 
 
 def carried_spec(doc: dict[str, Any]) -> spec_mod.BatchSpec | None:
