@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,11 @@ import yaml
 from minio import Minio
 from typer.testing import CliRunner, Result
 
+from generator.bucket import identity
 from generator.cli import app
 from generator.local import rclone
 from generator.spec import model as spec_mod
-from tests.conftest import EXAMPLES, write_spec
+from tests.conftest import EXAMPLES, requires_fuse, write_spec
 from tests.staging import File, put, stage
 
 FISH = str(EXAMPLES / "fish-detector" / "batch.yaml")
@@ -294,3 +297,38 @@ def test_durations_are_written_as_people_write_them(tmp_path: Path) -> None:
     bad = run(["generate", FISH, "--set", "worker.file_timeout=3x"])
     assert bad.exit_code == 1
     assert "worker.file_timeout: '3x' is not a duration: seconds (90), or 30s, 5m" in bad.stderr
+
+
+# 2. a stopped local run releases its own lock
+
+
+@requires_fuse
+def test_ctrl_c_of_run_local_releases_the_runs_lock(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (data / "pics" / "in" / name).write_bytes(b"x")
+    path = write_spec(
+        tmp_path / "spec",
+        "name: slow\nservice: {name: slow, image: ghcr.io/x/slow:v1, script: script.sh,"
+        " cpu: 100m, memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\n",
+        "#!/bin/sh\nsleep 60\n",
+    )
+    name = identity.default_run(spec_mod.load(path))
+    lock = data / "pics" / "oscar-batch" / name / "lock.json"
+    exe = Path(sys.executable).parent / "oscar-batch"
+    args = [str(exe), "run", str(path), "--local", "--data-dir", str(data)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert lock.exists(), "the plan never took the lock"
+        time.sleep(1)  # the workers are running their 60 s files
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert f"stopped: released the lock of run {name}" in err
+    assert not lock.exists()  # the same command works again at once, no --force

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from generator import lint
+from generator.bucket import layout, lock
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
 from generator.local import (
@@ -340,6 +341,7 @@ def run(doc: Document, opts: Options) -> Outcome:
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)
+            _release_own_lock(doc.doc, ex.name, label, opts, s3)
             raise
         finally:
             if drawer:
@@ -349,6 +351,35 @@ def run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def _release_own_lock(
+    doc: dict[str, Any], workflow: str, run: str, opts: Options, s3: Storage
+) -> None:
+    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow's plan pod took
+    it, so the same command works again at once (the aggregate, which releases it, never ran).
+    A lock of another workflow is left alone. Pods are named `<workflow>-<template>-<n>`, and
+    a pod's hostname, which the lock records, is its name."""
+    batch = carried_spec(doc)
+    if batch is None:
+        return
+    where = layout.RunLayout.of(batch, run)
+    ours = f"{workflow}-"
+    with contextlib.suppress(OSError, OscarBatchError):
+        if s3.names:  # the embedded server's objects are this folder's files
+            path = opts.data_dir / where.bucket / where.lock
+            if lock.parse(path.read_bytes()).host.startswith(ours):
+                path.unlink()
+                opts.on_start(f"stopped: released the lock of run {run}")
+            return
+        url = endpoints(doc)[0]
+        client = storage.make_client(
+            url, s3.secret("", storage.ACCESS_ENV) or "", s3.secret("", storage.SECRET_ENV) or ""
+        )
+        held = lock.holder(client, batch, run)
+        if held is not None and held.host.startswith(ours):
+            lock.release(client, batch, run)
+            opts.on_start(f"stopped: released the lock of run {run}")
 
 
 def _plan_log(ex: controller.Executor, node_name: str, logs: Path) -> list[str]:
