@@ -332,3 +332,28 @@ def test_ctrl_c_of_run_local_releases_the_runs_lock(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert f"stopped: released the lock of run {name}" in err
     assert not lock.exists()  # the same command works again at once, no --force
+
+
+# 10. dead ends list what exists
+
+
+def test_an_unknown_or_partial_run_name_lists_the_runs(two_runs: list[str]) -> None:
+    spec, rest = two_runs[0], two_runs[1:]
+    partial = run(["compare", spec, "reef-survey-detector-2024", NEW, *rest])
+    assert partial.exit_code == 1 and partial.stderr.count("\n") == 1
+    assert f"(did you mean {OLD}?); runs there: {OLD}, {NEW}" in partial.stderr
+    unknown = run(["report", spec, "--run", "nope", *rest])
+    assert "no run nope in " in unknown.stderr and f"runs there: {OLD}, {NEW}" in unknown.stderr
+    no_report = run(["report", spec, "--run", OLD, *rest])
+    assert f"run {OLD} has no report (planned)" in no_report.stderr
+
+
+def test_report_after_a_model_change_says_the_new_version_has_not_run(
+    two_runs: list[str],
+) -> None:
+    result = run(["report", *two_runs, "--set", "service.image=det:v2"])
+    assert result.exit_code == 1
+    assert "the spec's service as it is now has not run yet (its run: reef-survey-detector-" in (
+        result.stderr
+    )
+    assert f"runs there: {OLD}, {NEW}" in result.stderr

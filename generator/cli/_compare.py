@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from generator.bucket import compare as compare_mod
+from generator.bucket import layout
 from generator.cli._common import (
     SetOpt,
     SpecArg,
@@ -17,6 +18,7 @@ from generator.cli._common import (
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
+from generator.cli._runs import missing
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
 
 SHOWN = 50
@@ -82,8 +84,16 @@ def compare(
     JSON/CSV outputs (e.g. detections per image). Exit 0 whatever the differences."""
     batch_a = load_spec(spec, overrides)
     batch_b = load_spec(spec_b, overrides) if spec_b else batch_a
-    store_a, _ = output_store(batch_a, endpoint, data_dir, alias)
-    store_b = store_a if spec_b is None else output_store(batch_b, endpoint, data_dir, alias)[0]
+    store_a, where_a = output_store(batch_a, endpoint, data_dir, alias)
+    store_b, where_b = (
+        (store_a, where_a) if spec_b is None else output_store(batch_b, endpoint, data_dir, alias)
+    )
+    for store, batch, run, where in (
+        (store_a, batch_a, run_a, where_a),
+        (store_b, batch_b, run_b, where_b),
+    ):
+        if store.read(layout.RunLayout.of(batch, run).plan) is None:
+            raise missing(store, batch, run, where, "plan")
     side_a = compare_mod.Side.open(store_a, batch_a, run_a)
     side_b = compare_mod.Side.open(store_b, batch_b, run_b)
     result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)

@@ -16,8 +16,8 @@ from generator.cli._common import (
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
+from generator.cli._runs import missing
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
-from generator.errors import StorageError
 
 PROBLEMS = (
     Col("key", ident=True),
@@ -116,11 +116,12 @@ def report(
 ) -> None:
     """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
     batch = load_spec(spec, overrides)
-    where = layout.RunLayout.of(batch, run or identity.default_run(batch))
-    store, name = output_store(batch, endpoint, data_dir, alias)
+    name = run or identity.default_run(batch)
+    where = layout.RunLayout.of(batch, name)
+    store, bucket = output_store(batch, endpoint, data_dir, alias)
     data = store.read(where.report_json)
     if data is None:
-        raise StorageError(f"{name}{where.report_json} does not exist")
+        raise missing(store, batch, name, bucket, "report", default=run is None)
     parsed = json.loads(data)
     if output in (Format.json, Format.yaml):
         print_data(parsed, output)

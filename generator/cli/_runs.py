@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from generator.bucket import identity, runs
+from generator.bucket.reader import Store
 from generator.cli._common import (
     SetOpt,
     SpecArg,
@@ -26,6 +27,8 @@ from generator.cli._output import (
 )
 from generator.cli._output import table as print_table
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
+from generator.errors import StorageError
+from generator.spec.model import BatchSpec
 
 COLUMNS = (
     Col("run", ident=True),
@@ -36,6 +39,31 @@ COLUMNS = (
     Col("state"),
     Col("service", drop=3),
 )
+
+
+def missing(
+    store: Store, batch: BatchSpec, run: str, where: str, what: str, default: bool = False
+) -> StorageError:
+    """The error for a run without `what` (a plan, a report): which runs there are instead.
+
+    Args:
+        where: how the output bucket is named to people (a folder, s3://bucket/).
+        default: the run is the spec's default (its service as it is now), not one asked for.
+    """
+    found = runs.list_runs(store, batch, every_spec=True)
+    names = [r.run for r in found]
+    if run in names:
+        state = next(r.state for r in found if r.run == run)
+        return StorageError(f"run {run} has no {what} ({state}); see oscar-batch runs")
+    close = [n for n in names if n.startswith(run) or run in n]
+    listed = ", ".join(names[-8:]) or "none"
+    head = (
+        f"the spec's service as it is now has not run yet (its run: {run})"
+        if default
+        else f"no run {run} in {where}{batch.output.prefix}"
+        + (f" (did you mean {' or '.join(close[:3])}?)" if close else "")
+    )
+    return StorageError(f"{head}; runs there: {listed} (oscar-batch runs lists them)")
 
 
 def _count(value: int | None) -> str:
