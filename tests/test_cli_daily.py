@@ -20,7 +20,7 @@ from generator.bucket import identity
 from generator.cli import app
 from generator.local import rclone
 from generator.spec import model as spec_mod
-from tests.conftest import EXAMPLES, requires_fuse, write_spec
+from tests.conftest import EXAMPLES, ROOT, requires_fuse, write_spec
 from tests.staging import File, put, stage
 
 FISH = str(EXAMPLES / "fish-detector" / "batch.yaml")
@@ -357,3 +357,22 @@ def test_report_after_a_model_change_says_the_new_version_has_not_run(
         result.stderr
     )
     assert f"runs there: {OLD}, {NEW}" in result.stderr
+
+
+def test_run_help_says_linux_root_and_where_files_go() -> None:
+    """13: what run --local needs is said up front, and 3: where its files are."""
+    out = " ".join(run(["run", "-h"], env={"COLUMNS": "80"}).stdout.split())
+    assert "Linux only, as root" in out and "DIR/<bucket>/<key>" in out
+
+
+def test_make_demo_ends_with_the_report_and_a_next_step() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "demo", "BIN=.venv/bin", "STAMP=Makefile", "FUSE=Makefile"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = dry.splitlines()
+    run_at = next(i for i, line in enumerate(lines) if " run " in line and "--local" in line)
+    assert "oscar-batch report examples/image-stats/batch.yaml --data-dir demo-data" in "\n".join(
+        lines[run_at:]
+    )
+    assert "next: " in dry and "Quick start with your own data" in dry

@@ -124,7 +124,12 @@ def run(
         ),
     ] = 1 / 15,
 ) -> None:
-    """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts."""
+    """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts.
+
+    Linux only, as root: each pod gets its own namespaces (util-linux unshare) and the
+    buckets are FUSE mounts (/dev/fuse, fusermount3). Files are read from --data-dir:
+    DIR/<bucket>/<key> are the objects of a local bucket.
+    """
     if not local_mode:
         raise fail(
             "run executes on this machine only (--local); for a cluster use `oscar-batch submit`", 2
