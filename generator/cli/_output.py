@@ -123,15 +123,23 @@ def table(
     fmt: Format = Format.table,
     title: str | None = None,
     header: bool = True,
+    section: bool = False,
 ) -> None:
     """Print rows as a table: rich in a terminal, plain aligned columns elsewhere.
 
     Cells are plain text (printed as they are, never as rich markup).
+
+    Args:
+        section: one of several tables (plan, report): outside a terminal its title is a
+            line of stdout that heads it; else the title goes to stderr, and stdout holds
+            only the header and the rows.
     """
     console = stdout_console()
     keep = list(range(len(cols)))
     if not console.is_terminal:
-        _plain([cols[i] for i in keep], [[r[i] for i in keep] for r in rows], title, header)
+        _plain(
+            [cols[i] for i in keep], [[r[i] for i in keep] for r in rows], title, header, section
+        )
         return
     width = console.width
 
@@ -166,10 +174,14 @@ def table(
 
 
 def _plain(
-    cols: Sequence[Col], rows: Sequence[Sequence[str]], title: str | None, header: bool
+    cols: Sequence[Col],
+    rows: Sequence[Sequence[str]],
+    title: str | None,
+    header: bool,
+    section: bool,
 ) -> None:
     if title:
-        sys.stderr.write(f"{title}\n")
+        (sys.stdout if section else sys.stderr).write(f"{title}\n")
     lines = ([[c.name.upper().replace(" ", "_") for c in cols]] if header else []) + [
         [" ".join(cell.split()) or "-" for cell in r] for r in rows
     ]

@@ -53,7 +53,7 @@ def _quota_table(plan: planner.Plan, fmt: Format) -> None:
         [plain(q.source), plain(q.resource), q.shown(q.remaining), q.shown(q.per_pod), str(q.fits)]
         for q in plan.quotas
     ]
-    print_table(cols, rows, fmt, title="Quotas (what is left / one worker pod)")
+    print_table(cols, rows, fmt, title="Quotas (what is left / one worker pod)", section=True)
 
 
 def _table(plan: planner.Plan, fmt: Format) -> None:
@@ -79,7 +79,7 @@ def _table(plan: planner.Plan, fmt: Format) -> None:
         ]
         for n in plan.nodes
     ]
-    print_table(cols, rows, fmt, title=plain(f"Capacity ({plan.cluster_source})"))
+    print_table(cols, rows, fmt, title=plain(f"Capacity ({plan.cluster_source})"), section=True)
     note(
         "per resource: allocatable / used by running pods' requests / free for the batch"
         " (after headroom)"
@@ -88,7 +88,7 @@ def _table(plan: planner.Plan, fmt: Format) -> None:
         _quota_table(plan, fmt)
     shard_cols = (Col("shard", ident=True), Col("files", right=True), Col("bytes", right=True))
     shard_rows = [[s.id, str(len(s.members)), f"{s.bytes:,}"] for s in plan.shards]
-    print_table(shard_cols, shard_rows, fmt, title=f"{plan.workers} shard(s)")
+    print_table(shard_cols, shard_rows, fmt, title=f"{plan.workers} shard(s)", section=True)
     typer.echo(
         plain(
             f"{plan.reason}: {plan.pending} of {plan.files} files to process"

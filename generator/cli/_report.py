@@ -89,6 +89,7 @@ def show(report: dict[str, Any], fmt: Format = Format.table) -> None:
         fmt,
         title=plain(f"run {report['run']} of {report['service']} over {report['input']}"),
         header=False,
+        section=True,
     )
     problems = report.get("problems") or []
     if problems:
@@ -99,7 +100,7 @@ def show(report: dict[str, Any], fmt: Format = Format.table) -> None:
             listing.append(
                 [plain(p["key"]), p["status"], str(p.get("exit_code") or ""), plain(first[0])]
             )
-        print_table(PROBLEMS, listing, fmt, title=f"{total} file(s) not processed")
+        print_table(PROBLEMS, listing, fmt, title=f"{total} file(s) not processed", section=True)
         if total > 50:
             note(f"... and {total - 50} more in report.csv")
 

@@ -21,6 +21,7 @@ from generator.bucket.reader import FolderStore, S3Store, Store
 from generator.clients import mc, s3
 from generator.errors import StorageError
 from generator.spec import model as spec_mod
+from generator.spec import urls
 
 LOCAL_DATA = Path("oscar-batch-data")  # run --local's default --data-dir
 
@@ -98,6 +99,7 @@ def client(batch: spec_mod.BatchSpec, endpoint: str | None, alias: str | None) -
             f"where are the runs? a local run: {local}; S3: --endpoint URL, --alias NAME"
             f" (mc), {s3.ENDPOINT_ENV} or the spec's input.endpoint"
         )
+    urls.no_credentials(url, "S3 endpoint", f"{s3.ACCESS_ENV} and {s3.SECRET_ENV}", StorageError)
     parts = urlsplit(url)
     host = parts.hostname or ""
     if host and not _resolves(host):
