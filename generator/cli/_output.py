@@ -61,12 +61,15 @@ class Col:
         ident: holds identifiers (run names, keys, shard ids): never cut or folded.
         drop: 0 = always shown; otherwise dropped when the table does not fit, highest first.
         right: numbers, right-aligned.
+        fold: prose (an error message): long words may break at the edge rather than the
+            column be dropped.
     """
 
     name: str
     ident: bool = False
     drop: int = 0
     right: bool = False
+    fold: bool = False
 
 
 def rfc3339(epoch: float | None) -> str | None:
@@ -100,6 +103,14 @@ def print_names(names: Iterable[str]) -> None:
         sys.stdout.write(f"{name}\n")
 
 
+def say(line: str) -> None:
+    """A line of the output itself (a verdict): stdout, wrapped at words in a terminal."""
+    if to_terminal():
+        stdout_console().print(Text(line))
+    else:
+        sys.stdout.write(f"{line}\n")
+
+
 def note(line: str) -> None:
     """A line about the output (where it was read, what a mark means): stderr in a pipe."""
     if to_terminal():
@@ -112,7 +123,12 @@ def _longest_word(text: str) -> int:
     return max((cell_len(w) for w in text.split()), default=0)
 
 
+FOLDED = 12  # the narrowest a prose column gets
+
+
 def _minimum(col: Col, cells: Sequence[str]) -> int:
+    if col.fold:
+        return min(FOLDED, max([cell_len(col.name), *(cell_len(c) for c in cells)]))
     widths = [cell_len(c) if col.ident else _longest_word(c) for c in cells]
     return max([_longest_word(col.name), *widths])
 

@@ -16,7 +16,7 @@ from generator.cli._common import (
     load_spec,
     plain,
 )
-from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
+from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names, say
 from generator.cli._output import table as print_table
 from generator.clients import kube, s3
 from generator.errors import SpecError
@@ -56,13 +56,17 @@ def _quota_table(plan: planner.Plan, fmt: Format) -> None:
     print_table(cols, rows, fmt, title="Quotas (what is left / one worker pod)", section=True)
 
 
+KEPT = {"cpu": 1, "memory": 2, "nvidia.com/gpu": 3}
+
+
 def _table(plan: planner.Plan, fmt: Format) -> None:
     resources = [*sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}), PODS]
     cols = (
         Col("node", ident=True),
-        *(Col(r, right=True, drop=len(resources) - i) for i, r in enumerate(resources)),
+        # left out first when narrow: the resources a batch rarely runs short of
+        *(Col(r, right=True, drop=KEPT.get(r, len(KEPT) + 1)) for r in resources),
         Col("fits", right=True),
-        Col("limited by", drop=len(resources) + 1),
+        Col("limited by", fold=True),
     )
     rows = [
         [
@@ -89,7 +93,7 @@ def _table(plan: planner.Plan, fmt: Format) -> None:
     shard_cols = (Col("shard", ident=True), Col("files", right=True), Col("bytes", right=True))
     shard_rows = [[s.id, str(len(s.members)), f"{s.bytes:,}"] for s in plan.shards]
     print_table(shard_cols, shard_rows, fmt, title=f"{plan.workers} shard(s)", section=True)
-    typer.echo(
+    say(
         plain(
             f"{plan.reason}: {plan.pending} of {plan.files} files to process"
             + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")

@@ -23,7 +23,7 @@ PROBLEMS = (
     Col("key", ident=True),
     Col("status"),
     Col("exit", right=True),
-    Col("reason", drop=1),
+    Col("reason", fold=True),
 )
 
 
