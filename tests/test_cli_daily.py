@@ -376,3 +376,36 @@ def test_make_demo_ends_with_the_report_and_a_next_step() -> None:
         lines[run_at:]
     )
     assert "next: " in dry and "Quick start with your own data" in dry
+
+
+# 9. compare counts the records where they are
+
+
+def test_compare_counts_records_inside_an_object(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path = write_spec(
+        tmp_path,
+        f"name: det\nservice: {{name: s, image: det:v1, script: script.sh}}\n"
+        f"input: {{bucket: {bucket}, prefix: in/}}\n",
+    )
+    spec = spec_mod.load(path)
+
+    def output(n: int) -> dict[str, bytes]:
+        body = {"model": "v", "detections": [{"l": "fish"}] * n, "meta": {"boxes": [1] * (n + 5)}}
+        return {"det.json": json.dumps(body).encode()}
+
+    stage(s3, spec, "old", [File("in/a.jpg", "ok", output(1))])
+    stage(s3, spec, "new", [File("in/a.jpg", "ok", output(3))])
+
+    def records(*extra: str) -> tuple[object, object]:
+        args = ["compare", str(path), "old", "new", "--data-dir", str(s3_env.root), "-o", "json"]
+        result = run([*args, *extra])
+        assert result.exit_code == 0, result.stderr
+        (f,) = json.loads(result.stdout)["files"]
+        return f["a"]["records"], f["b"]["records"]
+
+    assert records() == (1, 3)  # the object's only list: its detections (was 1 and 1)
+    assert records("--records", "detections") == (1, 3)
+    assert records("--records", "$.meta.boxes") == (6, 8)
+    assert records("--records", "no.such") == (None, None)  # a wrong path shows, not 0

@@ -71,6 +71,15 @@ def compare(
         Path | None,
         typer.Option(help="the second run's spec, when it differs (another bucket or prefix)"),
     ] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            "--records",
+            help="where an output's records are, as a JSON path (detections, $.result.boxes);"
+            " default: a top-level list, or an object's only list, else 1",
+            show_default=False,
+        ),
+    ] = None,
     every: Annotated[
         bool, typer.Option("--all", help="list identical files too (with -o json)")
     ] = False,
@@ -94,8 +103,8 @@ def compare(
     ):
         if store.read(layout.RunLayout.of(batch, run).plan) is None:
             raise missing(store, batch, run, where, "plan")
-    side_a = compare_mod.Side.open(store_a, batch_a, run_a)
-    side_b = compare_mod.Side.open(store_b, batch_b, run_b)
+    side_a = compare_mod.Side.open(store_a, batch_a, run_a, records)
+    side_b = compare_mod.Side.open(store_b, batch_b, run_b, records)
     result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)
     result = {"a": run_a, "b": run_b, **result}
     if output in (Format.json, Format.yaml):
