@@ -363,6 +363,8 @@ def start_line(plan: Plan, resumed: bool) -> str:
     done = plan.files - plan.pending
     if plan.pending == 0:
         return f"resuming {plan.run}: all {done} file(s) done, nothing to do"
+    if done == 0:  # nothing succeeded yet, or worker.skip_existing is off
+        return f"resuming {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
     return f"resuming {plan.run}: {done} done, {plan.pending} to retry ({plan.reason})"
 
 
