@@ -51,6 +51,8 @@ def chroot_escape():
 def host_processes():
     found = []
     for env in glob.glob("/proc/[0-9]*/environ"):
+        if env == f"/proc/{os.getpid()}/environ":  # this script was given the tokens to look for
+            continue
         try:
             data = open(env, "rb").read()
         except OSError:
@@ -84,7 +86,7 @@ def devices():
 
 def mount_tmpfs():
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"none", b"/mnt", b"tmpfs", 0, None) != 0:
+    if libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) != 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     return "mounted a tmpfs"
 
@@ -230,6 +232,4 @@ def test_the_data_folder_and_logs_are_private(tmp_path: Path) -> None:
     assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in folders} == {
         str(p): 0o700 for p in folders
     }
-    assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in files} == {
-        str(p): 0o600 for p in files
-    }
+    assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in files} == {str(p): 0o600 for p in files}

@@ -135,8 +135,10 @@ def run(
     def say(line: str) -> None:
         console.print(plain(line), markup=False, highlight=False, soft_wrap=True)
 
-    say("images cannot run here: each container runs its command on this machine")
-    say(f"containers start in {Path.cwd()} unless the YAML sets workingDir")
+    say(
+        "images cannot run here: each container runs its command on this machine, isolated"
+        " in a root of its system folders and this Python (docs/run-local.md)"
+    )
     if doc.notes:
         say(f"accepted, not enforced here: {', '.join(doc.notes)}")
     params = {"run": run_name} if run_name else {}

@@ -249,6 +249,7 @@ def run(doc: Document, opts: Options) -> Outcome:
         ) as api,
     ):
         runtime = _runtime_image(doc.doc)
+        image = workflowpod.image_folders()
         names, secret = s3.names, s3.secret
         embedded = bool(names)
         host = workflowpod.Host(
@@ -258,7 +259,6 @@ def run(doc: Document, opts: Options) -> Outcome:
             hosts=names,
             secret=secret,
             trust=s3.trust,
-            cwd=os.getcwd(),
             image_path=workflowpod.image_path(runtime),
             # the sidecar needs it against the embedded server only: added here, not in the YAML
             image_env=lambda image: (
@@ -268,6 +268,8 @@ def run(doc: Document, opts: Options) -> Outcome:
                 == [str(Path(rclone.binary()).parent)]
                 else {}
             ),
+            image=image,
+            hidden={"/etc": workflowpod.unreadable("/etc")},
         )
         settings = controller.Settings(
             host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
