@@ -218,7 +218,19 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
 
 
 def run(doc: Document, opts: Options) -> Outcome:
-    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C."""
+    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C.
+
+    What it writes on this machine (data folder, logs, the embedded server's objects, the pods'
+    folders) is the user's only: folders 0700, files 0600. Containers set their own umask.
+    """
+    old = os.umask(0o077)
+    try:
+        return _run(doc, opts)
+    finally:
+        os.umask(old)
+
+
+def _run(doc: Document, opts: Options) -> Outcome:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -234,6 +246,8 @@ def run(doc: Document, opts: Options) -> Outcome:
     label = opts.parameters.get("run") or defaults.get("run") or "workflow"
     logs = opts.data_dir / ".oscar-batch-logs" / label
     logs.mkdir(parents=True, exist_ok=True)
+    for folder in (logs.parent, logs):  # made world-readable by earlier versions
+        folder.chmod(0o700)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
