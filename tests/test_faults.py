@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -237,4 +238,46 @@ def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -
     _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 60)
     assert proc.returncode == 1
     assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert str(data) not in Path("/proc/mounts").read_text()
+
+
+@requires_fuse
+def test_a_frozen_s3_server_ends_the_run_and_no_file_is_blamed(tmp_path: Path) -> None:
+    """Issue 20 item 5: the embedded server stopped (SIGSTOP) mid-run still accepts TCP
+    connections (the kernel does): the run must give up on it as on a dead one, and the stall
+    must not be recorded as the script's timeout."""
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True)
+    for i in range(40):
+        (data / "pics" / "in" / f"{i:03d}.jpg").write_bytes(b"x")
+    path = write_spec(
+        tmp_path / "spec",
+        "name: frozen\nservice: {name: c, image: alpine, script: script.sh, cpu: 100m,"
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n"
+        "worker: {file_timeout: 3}\n",
+        'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n',
+    )
+    exe = Path(sys.executable).parent / "oscar-batch"
+    proc = subprocess.Popen(
+        [str(exe), "run", str(path), "--local", "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not list(data.rglob("*.ok")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    (server,) = [c for c in children if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    os.kill(int(server), signal.SIGSTOP)
+    try:
+        _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 40)
+    except subprocess.TimeoutExpired:
+        os.kill(int(server), signal.SIGCONT)  # let the stalled run finish as it would
+        _, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(server), signal.SIGCONT)
+    assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert proc.returncode == 1
+    assert not list(data.rglob("*.fail"))  # no file blamed for the server's stall
     assert str(data) not in Path("/proc/mounts").read_text()

@@ -11,12 +11,14 @@ commands, see generator/workflowpod.py).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -132,12 +134,36 @@ def _loopback(port: int) -> str:
 S3_GIVE_UP = 30
 
 
-def _answers(address: tuple[str, int]) -> bool:
+PROBE_TIMEOUT = 5  # seconds an S3 request may take to get any answer
+
+
+def _answers(url: str) -> bool:
+    """Whether S3 at `url` answers a request (any status: an anonymous ListBuckets gets 403)
+    within PROBE_TIMEOUT. A TCP connect is no probe: the kernel accepts it for a frozen
+    (SIGSTOPped) server too."""
+    parts = urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        # liveness only, nothing secret is sent: the embedded server's certificate is
+        # self-signed for the YAML's host name, not for this address
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT
+        )
     try:
-        with socket.create_connection(address, 2):
-            return True
-    except OSError:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ class Storage:
     names: dict[str, str]
     secret: Callable[[str, str], str | None]
     trust: str = ""
-    probe: tuple[str, int] | None = None  # the address that must answer while pods run
+    probe: str | None = None  # the S3 URL that must answer while pods run
 
 
 @contextlib.contextmanager
@@ -180,12 +206,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
-        first = urlsplit(urls[0]) if urls else None
-        probe = (
-            (first.hostname or "", first.port or (443 if first.scheme == "https" else 80))
-            if first
-            else None
-        )
+        probe = urls[0] if urls else None
         yield Storage({}, lambda _name, key: os.environ.get(key), probe=probe)
         return
     parts = [urlsplit(u) for u in hidden]
@@ -214,7 +235,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "", (address, port))
+        yield Storage(names, secret, tls[0].read_text() if tls else "", server.endpoint)
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -326,7 +347,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
                     ex.stop()
                     finished.wait(linger + 10)
                     raise RunError(
-                        f"S3 at {s3.probe[0]}:{s3.probe[1]} did not answer for {S3_GIVE_UP} s:"
+                        f"S3 at {s3.probe} did not answer for {S3_GIVE_UP} s:"
                         f" every pod was stopped; logs in {logs}"
                     )
         except BaseException:
