@@ -102,6 +102,10 @@ def host_files():
     seen += glob.glob("/tmp/oscar-batch-exec-*")  # pod descriptions, API token, emptyDirs
     return ", ".join(seen)
 
+def shadow():
+    with open("/etc/shadow") as f:
+        return "read /etc/shadow: " + f.readline()[:10]
+
 def token():
     return "/var/run/secrets/kubernetes.io/serviceaccount" if os.path.exists(
         "/var/run/secrets/kubernetes.io/serviceaccount/token") else ""
@@ -110,7 +114,7 @@ for name, fn in [("host_files", host_files), ("token", token),
                  ("host_processes", host_processes), ("core_pattern", core_pattern),
                  ("dev_shm", dev_shm), ("sys", sys_writable), ("masked_proc", masked_proc),
                  ("devices", devices), ("mount", mount_tmpfs), ("raw_disk", raw_disk),
-                 ("chroot", chroot_escape)]:
+                 ("shadow", shadow), ("chroot", chroot_escape)]:
     attempt(name, fn)
 """
 
@@ -205,7 +209,7 @@ def test_a_hostile_script_escapes_nothing_and_the_host_is_untouched(tmp_path: Pa
     said = dict(line.split(": ", 1) for line in log.read_text().splitlines() if ": " in line)
     assert set(said) == {
         "host_files", "token", "host_processes", "core_pattern", "dev_shm", "sys",
-        "masked_proc", "devices", "mount", "raw_disk", "chroot",
+        "masked_proc", "devices", "mount", "raw_disk", "shadow", "chroot",
     }, log.read_text()  # fmt: skip
     escaped = {k: v for k, v in said.items() if not v.startswith("blocked")}
     assert escaped == {}
@@ -233,3 +237,22 @@ def test_the_data_folder_and_logs_are_private(tmp_path: Path) -> None:
         str(p): 0o700 for p in folders
     }
     assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in files} == {str(p): 0o600 for p in files}
+
+
+def test_the_security_context_is_the_processes(tmp_path: Path) -> None:
+    path = tmp_path / "ids.yaml"
+    show = "id -u; id -g; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: ids-}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n"
+        "    securityContext: {runAsUser: 1000, runAsGroup: 100}\n"
+        f"    container: {{image: alpine, command: [sh, -c, '{show}'],"
+        " securityContext: {runAsUser: 10001, allowPrivilegeEscalation: false,"
+        " capabilities: {drop: [ALL]}}}\n"
+    )
+    data = tmp_path / "data"
+    out = run_local(str(path), "--data-dir", str(data), "-o", "json")
+    assert out.exit_code == 0, out.stderr
+    (log,) = (data / ".oscar-batch-logs").rglob("*-main-*-main.log")
+    lines = log.read_text().split()
+    assert lines == ["10001", "100", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]

@@ -115,8 +115,11 @@ def build_root(pod: dict[str, Any], index: int, shared: dict[str, str]) -> str:
         sandbox.layer(folder, root + folder, scratch)
     for sub, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777),
                       ("root", 0o700), ("run", 0o755), ("var/tmp", 0o1777)):  # fmt: skip
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-        os.chmod(os.path.join(root, sub), mode)
+        # a folder already there leads to an image folder (this Python may live under /root):
+        # it stays 0755, so a container running as another user reaches it
+        if not os.path.exists(os.path.join(root, sub)):
+            os.makedirs(os.path.join(root, sub))
+            os.chmod(os.path.join(root, sub), mode)
     if not os.path.lexists(f"{root}/var/run"):
         os.symlink("/run", f"{root}/var/run")
     sandbox.make_dev(f"{root}/dev", c["privileged"])
@@ -249,6 +252,7 @@ def _outputs(pod: dict[str, Any], root: str) -> tuple[dict[str, str], str]:
 
 def run(pod: dict[str, Any]) -> dict[str, Any]:
     """Build the roots, run the containers, collect the outputs: the node's phase and message."""
+    os.umask(0o022)  # the roots' folders as an image has them (run --local's umask is 077)
     sandbox.mount("tmpfs", pod["scratch"], "tmpfs", sandbox.MS_NOSUID, "mode=700")
     shared = volumes(pod)
     roots = [build_root(pod, i, shared) for i in range(len(pod["containers"]))]

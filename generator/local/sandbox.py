@@ -126,12 +126,11 @@ def make_dev(dev: str, privileged: bool) -> None:
         node = os.path.join(dev, name)
         os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(node, 0o666)
-    for sub in ("pts", "shm", "mqueue"):
+    for sub in ("pts", "shm"):
         os.mkdir(os.path.join(dev, sub))
     mount("devpts", f"{dev}/pts", "devpts", MS_NOSUID | MS_NOEXEC,
           "newinstance,ptmxmode=0666,mode=620")  # fmt: skip
     mount("shm", f"{dev}/shm", "tmpfs", MS_INERT, "mode=1777,size=64m")
-    os.rmdir(os.path.join(dev, "mqueue"))
     links = {"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
              "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}  # fmt: skip
     for name, target in links.items():
