@@ -360,10 +360,11 @@ class Executor:
         pod_file = folder / "pod.json"
         pod_file.write_text(json.dumps(description), encoding="utf-8")
         # --uts: a pod's hostname is its name (kubelet sets it), so what a container records of
-        # its host (the run lock) is this pod's, not this machine's
+        # its host (the run lock) is this pod's, not this machine's. -I: the shim runs this
+        # installation's package, never a `generator` folder where `run` was started
         argv = ["unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--propagation",
                 "private", "--",
-                sys.executable, "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
+                sys.executable, "-I", "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
         with (self.s.logs / f"{pod_name}.pod.log").open("ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
