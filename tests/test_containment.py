@@ -256,3 +256,31 @@ def test_the_security_context_is_the_processes(tmp_path: Path) -> None:
     (log,) = (data / ".oscar-batch-logs").rglob("*-main-*-main.log")
     lines = log.read_text().split()
     assert lines == ["10001", "100", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
+
+
+def test_image_dir_puts_a_folder_in_one_images_root_only(tmp_path: Path) -> None:
+    folder = tmp_path / "tool"
+    folder.mkdir()
+    (folder / "helper").write_text('#!/bin/sh\necho "helper in $(pwd)"; cat model.txt\n')
+    (folder / "helper").chmod(0o755)
+    (folder / "model.txt").write_text("weights\n")
+    path = tmp_path / "tool.yaml"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: tool-}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n"
+        "      - {name: a, template: a}\n      - {name: b, template: b}\n"
+        f"  - name: a\n    container: {{image: 'example/tool:1', command: [helper],"
+        f" workingDir: {folder}}}\n"
+        f"  - name: b\n    container: {{image: alpine, command: [sh, -c, 'ls {folder} || true']}}\n"
+    )
+    data = tmp_path / "data"
+    out = run_local(
+        str(path), "--data-dir", str(data), "-o", "json", "--image-dir", f"example/tool={folder}"
+    )
+    assert out.exit_code == 0, out.stderr
+    (a,) = (data / ".oscar-batch-logs").rglob("*-a-*-main.log")
+    (b,) = (data / ".oscar-batch-logs").rglob("*-b-*-main.log")
+    assert a.read_text().split("\n")[:2] == [f"helper in {folder}", "weights"]
+    assert "No such file or directory" in b.read_text()
+    bad = run_local(str(path), "--data-dir", str(data), "--image-dir", "example/tool")
+    assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr

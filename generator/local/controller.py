@@ -474,7 +474,6 @@ class Executor:
         return {
             "hostname": pod_name,
             "scratch": str(scratch),
-            "image": list(self.s.host.image),
             "hidden": dict(self.s.host.hidden),
             "volumes": volumes,
             "containers": containers,

@@ -6,9 +6,10 @@ The shim is the pod namespace's PID 1 (the pause container): when it ends, the k
 every process left in the pod and the mount namespace, with its FUSE mounts, goes away.
 In the pod's mount namespace it mounts a tmpfs (the pod's scratch), binds each volume once
 as a *shared* mount, and builds each container's root there:
-- the image: the host folders of the pod description's `image` (system folders, this Python,
-  the package, rclone), each a copy-on-write layer; nothing else of this machine (no /tmp,
-  no home, no data folder, no other pod, no pod description, no token but the YAML's);
+- the image: the host folders of the container's `image` (system folders, this Python, the
+  package, rclone, its --image-dir), each a copy-on-write layer; nothing else of this machine
+  (no /tmp, no home, no data folder, no other pod, no pod description, no token but the
+  YAML's);
 - that container's own volumeMounts (`mountPropagation` None/HostToContainer/Bidirectional
   as private/slave/shared, kubelet's meaning), its files (raw artifacts in main only,
   /etc/hosts, /etc/resolv.conf, /etc/hostname, the CA bundles);
@@ -103,7 +104,7 @@ def build_root(pod: dict[str, Any], index: int, shared: dict[str, str]) -> str:
     root = os.path.join(base, "root")
     os.makedirs(root, 0o755)
     sandbox.mount(root, root, "", sandbox.MS_BIND)  # pivot_root wants a mount point
-    for i, folder in enumerate(pod["image"]):
+    for i, folder in enumerate(c["image"]):
         if os.path.islink(folder):
             os.makedirs(os.path.dirname(root + folder), exist_ok=True)
             os.symlink(os.readlink(folder), root + folder)

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -184,6 +184,7 @@ class Options:
     on_event: Callable[[str], None]
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
+    image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
     ):
         runtime = _runtime_image(doc.doc)
         image = workflowpod.image_folders()
+        path = workflowpod.image_path(runtime, opts.image_dirs)
         names, secret = s3.names, s3.secret
         embedded = bool(names)
         host = workflowpod.Host(
@@ -294,16 +296,15 @@ def _run(doc: Document, opts: Options) -> Outcome:
             hosts=names,
             secret=secret,
             trust=s3.trust,
-            image_path=workflowpod.image_path(runtime),
+            image_path=path,
             # the sidecar needs it against the embedded server only: added here, not in the YAML
             image_env=lambda image: (
                 rclone.EMBEDDED_SERVER_ENV
-                if embedded
-                and workflowpod.image_path(runtime)(image)[:1]
-                == [str(Path(rclone.binary()).parent)]
+                if embedded and str(Path(rclone.binary()).parent) in path(image)
                 else {}
             ),
             image=image,
+            image_dirs=workflowpod.image_dirs(opts.image_dirs),
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
         settings = controller.Settings(

@@ -45,6 +45,7 @@ class Host:
     image_env: Callable[[str], dict[str, str]]
     trust: str = ""  # a CA certificate (PEM) the pods trust, added to the system bundles
     image: tuple[str, ...] = ()  # the host folders every container's root is made of
+    image_dirs: Callable[[str], list[str]] = lambda _image: []  # and one image's own (--image-dir)
     hidden: Mapping[str, list[str]] = field(default_factory=dict)  # and what they leave out
 
 
@@ -86,16 +87,33 @@ def unreadable(folder: str) -> list[str]:
     return out
 
 
-def image_path(runtime_image: str) -> Callable[[str], list[str]]:
-    """The folders an image stand-in puts first on PATH."""
+def _repo(image: str) -> str:
+    return image.rsplit("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":")[0]
+
+
+def image_dirs(given: Mapping[str, Path]) -> Callable[[str], list[str]]:
+    """The `--image-dir IMAGE=DIR` folders of an image: IMAGE as the YAML writes it, or its
+    name without tag or digest."""
 
     def folders(image: str) -> list[str]:
-        repo = image.rsplit("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":")[0]
+        found = given.get(image) or given.get(_repo(image))
+        return [str(found)] if found else []
+
+    return folders
+
+
+def image_path(runtime_image: str, given: Mapping[str, Path]) -> Callable[[str], list[str]]:
+    """The folders an image stand-in puts first on PATH: its --image-dir, this Python's bin
+    for the runtime image, rclone's folder for rclone's."""
+    own = image_dirs(given)
+
+    def folders(image: str) -> list[str]:
+        repo = _repo(image)
         if image == runtime_image or repo.endswith("/oscar-batch"):
-            return [str(Path(sys.executable).parent)]
+            return [*own(image), str(Path(sys.executable).parent)]
         if repo.rsplit("/", 1)[-1] == "rclone":
-            return [str(Path(rclone.binary()).parent)]
-        return []
+            return [*own(image), str(Path(rclone.binary()).parent)]
+        return own(image)
 
     return folders
 
@@ -196,8 +214,13 @@ def container(
         raise RunError(
             f"container {c.get('name', 'main')}: no command (an image ENTRYPOINT cannot run here)"
         )
-    # an image's WORKDIR is / unless it says otherwise
-    return {"argv": argv, "env": env, "cwd": str(c.get("workingDir") or "/"), "log": str(log)}
+    return {
+        "argv": argv,
+        "env": env,
+        "cwd": str(c.get("workingDir") or "/"),  # an image's WORKDIR is / unless it says otherwise
+        "log": str(log),
+        "image": [*host.image, *host.image_dirs(image)],
+    }
 
 
 def volumes(
