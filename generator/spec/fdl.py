@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import SpecError
-from generator.spec.yamlfile import read_text, read_yaml
+from generator.spec import goyaml
+from generator.spec.yamlfile import Plain, read_text, read_yaml
 
 # Every field of OSCAR's service type (oscar/pkg/types/service.go, Service's json tags), in
 # exactly one of three sets. USED fields shape the run; INERT ones configure OSCAR itself
@@ -108,8 +109,32 @@ def _pick(
 def _refusals(svc: dict[str, Any], where: str) -> None:
     """The chosen service must not rely on what a batch run cannot give (one line if so)."""
     for field, reason in REFUSED_FIELDS.items():
-        if svc.get(field) not in (None, False, "", [], {}):
+        value = svc.get(field)
+        if isinstance(value, Plain) and goyaml.plain_bool(value) is False:
+            continue
+        if value not in (None, False, "", [], {}):
             raise SpecError(f"{where}: {field}: {reason}")
+
+
+def _flag(svc: dict[str, Any], field: str, where: str) -> bool:
+    """A boolean field as Go decodes it: true/True/TRUE or false/False/FALSE, else refused
+    (oscar-cli's decoder fails the FDL on `yes`)."""
+    value = svc.get(field)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    found = goyaml.plain_bool(value) if isinstance(value, Plain) else None
+    if found is None:
+        raise SpecError(f"{where}.{field}: expected true or false, got {value!r}")
+    return found
+
+
+def _text(value: Any) -> Any:
+    """The FDL's values as plain Python text (Plain marks only what Go would retype)."""
+    if isinstance(value, dict):
+        return {str(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return str(value) if isinstance(value, str) else value
 
 
 def _storage(entry: Any, where: str) -> tuple[str, str] | None:
@@ -137,16 +162,21 @@ def _storage(entry: Any, where: str) -> tuple[str, str] | None:
     return bucket, (prefix + "/" if prefix else "")
 
 
+def _filter_lists(entry: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
+    prefixes, suffixes = entry.get("prefix") or [], entry.get("suffix") or []
+    for name, values in (("prefix", prefixes), ("suffix", suffixes)):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise SpecError(f"{where}.{name}: expected a list of text")
+    return [str(p) for p in prefixes], [str(x) for x in suffixes]
+
+
 def _filters(entry: dict[str, Any], where: str) -> list[str] | None:
     """OSCAR's input `prefix`/`suffix` lists as include globs (a name must match one of each).
 
     The names are relative to the input folder, as the supervisor compares output names
     (faas-supervisor faassupervisor/storage/config.py: file_name.startswith / endswith).
     """
-    prefixes, suffixes = entry.get("prefix") or [], entry.get("suffix") or []
-    for name, values in (("prefix", prefixes), ("suffix", suffixes)):
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise SpecError(f"{where}.{name}: expected a list of text")
+    prefixes, suffixes = _filter_lists(entry, where)
     if not prefixes and not suffixes:
         return None
     return [
@@ -154,17 +184,46 @@ def _filters(entry: dict[str, Any], where: str) -> list[str] | None:
     ]
 
 
-def _storage_defaults(svc: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    """Input/output defaults from the FDL's input and output storage paths."""
+def _targets(entries: list[Any], where: str) -> list[dict[str, Any]]:
+    """Every FDL output as a target of OSCAR's layout, with its name filters (the supervisor
+    stores each file in every output whose prefix/suffix lists match: faas-supervisor
+    storage/config.py upload_output)."""
+    targets = []
+    for i, entry in enumerate(entries):
+        found = _storage(entry, f"{where}.output[{i}]")
+        if found is None:
+            continue
+        prefixes, suffixes = _filter_lists(entry, f"{where}.output[{i}]")
+        targets.append(
+            {
+                "bucket": found[0],
+                "prefix": found[1],
+                # an empty prefix or suffix matches every name: the list then filters nothing
+                "name_prefixes": [] if "" in prefixes else prefixes,
+                "name_suffixes": [] if "" in suffixes else suffixes,
+            }
+        )
+    return targets
+
+
+def _storage_defaults(svc: dict[str, Any], where: str, layout: Any) -> dict[str, dict[str, Any]]:
+    """Input/output defaults from the FDL's input and output storage paths: in layout oscar
+    the outputs become `output.targets` (all of them); the run folder stays apart."""
     defaults: dict[str, dict[str, Any]] = {}
     for section in ("input", "output"):
         entries = svc.get(section) or []
         if not isinstance(entries, list):
             raise SpecError(f"{where}.{section}: expected a list of storage paths")
+        if section == "output" and layout == "oscar":
+            targets = _targets(entries, where)
+            if targets:
+                defaults["output"] = {"bucket": targets[0]["bucket"], "targets": targets}
+            continue
         if len(entries) > 1:
+            hint = " or set output.layout: oscar" if section == "output" else ""
             raise SpecError(
                 f"{where}.{section}: {len(entries)} storage paths; a batch run has one"
-                f" {section} (choose with {section}.bucket and {section}.prefix in the spec)"
+                f" {section} (choose with {section}.bucket and {section}.prefix in the spec{hint})"
             )
         found = _storage(entries[0], f"{where}.{section}[0]") if entries else None
         if found:
@@ -174,8 +233,8 @@ def _storage_defaults(svc: dict[str, Any], where: str) -> dict[str, dict[str, An
                 defaults[section]["include"] = globs
             elif globs:
                 raise SpecError(
-                    f"{where}.output[0]: prefix/suffix filters on outputs are not supported;"
-                    " every file the script writes is stored"
+                    f"{where}.output[0]: prefix/suffix filters on outputs need"
+                    " output.layout: oscar (layout run stores every file the script writes)"
                 )
     mount = _mount(svc, where)
     if "input" not in defaults and mount:  # a mount-only service reads its files there
@@ -201,15 +260,18 @@ def _volume(svc: dict[str, Any], where: str) -> dict[str, str] | None:
 
 
 def env_text(name: str, value: Any, where: str) -> str:
-    """An environment value as YAML wrote it: `false` stays `false`, `1.0` stays `1.0`.
+    """An environment value as text: in an FDL as OSCAR's parser makes it (spec/goyaml.py:
+    `yes` stays "yes", `True` becomes "true", `1.0` becomes "1"); in a spec as YAML wrote it
+    (numbers as written, booleans as `true`/`false`).
 
     OSCAR reads variables into a map of strings (service.go: Environment.Vars), so only
-    scalars are values. Specs and FDLs are read with numbers as written (`1.10` stays text);
-    PyYAML still reads `yes`/`on` as true (YAML 1.1), where Go keeps "yes": quote those.
+    scalars are values.
 
     Raises:
         SpecError: the value is a list or a mapping.
     """
+    if isinstance(value, Plain):
+        return goyaml.plain_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -245,25 +307,30 @@ def _read_script(path_text: Any, base: Path, where: str) -> str:
     return read_text(base / path_text, "script")
 
 
-def _from_fdl(raw: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _from_fdl(
+    raw: dict[str, Any], base: Path, layout: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     fdl_path = base / str(raw["fdl"])
     source = str(fdl_path)
-    where, svc = _pick(
-        _services(read_yaml(fdl_path, "FDL", numbers_as_written=True), source),
+    where, tagged = _pick(
+        _services(read_yaml(fdl_path, "FDL", numbers_as_written="plain"), source),
         raw.get("name"),
         raw.get("cluster"),
         source,
     )
-    _refusals(svc, where)
-    env, secret_names = _environment(svc, where)
+    _refusals(tagged, where)
+    gpu = _flag(tagged, "enable_gpu", where)
+    env, secret_names = _environment(tagged, where)
+    env = {str(k): env_text(str(k), v, f"{where}.environment") for k, v in env.items()}
+    svc = _text(tagged)
     fields: dict[str, Any] = {
         "name": svc.get("name"),
         "image": svc.get("image"),
         "script": _read_script(raw.get("script") or svc.get("script"), fdl_path.parent, where),
         "cpu": svc.get("cpu") or None,
         "memory": svc.get("memory") or None,
-        "gpu": 1 if svc.get("enable_gpu") else 0,
-        "env": {str(k): env_text(str(k), v, f"{where}.environment") for k, v in env.items()},
+        "gpu": 1 if gpu else 0,
+        "env": env,
         "secret_env": secret_names,
         "log_level": svc.get("log_level"),
         "image_pull_secrets": svc.get("image_pull_secrets") or None,
@@ -271,11 +338,11 @@ def _from_fdl(raw: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str
         "volume": _volume(svc, where),
         "secrets_secret": svc.get("kube_secret_name") or None,
     }
-    return {k: v for k, v in fields.items() if v is not None}, _storage_defaults(svc, where)
+    return {k: v for k, v in fields.items() if v is not None}, _storage_defaults(svc, where, layout)
 
 
 def resolve_service(
-    raw: dict[str, Any], base: Path, source: str
+    raw: dict[str, Any], base: Path, source: str, layout: Any = "run"
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Resolve a spec's `service` section into `Service` fields and spec defaults.
 
@@ -283,6 +350,7 @@ def resolve_service(
         raw: the `service` mapping of a batch spec (with `fdl`, or inline fields).
         base: the folder relative paths are read from.
         source: the spec's name, for messages.
+        layout: the spec's `output.layout`: in layout oscar the FDL's outputs become targets.
 
     Returns:
         The Service fields (to be validated with the spec) and defaults for the spec's
@@ -302,7 +370,7 @@ def resolve_service(
     secret_names = list(secrets) if isinstance(secrets, dict | list) else secrets
     defaults: dict[str, dict[str, Any]] = {}
     if raw.get("fdl"):
-        fields, defaults = _from_fdl(raw, base)
+        fields, defaults = _from_fdl(raw, base, layout)
         fields["secret_env"] = [*fields["secret_env"], *secret_names]
         fields.update(overrides)
     else:
