@@ -12,6 +12,7 @@ service's output folder is the second's input, as on OSCAR.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -51,29 +52,59 @@ RUNS: dict[tuple[str, str, str], tuple[dict[str, bytes], dict[str, str]]] = {
 }
 # what each other generating service's script needs that this machine does not have
 NEEDS: dict[tuple[str, str], str] = {
-    ("oscar/examples/body-pose-detection/body-pose-detection-async.yaml", "body-pose-detection-async"): "deepaas-predict",  # noqa: E501
+    (
+        "oscar/examples/body-pose-detection/body-pose-detection-async.yaml",
+        "body-pose-detection-async",
+    ): "deepaas-predict",
     ("oscar/examples/compss/c/workflow.yaml", "increment-compss-c"): "runcompss",
     ("oscar/examples/compss/java/workflow.yaml", "simple-compss-java"): "runcompss",
     ("oscar/examples/compss/python/workflow.yaml", "wordcount-compss-python"): "runcompss",
     ("oscar/examples/dog-breed-detector/dog-breed.yaml", "dog-breed-detector"): "deepaas-cli",
-    ("oscar/examples/fish-detector/fish-detector-zip.yaml", "fish-detector-zip"): "fish_detector.py",  # noqa: E501
+    (
+        "oscar/examples/fish-detector/fish-detector-zip.yaml",
+        "fish-detector-zip",
+    ): "fish_detector.py",
     ("oscar/examples/fish-detector/fish-detector.yaml", "fish-detector"): "fish_detector.py",
     ("oscar/examples/fish-detector-replicas/fish-eu.yaml", "fish-detector"): "fish_detector.py",
     ("oscar/examples/imagemagick/imagemagick.yaml", "grayify"): "ImageMagick convert",
-    ("oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml", "anon-and-split"): "ffmpeg",  # noqa: E501
-    ("oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml", "mask-detector"): "mask-detector-image.py",  # noqa: E501
+    (
+        "oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml",
+        "anon-and-split",
+    ): "ffmpeg",
+    (
+        "oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml",
+        "mask-detector",
+    ): "mask-detector-image.py",
     ("oscar/examples/mount/grayify-mount.yaml", "grayifymount"): "ImageMagick convert",
-    ("oscar/examples/plant-classification-theano/plant-classification-theano.yaml", "plants"): "/opt/plant-classification-theano",  # noqa: E501
-    ("oscar/examples/plants-classification-tensorflow/plants-classification.yaml", "plants-classification"): "deepaas-cli",  # noqa: E501
+    (
+        "oscar/examples/plant-classification-theano/plant-classification-theano.yaml",
+        "plants",
+    ): "/opt/plant-classification-theano",
+    (
+        "oscar/examples/plants-classification-tensorflow/plants-classification.yaml",
+        "plants-classification",
+    ): "deepaas-cli",
     ("oscar/examples/radiomics/radiomics.yaml", "radiomics"): "/opt/radiomics",
     ("oscar/examples/stable-diffusion/stable-diff.yaml", "stable-diffusion-tf"): "text2image.py",
-    ("oscar/examples/text-to-speech-coqui/text-to-speech-coqui.yaml", "text-to-speech-coqui"): "tts",  # noqa: E501
-    ("oscar/examples/text-to-speech-google/text-to-speech-google.yaml", "text-to-speech-google"): "/opt/tts.py",  # noqa: E501
+    (
+        "oscar/examples/text-to-speech-coqui/text-to-speech-coqui.yaml",
+        "text-to-speech-coqui",
+    ): "tts",
+    (
+        "oscar/examples/text-to-speech-google/text-to-speech-google.yaml",
+        "text-to-speech-google",
+    ): "/opt/tts.py",
     ("oscar/examples/video-process/video-process.yaml", "split-video"): "ffmpeg",
     ("oscar/examples/video-process/video-process.yaml", "darknet"): "/opt/darknet",
     ("oscar/examples/yolov8/yolov8.yaml", "yolov8"): "deepaas-cli",
-    ("oscar-batch/examples/obsea-fish-detector/fish-detector.yaml", "fish-detector"): "fish_detector.py",  # noqa: E501
-    ("oscar-cli/example-workflow/example-workflow.yaml", "plants"): "/opt/plant-classification-theano",  # noqa: E501
+    (
+        "oscar-batch/examples/obsea-fish-detector/fish-detector.yaml",
+        "fish-detector",
+    ): "fish_detector.py",
+    (
+        "oscar-cli/example-workflow/example-workflow.yaml",
+        "plants",
+    ): "/opt/plant-classification-theano",
     ("oscar-cli/example-workflow/example-workflow.yaml", "grayify"): "ImageMagick convert",
     ("oscar-hub/crates/fish-detector/fdl.yml", "fish-detector"): "fish_detector.py",
     ("oscar-hub/crates/imagemagick/fdl.yml", "imagemagick"): "ImageMagick convert",
@@ -85,7 +116,10 @@ NEEDS: dict[tuple[str, str], str] = {
     ("oscar/examples/cowsay/cowsay.yaml", "cowsay"): "/usr/games/cowsay",
     ("oscar-hub/crates/cowsay/fdl.yml", "cowsay"): "/usr/games/cowsay",
     ("oscar/examples/secrets-usage/secret-usage.yaml", "cowsay-secret"): "/usr/games/cowsay",
-    ("oscar/examples/plant-classification-sync/plant-classification-sync.yaml", "plant-classification-sync"): "deepaas-cli",  # noqa: E501
+    (
+        "oscar/examples/plant-classification-sync/plant-classification-sync.yaml",
+        "plant-classification-sync",
+    ): "deepaas-cli",
     ("oscar/examples/volumes/volume-demo.yaml", "volume-demo"): "a PersistentVolumeClaim",
 }
 # stress-test writes the time it started and ended: the only bytes that may differ
@@ -149,7 +183,9 @@ def _reference(
     svc = _fdl_service(rel, cluster, name)
     bucket, folder = _storage(svc["input"][0])
     keys = sorted(
-        str(p.relative_to(data / bucket)) for p in (data / bucket / folder).rglob("*") if p.is_file()
+        str(p.relative_to(data / bucket))
+        for p in (data / bucket / folder).rglob("*")
+        if p.is_file()
     )
     variables = (svc.get("environment") or {}).get("variables") or {}
     oscar_reference.run(
@@ -158,7 +194,9 @@ def _reference(
         bucket,
         keys,
         [
-            oscar_reference.Output(o["path"], tuple(o.get("prefix") or ()), tuple(o.get("suffix") or ()))  # noqa: E501
+            oscar_reference.Output(
+                o["path"], tuple(o.get("prefix") or ()), tuple(o.get("suffix") or ())
+            )
             for o in svc["output"]
         ],
         {**{str(k): str(v) for k, v in variables.items()}, **env},
@@ -194,3 +232,54 @@ def test_published_script_stores_what_oscar_stores(
         assert {k: TIMES.sub(rb"\1", v) for k, v in got.items()} == {
             k: TIMES.sub(rb"\1", v) for k, v in expected.items()
         }
+
+
+# Stand-ins for the commands of the mask-detector images: ffmpeg cuts a video into frames,
+# the two Python programs sit in the images' working folder.
+FFMPEG = """#!/bin/sh
+# ffmpeg -i VIDEO -vf fps=12/60 FOLDER/img%d.jpg: two "frames" of the video's bytes
+for i in 1 2; do
+  { cat "$2"; echo "frame $i"; } > "$(printf '%s' "$5" | sed "s/%d/$i/")"
+done
+"""
+BLUR = """import sys
+i, o = sys.argv[2], sys.argv[4]
+data = open(i, "rb").read()
+open(o, "wb").write(b"blurred " + data)
+"""
+MASK = """import sys
+i, o = sys.argv[2], sys.argv[4]
+data = open(i, "rb").read()
+open(o, "wb").write(b"masked " + data)
+"""
+CHAIN = "oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml"
+
+
+def test_published_chain_runs_as_on_oscar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """anon-and-split's output folder is mask-detector's input folder: the second service
+    processes exactly the frames the first stored, in subfolders, as on OSCAR."""
+    tools, image = tmp_path / "bin", tmp_path / "image"
+    tools.mkdir()
+    image.mkdir()
+    (tools / "ffmpeg").write_text(FFMPEG)
+    (tools / "ffmpeg").chmod(0o755)
+    (image / "auto_blur_image.py").write_text(BLUR)
+    (image / "mask-detector-image.py").write_text(MASK)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    ours, theirs = tmp_path / "ours", tmp_path / "oscar"
+    videos = {"street.mp4": b"video one\n", "plaza.mp4": b"video two\n"}
+    for data in (ours, theirs):
+        _inputs(data, CHAIN, "my_oscar", "anon-and-split", videos)
+    reports = []
+    for name in ("anon-and-split", "mask-detector"):
+        folder = tmp_path / name
+        folder.mkdir()
+        spec = _spec(folder, CHAIN, "my_oscar", name, {})
+        spec.write_text(spec.read_text().replace("}\n", f", workdir: {image}}}\n", 1))
+        reports.append(_run(spec, ours))
+        _reference(theirs, CHAIN, "my_oscar", name, {}, image)
+    assert [r["succeeded"] for r in reports] == [2, 4]  # 2 videos, then their 4 frames only
+    for folder in ("intermediate", "result"):
+        expected = oscar_reference.tree(theirs / "mask-detector" / folder)
+        assert oscar_reference.tree(ours / "mask-detector" / folder) == expected
+    assert expected["street/img1.jpg"] == b"masked blurred video one\nframe 1\n"

@@ -24,7 +24,7 @@ from pydantic import (
 
 from generator import __version__
 from generator.errors import SpecError
-from generator.spec import fdl, quantity, urls
+from generator.spec import fdl, quantity, rangescript, urls
 from generator.spec import overrides as specinput
 from generator.spec.yamlfile import read_yaml
 
@@ -397,6 +397,13 @@ class BatchSpec(Frozen):
     worker: Worker = Worker()
     argo: Argo = Argo()
     failure: Failure = Failure()
+
+    @model_validator(mode="after")
+    def _range_script(self) -> BatchSpec:
+        found = rangescript.problem(self.service.script) if self.worker.invoke == "range" else None
+        if found:
+            raise ValueError(f"service.script: {found}")
+        return self
 
     @property
     def output_bucket(self) -> str:

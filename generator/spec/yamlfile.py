@@ -114,7 +114,7 @@ class _PlainTextLoader(_Loader):
     reads (FDLs): what a value means is decided where Go would decide it."""
 
 
-def _plain(loader: yaml.SafeLoader, node: Node) -> Any:
+def _plain(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     # PyYAML marks a plain scalar with style None, libyaml with ""
     return Plain(node.value) if not node.style else str(node.value)
 
