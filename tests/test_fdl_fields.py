@@ -101,6 +101,10 @@ def test_lowercase_variables_read_as_oscar_cli_reads_them(tmp_path: Path) -> Non
         "yes-no",
         "1.1",
     )
+    # a spec is ours: its env values keep YAML's spelling
+    inline = SPEC.replace("script: script.sh", "script: script.sh, env: {R: 0.50}")
+    env = env_of(generate(write_spec(tmp_path, inline), "service.env.S=2.00"))
+    assert (env["R"], env["S"]) == ("0.50", "2.00")
 
 
 @pytest.mark.parametrize("value", ["[1, 2]", "{k: v}"])
