@@ -141,6 +141,7 @@ def test_script_path_is_oscars(ran: tuple[Path, Any]) -> None:
 
 
 def test_run_folder_is_apart_from_the_outputs(ran: tuple[Path, Any]) -> None:
-    bucket, _ = ran
+    bucket, report = ran
+    assert report["outputs"] == "s3://bhv/output/ s3://bhv/texts/kept/"
     assert {p.name for p in bucket.iterdir()} == {"input", "output", "texts", "oscar-batch"}
     assert not any(p.name.endswith((".ok", ".tsv")) for p in (bucket / "output").rglob("*"))
