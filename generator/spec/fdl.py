@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ INERT_FIELDS = frozenset(
         "cluster_id", "total_memory", "total_cpu", "synchronous", "replicas",
         "rescheduler_threshold", "token", "alpine", "vo", "allowed_users", "isolation_level",
         "bucket_list", "visibility", "owner", "image_prefetch", "file_stage_in", "labels",
-        "annotations", "clusters", "storage_providers",
+        "annotations", "clusters", "storage_providers", "namespace", "deployment",
+        "volume_status",
     }
 )  # fmt: skip
 REFUSED_FIELDS = {
@@ -50,9 +52,11 @@ OSCAR_SERVICE_FIELDS = USED_FIELDS | INERT_FIELDS | frozenset(REFUSED_FIELDS)
 DEFAULT_PROVIDERS = frozenset({"minio", "minio.default"})
 FDL_TOP_FIELDS = frozenset({"functions", "storage_providers", "clusters"})
 INLINE_FIELDS = frozenset(
-    {"fdl", "name", "cluster", "image", "script", "cpu", "memory", "gpu", "env", "secrets",
+    {"fdl", "oscar", "name", "cluster", "image", "script", "cpu", "memory", "gpu", "env", "secrets",
      "secrets_secret", "log_level", "workdir", "image_pull_secrets", "mount", "volume"}
 )  # fmt: skip
+# (cluster, service name) -> (where it was read, the service's definition)
+ServiceReader = Callable[[str, str], tuple[str, dict[str, Any]]]
 STORAGE_FIELDS = frozenset({"storage_provider", "path", "suffix", "prefix", "options"})
 VOLUME_FIELDS = frozenset({"name", "size", "mount_path", "lifecycle_policy"})
 
@@ -318,6 +322,36 @@ def _from_fdl(
         raw.get("cluster"),
         source,
     )
+    script = _read_script(raw.get("script") or tagged.get("script"), fdl_path.parent, where)
+    return _from_service(tagged, where, script, layout)
+
+
+def _from_cluster(
+    raw: dict[str, Any], base: Path, layout: Any, fetch: ServiceReader | None, source: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A service as an OSCAR cluster defines it (GET /system/services/<name>: the same type
+    as an FDL's service, as JSON, the script's text inline)."""
+    if raw.get("fdl") or not raw.get("name") or fetch is None:
+        raise SpecError(
+            f"{source}: service.oscar: give the cluster (an oscar-cli cluster id or its URL)"
+            " and the service's name, without fdl"
+        )
+    where, svc = fetch(str(raw["oscar"]), str(raw["name"]))
+    unknown = sorted(set(svc) - OSCAR_SERVICE_FIELDS)
+    if unknown:
+        raise SpecError(f"{where}: unknown OSCAR service field {unknown[0]!r}")
+    script = (
+        _read_script(raw["script"], base, f"{source}: service")
+        if raw.get("script")
+        else str(svc["script"])
+    )
+    return _from_service(svc, where, script, layout)
+
+
+def _from_service(
+    tagged: dict[str, Any], where: str, script: str, layout: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Service fields and spec defaults from one OSCAR service definition."""
     _refusals(tagged, where)
     gpu = _flag(tagged, "enable_gpu", where)
     env, secret_names = _environment(tagged, where)
@@ -326,7 +360,7 @@ def _from_fdl(
     fields: dict[str, Any] = {
         "name": svc.get("name"),
         "image": svc.get("image"),
-        "script": _read_script(raw.get("script") or svc.get("script"), fdl_path.parent, where),
+        "script": script,
         "cpu": svc.get("cpu") or None,
         "memory": svc.get("memory") or None,
         "gpu": 1 if gpu else 0,
@@ -342,7 +376,11 @@ def _from_fdl(
 
 
 def resolve_service(
-    raw: dict[str, Any], base: Path, source: str, layout: Any = "run"
+    raw: dict[str, Any],
+    base: Path,
+    source: str,
+    layout: Any = "run",
+    fetch: ServiceReader | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Resolve a spec's `service` section into `Service` fields and spec defaults.
 
@@ -351,6 +389,7 @@ def resolve_service(
         base: the folder relative paths are read from.
         source: the spec's name, for messages.
         layout: the spec's `output.layout`: in layout oscar the FDL's outputs become targets.
+        fetch: reads `service.oscar`'s service from its cluster (clients/oscar.py `service`).
 
     Returns:
         The Service fields (to be validated with the spec) and defaults for the spec's
@@ -365,12 +404,18 @@ def resolve_service(
         close = difflib.get_close_matches(unknown[0], sorted(INLINE_FIELDS), 1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SpecError(f"{source}: service: unknown key {unknown[0]!r}{hint}")
-    overrides = {k: v for k, v in raw.items() if k not in ("fdl", "cluster", "script", "secrets")}
+    overrides = {
+        k: v for k, v in raw.items() if k not in ("fdl", "oscar", "cluster", "script", "secrets")
+    }
     secrets = raw.get("secrets") or []
     secret_names = list(secrets) if isinstance(secrets, dict | list) else secrets
     defaults: dict[str, dict[str, Any]] = {}
-    if raw.get("fdl"):
-        fields, defaults = _from_fdl(raw, base, layout)
+    if raw.get("oscar") or raw.get("fdl"):
+        fields, defaults = (
+            _from_cluster(raw, base, layout, fetch, source)
+            if raw.get("oscar")
+            else _from_fdl(raw, base, layout)
+        )
         fields["secret_env"] = [*fields["secret_env"], *secret_names]
         fields.update(overrides)
     else:

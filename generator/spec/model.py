@@ -433,12 +433,15 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
         raise SpecError(f"{source}: {specinput.error_line(errors[0], BatchSpec)}{more}") from None
 
 
-def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
-    """Load a batch spec file, resolving its `service` from an FDL or inline fields.
+def load(
+    path: Path, overrides: list[str] | None = None, fetch: fdl.ServiceReader | None = None
+) -> BatchSpec:
+    """Load a batch spec file, resolving its `service` from an FDL, a cluster or inline fields.
 
     Args:
         path: the spec YAML; relative paths inside it are relative to its folder.
         overrides: `key.path=value` strings applied before validation.
+        fetch: reads a service from an OSCAR cluster (`service.oscar`); the CLI gives it.
 
     Returns:
         The validated spec.
@@ -458,7 +461,7 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     given_output = data.get("output")
     layout = given_output.get("layout") if isinstance(given_output, dict) else None
     data["service"], defaults = fdl.resolve_service(
-        raw_service, path.parent, str(path), layout or "run"
+        raw_service, path.parent, str(path), layout or "run", fetch
     )
     for section, values in defaults.items():
         current = data.get(section)
@@ -467,7 +470,9 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
         ):  # anything else fails validation as written
             data[section] = {**values, **(current or {})}
     given = data.get("input")
-    fdl_without_bucket = raw_service.get("fdl") and (given is None or isinstance(given, dict))
+    fdl_without_bucket = (raw_service.get("fdl") or raw_service.get("oscar")) and (
+        given is None or isinstance(given, dict)
+    )
     if fdl_without_bucket and not (given or {}).get("bucket"):
         raise SpecError(
             f"{path}: input.bucket: required: the FDL's service has no input or mount"
