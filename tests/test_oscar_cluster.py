@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -36,7 +36,7 @@ def _service() -> dict[str, Any]:
 
 
 class Oscar(JSONHandler):
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         Oscar.seen.append(self.path)
