@@ -80,14 +80,15 @@ def test_compare_two_specs_reports_exactly_the_differences(
     }
     files = {f["file"]: f for f in out["files"]}
     assert files["more.jpg"]["changed"] == ["d.json"]
+    assert (files["more.jpg"]["a"]["records"], files["more.jpg"]["b"]["records"]) == (1, 3)
     assert files["renamed.jpg"]["changed"] == ["x.csv", "y.csv"]
     assert files["lost.jpg"]["b"]["status"] == "missing"
     assert files["only-in-b.jpg"]["a"]["status"] == "missing"  # not planned there
     every = json.loads(CliRunner().invoke(app, [*args, "-o", "json", "--all"]).stdout)
     same = next(f for f in every["files"] if f["file"] == "same.jpg")
-    assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2}
+    assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
     missing = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
-    assert missing.exit_code == 1 and "run nope has no plan" in missing.stderr
+    assert missing.exit_code == 1 and "no run nope in s3://" in missing.stderr
     # a run whose results predate output hashes (format 1) is refused, naming why
     stage(s3, b, "older", [File("2025/same.jpg", "ok", {"d.json": b"[1, 2]"})], fmt=1)
     old = CliRunner().invoke(app, [*args[:3], "older", *args[4:]])

@@ -3,8 +3,11 @@
 Files are matched on their key relative to each spec's input prefix, so two specs over
 different prefixes compare too: both indexes are streamed in key order and joined. A file's
 outputs are compared by the SHA-256 of each output that the runner recorded in the file's
-result when it stored them (bucket/results.py): no output is read again. Results of a run
-are read once into a temporary SQLite file per run, so memory does not grow with the files.
+result when it stored them (bucket/results.py): no output is read to tell whether it
+changed. Only the JSON/CSV outputs of the files listed (not identical, or all with --all) are
+read, up to `COUNT_LIMIT` bytes, through a bounded window of threads, to count their records
+(e.g. detections per image). Results of a run are read once into a temporary SQLite file
+per run, so memory does not grow with the files.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from generator.bucket import layout, results
+from generator.bucket import layout, merge, results
+from generator.bucket import records as record_count
 from generator.bucket.reader import Store
 from generator.clients import s3
 from generator.errors import StorageError
 from generator.spec.model import BatchSpec
 
+COUNT_LIMIT = 16 << 20
 T = TypeVar("T")
 State = tuple[str, dict[str, str]]  # status, output name -> sha256
 VERDICTS = ("identical", "differ", "only_a", "only_b", "neither")
@@ -33,13 +38,15 @@ class Side:
     run: str
     where: layout.RunLayout
     found: results.Results
+    records: list[str] | None = None  # where an output's records are (records.parse_path)
 
     @classmethod
-    def open(cls, store: Store, spec: BatchSpec, run: str) -> Side:
+    def open(cls, store: Store, spec: BatchSpec, run: str, records: str | None = None) -> Side:
         where = layout.RunLayout.of(spec, run)
         if store.read(where.plan) is None:
             raise StorageError(f"run {run} has no plan ({where.plan} does not exist)")
-        return cls(store, spec, run, where, results.load(store, where))
+        path = None if records is None else record_count.parse_path(records)
+        return cls(store, spec, run, where, results.load(store, where), path)
 
     def close(self) -> None:
         self.found.close()
@@ -70,6 +77,23 @@ class Side:
             )
         return "succeeded", dict(record.hashes or ())
 
+    def records_of(self, key: str, names: Iterator[str]) -> int | None:
+        """The records of a file's JSON/CSV outputs (None: it has none, or none readable)."""
+        rel = key[len(self.spec.input.prefix) :]
+        counts = []
+        for name in names:
+            if merge.kind(name, ("json", "jsonl", "csv")) is None:
+                continue
+            kept = bytearray()
+            for chunk in self.store.chunks(f"{self.where.outputs}{rel}/{name}"):
+                kept += chunk
+                if len(kept) > COUNT_LIMIT:
+                    break
+            if len(kept) <= COUNT_LIMIT:
+                counts.append(record_count.count(name, bytes(kept), self.records))
+        known = [n for n in counts if n is not None]
+        return sum(known) if known else None
+
 
 @dataclass
 class FileDiff:
@@ -91,8 +115,8 @@ class FileDiff:
 
 def _diff(relative: str, a: State, b: State) -> FileDiff:
     (status_a, out_a), (status_b, out_b) = a, b
-    side_a = {"status": status_a, "outputs": len(out_a)}
-    side_b = {"status": status_b, "outputs": len(out_b)}
+    side_a: dict[str, Any] = {"status": status_a, "outputs": len(out_a), "records": None}
+    side_b: dict[str, Any] = {"status": status_b, "outputs": len(out_b), "records": None}
     ok_a, ok_b = status_a == "succeeded", status_b == "succeeded"
     if ok_a and ok_b:
         changed = sorted(n for n in set(out_a) | set(out_b) if out_a.get(n) != out_b.get(n))
@@ -119,11 +143,35 @@ def _joined(
             la, lb = next(left, None), next(right, None)
 
 
-def compare(a: Side, b: Side) -> Iterator[FileDiff]:
-    """Every planned file of either run with its verdict, in key order."""
-    for rel, key_a, key_b in _joined(a.keys(), b.keys(), _same):
-        missing: State = ("missing", {})
-        yield _diff(rel, a.state(key_a) if key_a else missing, b.state(key_b) if key_b else missing)
+def compare(
+    a: Side, b: Side, count_identical: bool = False, threads: int = 16
+) -> Iterator[FileDiff]:
+    """Every planned file of either run with its verdict, in key order; the records of the
+    files not identical (of all with count_identical) counted `threads` at a time."""
+    missing: State = ("missing", {})
+
+    Listed = tuple[FileDiff, list[tuple[Side, str, list[str]]]]
+
+    def states() -> Iterator[Listed]:
+        # the results are read here, in the caller's thread; only the counting is threaded
+        for rel, key_a, key_b in _joined(a.keys(), b.keys(), _same):
+            state_a = a.state(key_a) if key_a else missing
+            state_b = b.state(key_b) if key_b else missing
+            diff = _diff(rel, state_a, state_b)
+            sides = []
+            if diff.verdict != "identical" or count_identical:
+                for side, key, (status, names) in ((a, key_a, state_a), (b, key_b, state_b)):
+                    if key and status == "succeeded" and names:
+                        sides.append((side, key, list(names)))
+            yield diff, sides
+
+    def counted(item: Listed) -> FileDiff:
+        diff, sides = item
+        for side, key, names in sides:
+            (diff.a if side is a else diff.b)["records"] = side.records_of(key, iter(names))
+        return diff
+
+    return s3.ordered_map(counted, states(), threads)
 
 
 def _same(relative: str) -> str:
