@@ -53,8 +53,11 @@ n=0
 while IFS= read -r line; do
   rel=${line#*"$TAB"*"$TAB"}
   n=$((n + 1))
-  mkdir "$W/$n"
-  INPUT_FILE_PATH="$IN/$rel" TMP_OUTPUT_DIR="$W/$n" sh "$SCRIPT" </dev/null >"$W/log" 2>&1
+  mkdir "$W/$n" "$W/$n.in"
+  # worker.input copy (OSCAR's way, the default): the script gets its own copy of the input
+  input="$IN/$rel"
+  if [ "$INPUT_MODE" = copy ]; then cp "$input" "$W/$n.in/" && input="$W/$n.in/${rel##*/}"; fi
+  INPUT_FILE_PATH="$input" TMP_OUTPUT_DIR="$W/$n" sh "$SCRIPT" </dev/null >"$W/log" 2>&1
   mkdir -p "$RUN/outputs/$rel" && cp -R "$W/$n/." "$RUN/outputs/$rel/"
 done <"$MANIFEST"
 """
@@ -165,6 +168,7 @@ def run_once(
             RUN=run_dir,
             SCRIPT=str(script),
             SIZE=str(s.worker.batch_size),
+            INPUT_MODE=s.worker.input,
             MANIFEST=str(work / "manifest"),
         )
         # the floor reads its manifest from local disk; the runner reads it through the mount

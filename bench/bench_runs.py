@@ -4,10 +4,11 @@ the run's results/ and a GET of every result object (16 threads), nothing parsed
 
 Runs are written straight into the server's folder (plan, index, results in format 2: one
 object per group of GROUP files, as the runners leave them; one det.json of two records per
-succeeded file with its sha256 in the result); run B differs from run A in every tenth
+succeeded file with its sha256 in the result, and its records in counts.tsv as the aggregate
+counts them); run B differs from run A in every tenth
 file's output. Half the files of the aggregate-only run fail with a 2,000-byte log tail.
 
-Usage: python bench/bench_runs.py [N ...] [--pairs P]  (default: 100000 500000, 3 pairs; above
+Usage: python bench/bench_runs.py [N ...] [--pairs P] [--only JOB]  (default: 100000 500000, 3 pairs; above
 200,000 files only the half-failed aggregate runs)
 Targets (issue 21): the half-failed aggregate of 500k files under 60 s, memory flat in N;
 `compare` of two 100k-file runs under 30 s.
@@ -101,6 +102,7 @@ def stage(
     }
     (base / "plan.json").write_text(json.dumps(plan))
     ident = identity.of(s).fingerprint
+    counted: set[str] = set()  # the aggregate's counts.tsv: records per output content
     tail = "x" * 1990
     groups: dict[str, list[results.Record]] = {}
     for i, key in enumerate(keys):
@@ -122,6 +124,7 @@ def stage(
             data = f'[{{"l": "{label}"}}, {{"l": "eel"}}]'.encode()
             _write(out / "det.json", data)
             digest = hashlib.sha256(data).hexdigest()
+            counted.add(digest)
             group.append(
                 results.Record(
                     fid, True, 0, 0.5, 1, f"s-{i // GROUP}", hashes=(("det.json", digest),)
@@ -139,13 +142,18 @@ def stage(
                 base / "results" / shard / f"last-{shard}.results",
                 results.encode(shard, ident, group),
             )
+    if counted:
+        (base / "counts.tsv").write_text("".join(f"{d}\t2\tdet.json\n" for d in sorted(counted)))
     marker.touch()
 
 
 def main(argv: list[str]) -> int:
     pairs = int(argv[argv.index("--pairs") + 1]) if "--pairs" in argv else 3
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""
     args = [
-        a for n, a in enumerate(argv[1:], 1) if not a.startswith("--") and argv[n - 1] != "--pairs"
+        a
+        for n, a in enumerate(argv[1:], 1)
+        if not a.startswith("--") and argv[n - 1] not in ("--pairs", "--only")
     ]
     sizes = [int(a) for a in args] or [100_000, 500_000]
     base = Path(tempfile.gettempdir()) / "oscar-batch-bench-runs"
@@ -182,6 +190,8 @@ def main(argv: list[str]) -> int:
                 ("aggregate + merge", AGGREGATE, "RUN='a'; OVERRIDES=[]"),
             ]
             for name, code, extra in jobs if full else jobs[:1]:
+                if only not in name:
+                    continue
                 setup = consts + extra + "\n" + SETUP
                 got, floor = [], []
                 for _ in range(pairs):  # interleaved: job, floor, job, floor, ...

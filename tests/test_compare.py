@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from generator.cli import app
 from generator.local import rclone
 from generator.spec import model as spec
+from generator.stages import aggregate
 from tests.conftest import write_spec
 from tests.staging import File, stage
 
@@ -127,3 +128,21 @@ def test_runs_lists_each_run_with_its_service(
 def _body(data: dict[str, object]) -> tuple[io.BytesIO, int]:
     raw = json.dumps(data).encode()
     return io.BytesIO(raw), len(raw)
+
+
+def test_record_counts_come_from_the_aggregate_without_reading_outputs(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path, s = _spec(tmp_path, bucket, "in/", "det:v1")
+    stage(s3, s, "old", [File("in/a.jpg", "ok", {"d.json": b"[1]", "n.txt": b"x"})])
+    stage(s3, s, "new", [File("in/a.jpg", "ok", {"d.json": b"[1, 2, 3]", "n.txt": b"x"})])
+    for run in ("old", "new"):
+        aggregate.run_aggregate(s3, s, run)
+        # the aggregate counted while merging; the outputs are not needed any more
+        s3.remove_object(bucket, f"runs/in/{run}/outputs/a.jpg/d.json")
+    args = ["compare", str(path), "old", "new", "--endpoint", s3_env.endpoint, "-o", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (f,) = json.loads(result.stdout)["files"]
+    assert (f["verdict"], f["changed"]) == ("differ", ["d.json"])
+    assert (f["a"]["records"], f["b"]["records"]) == (1, 3)

@@ -5,13 +5,16 @@ different prefixes compare too: both indexes are streamed in key order and joine
 outputs are compared by the SHA-256 of each output that the runner recorded in the file's
 result when it stored them (bucket/results.py): no output is read to tell whether it
 changed. Only the JSON/CSV outputs of the files listed (not identical, or all with --all) are
-read, up to `COUNT_LIMIT` bytes, through a bounded window of threads, to count their records
-(e.g. detections per image). Results of a run are read once into a temporary SQLite file
-per run, so memory does not grow with the files.
+counted (e.g. detections per image): from the counts the aggregate took while merging
+(counts.tsv, by output content), else by reading them, up to `COUNT_LIMIT` bytes, through a
+bounded window of threads (with --records PATH, or outputs the aggregate did not merge).
+Results of a run are read once into a temporary SQLite file per run, so memory does not grow
+with the files.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,6 +41,7 @@ class Side:
     run: str
     where: layout.RunLayout
     found: results.Results
+    counted: sqlite3.Connection  # records per output content, as the aggregate counted them
     records: list[str] | None = None  # where an output's records are (records.parse_path)
 
     @classmethod
@@ -46,10 +50,34 @@ class Side:
         if store.read(where.plan) is None:
             raise StorageError(f"run {run} has no plan ({where.plan} does not exist)")
         path = None if records is None else record_count.parse_path(records)
-        return cls(store, spec, run, where, results.load(store, where), path)
+        counted = sqlite3.connect("")  # a temporary file: one row per merged output
+        counted.execute("CREATE TABLE c (sha TEXT, name TEXT, n INTEGER, PRIMARY KEY (sha, name))")
+        if path is None and store.read(where.counts) is not None:
+            lines = (line.split("\t", 2) for line in s3.split_lines(store.chunks(where.counts)))
+            counted.executemany(
+                "INSERT OR IGNORE INTO c VALUES (?, ?, ?)", ((a, c, b) for a, b, c in lines)
+            )
+        found = results.load(store, where)
+        return cls(store, spec, run, where, found, counted, path)
 
     def close(self) -> None:
         self.found.close()
+        self.counted.close()
+
+    def known_records(self, outputs: dict[str, str]) -> int | bool | None:
+        """The records of a file's JSON/CSV outputs as the aggregate counted them (None: it has
+        none); False when one was not counted (then `records_of` reads them)."""
+        total, any_counted = 0, False
+        for name, sha in outputs.items():
+            if merge.kind(name, ("json", "jsonl", "csv")) is None:
+                continue
+            row = self.counted.execute(
+                "SELECT n FROM c WHERE sha = ? AND name = ?", (sha, name)
+            ).fetchone()
+            if row is None:
+                return False
+            total, any_counted = total + row[0], True
+        return total if any_counted else None
 
     def keys(self) -> Iterator[tuple[str, str]]:
         """(key relative to the input prefix, key) of every planned, supported file."""
@@ -161,8 +189,13 @@ def compare(
             sides = []
             if diff.verdict != "identical" or count_identical:
                 for side, key, (status, names) in ((a, key_a, state_a), (b, key_b, state_b)):
-                    if key and status == "succeeded" and names:
+                    if not key or status != "succeeded" or not names:
+                        continue
+                    known = side.known_records(names)
+                    if known is False:
                         sides.append((side, key, list(names)))
+                    else:
+                        (diff.a if side is a else diff.b)["records"] = known
             yield diff, sides
 
     def counted(item: Listed) -> FileDiff:

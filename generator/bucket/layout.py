@@ -7,6 +7,7 @@
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
+    <output.prefix><run>/counts.tsv            records per merged output: sha256, count, name
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
 A file's id is a hash of its key, so a result is found from the key alone, whichever shard
@@ -98,6 +99,10 @@ class RunLayout:
     @property
     def lock(self) -> str:
         return self.root + "lock.json"
+
+    @property
+    def counts(self) -> str:
+        return self.root + "counts.tsv"
 
     def merged(self, extension: str) -> str:
         return f"{self.root}results.{extension}"

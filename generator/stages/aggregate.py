@@ -15,6 +15,7 @@ per-shard figures are this attempt's, so a resume that processed nothing says so
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -22,11 +23,11 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from minio import Minio
 
-from generator.bucket import layout, merge
+from generator.bucket import layout, merge, records
 from generator.bucket import lock as runlock
 from generator.bucket import results as results_mod
 from generator.bucket.reader import S3Store
@@ -247,10 +248,13 @@ def merge_outputs(
     where: layout.RunLayout,
     index: Results,
     merger: merge.Merger,
+    counts: IO[str],
     threads: int = 16,
 ) -> None:
     """Feed the merger every mergeable output of a succeeded file: one streamed listing of
-    `outputs/`, then a GET per output through a bounded window."""
+    `outputs/`, then a GET per output through a bounded window. Each output's records are
+    counted on the way (`counts`: sha256, count, name lines), for `compare`, which then
+    reads no output to count them."""
     listing = s3.list_dated(client, where.bucket, where.outputs)
     groups = output_groups(listing, where.outputs, spec.input.prefix, index)
     wanted = ((rel, name) for rel, names in groups for name in names if merger.wants(name))
@@ -261,6 +265,9 @@ def merge_outputs(
 
     for rel, name, data in s3.ordered_map(fetch, wanted, threads):
         merger.add(spec.input.prefix + rel, name, data)
+        n = records.count(name, data)
+        if n is not None and "\n" not in name:
+            counts.write(f"{hashlib.sha256(data).hexdigest()}\t{n}\t{name}\n")
 
 
 def run_aggregate(
@@ -289,8 +296,11 @@ def run_aggregate(
         merged = None
         if spec.output.merge:
             merger = merge.Merger(Path(tmp), spec.output.merge)
-            merge_outputs(client, spec, where, index, merger)
+            counted = Path(tmp) / "counts.tsv"
+            with counted.open("w", encoding="utf-8") as counts:
+                merge_outputs(client, spec, where, index, merger, counts)
             merged = merger.upload(client, where)
+            s3.put_file(client, where.bucket, where.counts, counted, "text/tab-separated-values")
     report = tally.report(spec, run, plan, time.time())
     if plan.get("pending") == 0:
         report = _keep_figures(report, s3.get_optional(client, where.bucket, where.report_json))
