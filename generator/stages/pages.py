@@ -1,0 +1,136 @@
+"""A run's report as one self-contained HTML page, drawn from its report.json alone.
+
+The Argo UI shows an artifact in a sandboxed iframe whose Content-Security-Policy allows no
+script, no font and no image from elsewhere (see `charts`): the page is static HTML with its
+CSS inline and its charts as inline SVG. Every value that comes from a run (keys, reasons,
+names) is escaped: a hostile key is text, never markup.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from generator import __version__
+from generator.stages import charts
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;
+ margin:0 auto;padding:1rem 1.25rem;max-width:62rem}
+h1{font-size:1.35rem;margin:.2rem 0;overflow-wrap:anywhere}
+h2{font-size:1.05rem;margin:1.4rem 0 .3rem}
+.sub{color:#4b5563;margin:.1rem 0;overflow-wrap:anywhere}
+.verdict{display:inline-block;padding:.05rem .55rem;border-radius:.8rem;font-size:1rem;
+ color:#fff;vertical-align:middle}
+.passed{background:#2e7d32}.failed{background:#c62828}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(8.5rem,1fr));gap:.5rem;
+ margin:.8rem 0}
+.card{border:1px solid #e5e7eb;border-radius:.4rem;padding:.35rem .6rem}
+.card b{display:block;font-size:1.2rem}.card span{color:#4b5563;font-size:.8rem}
+svg{width:100%;height:auto;display:block}
+table{border-collapse:collapse;width:100%;font-size:.85rem}
+th,td{text-align:left;padding:.2rem .4rem;border-bottom:1px solid #e5e7eb;vertical-align:top}
+td.k{overflow-wrap:anywhere;font-family:ui-monospace,Menlo,Consolas,monospace}
+td.n,th.n{text-align:right;white-space:nowrap}
+.note{color:#4b5563;font-size:.8rem}
+@media print{body{max-width:none;padding:0}section{break-inside:avoid}}
+"""
+
+
+def esc(value: Any) -> str:
+    """A value as HTML text (quotes too: values also go into attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def number(value: Any) -> str:
+    """Counts with thousands separators; other figures to 3 significant digits, whole above 100."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def document(title: str, body: str) -> str:
+    """The page around `body` (already HTML)."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}"
+        f'<p class="note">Written by oscar-batch {esc(__version__)}.</p></body></html>\n'
+    )
+
+
+def cards(items: list[tuple[str, Any]]) -> str:
+    """Figures as a grid of small boxes."""
+    boxes = "".join(
+        f'<div class="card"><b>{esc(number(v))}</b><span>{esc(k)}</span></div>' for k, v in items
+    )
+    return f'<div class="cards">{boxes}</div>'
+
+
+def section(title: str, *parts: str) -> str:
+    return f"<section><h2>{esc(title)}</h2>{''.join(parts)}</section>"
+
+
+def _reasons(report: dict[str, Any]) -> str:
+    reasons = report.get("reasons") or []
+    if not reasons:
+        return ""
+    labels = [f"{r['status']}: {r['reason']}" for r in reasons]
+    rows = "".join(
+        f'<tr><td>{esc(label)}</td><td class="n">{esc(number(r["files"]))}</td>'
+        f'<td class="k">{"<br>".join(esc(k) for k in r["examples"])}</td></tr>'
+        for label, r in zip(labels, reasons, strict=True)
+    )
+    chart = charts.bars(
+        labels, [r["files"] for r in reasons],
+        [charts.STATUS_COLORS.get(r["status"], charts.INK) for r in reasons],
+    )  # fmt: skip
+    head = '<tr><th>reason</th><th class="n">files</th><th>first keys</th></tr>'
+    table = f"<table>{head}{rows}</table>"
+    return section("Files not processed, by reason", chart, table)
+
+
+def report_page(report: dict[str, Any]) -> str:
+    """The page of a run's report.json (charts its version of report.json has)."""
+    passed = bool(report.get("passed"))
+    verdict = "passed" if passed else "failed"
+    fs = report.get("file_seconds") or {}
+    figures = [
+        ("planned", report.get("planned")), ("succeeded", report.get("succeeded")),
+        ("failed", report.get("failed")), ("missing", report.get("missing")),
+        ("unsupported", report.get("unsupported")), ("workers", report.get("workers")),
+        ("wall seconds", report.get("wall_seconds")),
+        ("files/s", report.get("throughput_files_per_s")),
+        ("median s/file", fs.get("p50")), ("p95 s/file", fs.get("p95")),
+    ]  # fmt: skip
+    parts = [
+        f"<h1>Run {esc(report.get('run'))} of {esc(report.get('service'))} "
+        f'<span class="verdict {verdict}">{verdict}</span></h1>',
+        f'<p class="sub">{esc(report.get("input"))} &rarr; {esc(report.get("outputs"))}</p>',
+        cards(figures),
+    ]
+    timeline = report.get("timeline") or {}
+    if timeline.get("shards"):
+        chart = charts.timeline(timeline["bin_seconds"], timeline["shards"], timeline["planned"])
+        parts.append(section("Files completed over time, per worker", chart))
+    durations = report.get("durations") or {}
+    if durations.get("counts"):
+        chart = charts.histogram(durations["edges"], durations["counts"], durations["log"])
+        parts.append(section("Seconds per file (this attempt)", chart))
+    parts.append(_reasons(report))
+    shards = report.get("shards") or {}
+    if shards:
+        values = list(shards.values())
+        chart = charts.scatter(
+            [v["files"] for v in values], [v["seconds"] for v in values],
+            [v["failed"] > 0 for v in values], "files in the shard (this attempt)",
+            "seconds of processing", ("all files succeeded", "with failed files"),
+        )  # fmt: skip
+        parts.append(section("Per shard: time against files", chart))
+    if report.get("timeline") is None:
+        parts.append('<p class="note">This report.json predates the charts.</p>')
+    return document(f"run {report.get('run')}", "".join(parts))
