@@ -20,9 +20,19 @@ from typing import Any
 
 WIDTH_IN = 7.2  # drawn at 100% of the page column (CSS), so this sets the text's size
 HEIGHT_IN = 2.7
-LINES = 8  # workers drawn one by one; past that, a band and the LINES furthest behind
 INK = "#1f2937"
 BLUE = "#1565c0"
+# a worker's own line: any colour but the band's blue
+LINE_COLORS = (
+    "#ef6c00",
+    "#c62828",
+    "#6a1b9a",
+    "#2e7d32",
+    "#00838f",
+    "#ad1457",
+    "#5d4037",
+    "#455a64",
+)
 STATUS_COLORS = {
     "succeeded": "#2e7d32",
     "failed": "#c62828",
@@ -66,57 +76,31 @@ def _svg(name: str, draw: Callable[[Any], None], height: float = HEIGHT_IN) -> s
     return _PROLOGUE.sub("", out.getvalue(), count=1)
 
 
-def _curves(per_shard: dict[str, list[int]], planned: dict[str, int]) -> dict[str, list[float]]:
-    curves = {}
-    for sid, counts in per_shard.items():
-        total = planned.get(sid) or sum(counts) or 1
-        done, ys = 0, [0.0]
-        for n in counts:
-            done += n
-            ys.append(100 * done / total)
-        curves[sid] = ys
-    return curves
-
-
-def _behind(ys: list[float]) -> tuple[float, int]:
-    """Least done at the end first, then the latest to finish."""
-    last = max((i for i in range(1, len(ys)) if ys[i] > ys[i - 1]), default=0)
-    return ys[-1], -last
-
-
-def timeline(step: float, per_shard: dict[str, list[int]], planned: dict[str, int]) -> str:
-    """Files completed over time per worker (shard), as the share of its files done.
-
-    Up to LINES workers each get a line; past that, the spread of all of them is a band
-    (min-max, and the median) and only the LINES furthest behind get lines: the chart stays
-    the same size however wide the run, and a straggler or a dead worker stands out.
-    """
-    curves = _curves(per_shard, planned)
-    bins = len(next(iter(curves.values())))
-    xs = [i * step / 60 for i in range(bins)]
-    many = len(curves) > LINES
-    shown = sorted(curves, key=lambda s: _behind(curves[s]))[:LINES] if many else sorted(curves)
+def timeline(step: float, workers: int, lines: dict[str, list[float]], band: Any) -> str:
+    """Files completed over time per worker, as the share of its files done (see
+    `series.timeline`): a line per worker, or a band of all and the lines of those behind."""
+    points = len(band["median"]) if band else len(next(iter(lines.values())))
+    xs = [i * step / 60 for i in range(points)]
 
     def draw(fig: Any) -> None:
         ax = fig.subplots()
-        if many:
-            columns = [sorted(c) for c in zip(*curves.values(), strict=True)]
-            ax.fill_between(xs, [c[0] for c in columns], [c[-1] for c in columns], step="post",
-                            color=BLUE, alpha=0.15, linewidth=0,
-                            label=f"all {len(curves)} workers, min to max")  # fmt: skip
-            ax.plot(xs, [c[len(c) // 2] for c in columns], drawstyle="steps-post", color=BLUE,
-                    linewidth=2, label="median worker")  # fmt: skip
-        for sid in shown:
-            ys = curves[sid]
-            note = "" if ys[-1] >= 99.95 else f", {ys[-1]:.0f}% done"
-            ax.plot(xs, ys, drawstyle="steps-post", linewidth=1, label=f"shard {sid}{note}")
+        if band:
+            ax.fill_between(xs, band["min"], band["max"], step="post", color=BLUE, alpha=0.15,
+                            linewidth=0, label=f"all {workers} workers, min to max")  # fmt: skip
+            ax.plot(xs, band["median"], drawstyle="steps-post", color=BLUE, linewidth=2,
+                    label="median worker")  # fmt: skip
+        for i, (sid, ys) in enumerate(lines.items()):
+            note = "" if ys[-1] >= 100 else f", {ys[-1]:.0f}% done"
+            color = LINE_COLORS[i % len(LINE_COLORS)]
+            ax.plot(xs, ys, drawstyle="steps-post", linewidth=1.2, color=color,
+                    label=f"shard {sid}{note}")  # fmt: skip
         ax.set_xlabel("minutes since the plan")
         ax.set_ylabel("% of its files done")
         ax.set_ylim(0, 105)
         ax.set_xlim(0, xs[-1])
         fig.legend(loc="outside lower center", ncols=4, fontsize=7, frameon=False)
 
-    rows = (len(shown) + (2 if many else 0) + 3) // 4
+    rows = (len(lines) + (2 if band else 0) + 3) // 4
     return _svg("timeline", draw, HEIGHT_IN + 0.16 * rows)
 
 
@@ -130,6 +114,9 @@ def histogram(edges: Sequence[float], counts: Sequence[int], log: bool) -> str:
                linewidth=0.3)  # fmt: skip
         if log:
             ax.set_xscale("log")
+            # plain numbers: the log formatter writes mathtext, which is off (see _svg)
+            ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+            ax.xaxis.set_minor_formatter("")
         ax.set_xlabel("seconds per file" + (" (log scale)" if log else ""))
         ax.set_ylabel("files")
         ax.grid(False, axis="x")

@@ -114,8 +114,10 @@ def report_page(report: dict[str, Any]) -> str:
         cards(figures),
     ]
     timeline = report.get("timeline") or {}
-    if timeline.get("shards"):
-        chart = charts.timeline(timeline["bin_seconds"], timeline["shards"], timeline["planned"])
+    if timeline.get("lines"):
+        chart = charts.timeline(
+            timeline["bin_seconds"], timeline["workers"], timeline["lines"], timeline["band"]
+        )
         parts.append(section("Files completed over time, per worker", chart))
     durations = report.get("durations") or {}
     if durations.get("counts"):
