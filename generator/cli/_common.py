@@ -66,6 +66,15 @@ DataDirOpt = Annotated[
 FormatOpt = Annotated[
     Format, typer.Option("--output", "-o", help="table for people, json for scripts")
 ]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="also write the page the Argo UI shows (self-contained HTML) to FILE",
+        show_default=False,
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -131,6 +140,15 @@ def output_store(
             raise SpecError(f"{folder}: no such folder (the output bucket of a local run)")
         return FolderStore(folder), f"{folder}/"
     return S3Store(s3_client(batch, endpoint), batch.output_bucket), f"s3://{batch.output_bucket}/"
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write an HTML page and say where (stderr: stdout stays the table or the JSON)."""
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    typer.echo(f"page written to {plain(path)}", err=True)
 
 
 def print_json(data: Any) -> None:

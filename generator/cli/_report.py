@@ -14,6 +14,7 @@ from generator.cli._common import (
     EndpointOpt,
     Format,
     FormatOpt,
+    HtmlOpt,
     RunOpt,
     SetOpt,
     SpecArg,
@@ -22,8 +23,10 @@ from generator.cli._common import (
     output_store,
     print_json,
     shown,
+    write_page,
 )
 from generator.errors import StorageError
+from generator.stages import pages
 
 
 def show(report: dict[str, Any]) -> None:
@@ -96,9 +99,11 @@ def report(
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: HtmlOpt = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
+    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY);
+    --html draws its page again from it (also for runs of versions that wrote no page)."""
     batch = load_spec(spec, overrides)
     where = layout.RunLayout.of(batch, run or identity.default_run(batch))
     store, name = output_store(batch, endpoint, data_dir)
@@ -106,6 +111,8 @@ def report(
     if data is None:
         raise StorageError(f"{name}{where.report_json} does not exist")
     parsed = json.loads(data)
+    if html is not None:
+        write_page(html, pages.report_page(parsed))
     if output is Format.json:
         print_json(parsed)
     else:
