@@ -350,8 +350,12 @@ class Executor:
         folder.mkdir(parents=True)
         progress = folder / "argo"
         progress.mkdir()
+        # A template's metrics are substituted and emitted by Argo's controller once the node
+        # has completed, from its outputs (operator.go, computeMetrics); here they are noted
+        # (local/supported), never part of the pod.
+        pod_template = {k: v for k, v in tpl.items() if k != "metrics"}
         try:
-            t = _substituted(tpl, {**scope, "pod.name": pod_name})
+            t = _substituted(pod_template, {**scope, "pod.name": pod_name})
             description = self._describe(t, pod_name, node, folder, progress, deadline)
         except workflowpod.SecretMissing as exc:
             return "Error", str(exc), {}

@@ -128,17 +128,21 @@ def bars(labels: Sequence[str], counts: Sequence[int], colors: Sequence[str]) ->
     """Horizontal bars, the first on top, each with its count."""
 
     def draw(fig: Any) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         ax = fig.subplots()
         ys = list(range(len(labels)))[::-1]
-        ax.barh(ys, counts, color=colors)
+        ax.barh(ys, counts, color=colors, height=0.6)
         ax.set_yticks(ys, [label[:48] for label in labels])
+        ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.set_xlabel("files")
         ax.set_xlim(0, max(counts) * 1.12 if counts else 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # files come whole
         for y, n in zip(ys, counts, strict=True):
             ax.annotate(f" {n:,}", (n, y), va="center", fontsize=8)
         ax.grid(False, axis="y")
 
-    return _svg("reasons", draw, max(1.3, 0.3 * len(labels) + 0.75))
+    return _svg("reasons", draw, max(1.2, 0.3 * len(labels) + 0.75))
 
 
 def scatter(
@@ -157,8 +161,9 @@ def scatter(
                 ax.scatter(px, py, s=16, color=color, alpha=0.8, linewidths=0, label=label)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
+        # from 0, with room above and right for the largest point
+        ax.set_xlim(0, max(xs, default=1) * 1.08 or 1)
+        ax.set_ylim(0, max(ys, default=1) * 1.1 or 1)
         ax.legend(fontsize=7, frameon=False, loc="upper left")
 
     return _svg("scatter", draw)

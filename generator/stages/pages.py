@@ -79,7 +79,10 @@ def _reasons(report: dict[str, Any]) -> str:
     reasons = report.get("reasons") or []
     if not reasons:
         return ""
-    labels = [f"{r['status']}: {r['reason']}" for r in reasons]
+    labels = [
+        r["status"] if r["reason"] in (r["status"], "") else f"{r['status']}: {r['reason']}"
+        for r in reasons
+    ]
     rows = "".join(
         f'<tr><td>{esc(label)}</td><td class="n">{esc(number(r["files"]))}</td>'
         f'<td class="k">{"<br>".join(esc(k) for k in r["examples"])}</td></tr>'
