@@ -5,7 +5,7 @@
     <output.prefix><run>/shards/<shard>.tsv    one worker's manifest: id, JSON key, relative key
     <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
-    <output.prefix><run>/report.json, report.csv
+    <output.prefix><run>/report.json, report.csv, report.html
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
