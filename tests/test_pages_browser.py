@@ -5,12 +5,13 @@ screenshot at 1280 px is written (to $OSCAR_BATCH_SCREENSHOTS when set, to look 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from generator.stages import pages
+from generator.stages import pages, series
 from tests import browser
 from tests.test_pages import HOSTILE, _spec, elements, synthetic_report
 
@@ -68,3 +69,33 @@ def test_report_page_renders_locked_down(
     assert _inked(shot) > 0.05
     with Image.open(shot) as img:
         assert img.width == browser.WIDTH
+
+
+def test_compare_page_renders_locked_down(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    changes, classes_a, classes_b = series.Changes(), series.Classes(), series.Classes()
+    for i in range(100_000):  # a new model: most files keep their detections, some gain
+        a = rng.choice([0, 0, 1, 2, 3, 5, 8])
+        b = max(0, a + rng.choice([0, 0, 0, 1, 1, 2, -1]))
+        key = f"in/cam-{i % 9}/{i}.jpg"
+        if i == 7:  # the file that changed most has a hostile key
+            key, a, b = f"in/{HOSTILE}.jpg", 0, 12
+        changes.add(key, "identical" if a == b else "differ", a, b, [] if a == b else ["d.json"])
+    for label, n_a, n_b in (("fish", 900, 1200), ("crab", 300, 280), ("eel", 40, 95)):
+        for _ in range(n_a):
+            classes_a.add({"input_key": "k", "label": label})
+        for _ in range(n_b):
+            classes_b.add({"input_key": "k", "label": label})
+    summary = {"files": 100_000, "identical": 40_000, "differ": 60_000, "only_a": 0,
+               "only_b": 0, "neither": 0}  # fmt: skip
+    page = pages.compare_page(summary, "yolo-v8", "yolo-v11", changes.series(),
+                              series.class_totals(classes_a, classes_b))  # fmt: skip
+    (tmp_path / "compare.html").write_text(page, encoding="utf-8")
+    with browser.serve(tmp_path) as b:
+        dom, console = b.dom("compare.html")
+        shot = b.screenshot("compare.html", _shots(tmp_path) / "compare.png", height=2200)
+    assert console == [] and b.requests == ["/compare.html"] * 2
+    found = elements(dom)
+    assert found.tags.count("svg") == 3 and "script" not in found.tags and "img" not in found.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    assert _inked(shot) > 0.05 and len(page) < 200_000

@@ -167,3 +167,62 @@ def scatter(
         ax.legend(fontsize=7, frameon=False, loc="upper left")
 
     return _svg("scatter", draw)
+
+
+def record_pairs(cells: Sequence[Sequence[int]], width: int, a: str, b: str) -> str:
+    """Files by (records in A, records in B): a dot per pair, its area by the files; on the
+    diagonal nothing changed."""
+
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        xs, ys, ns = zip(*cells, strict=True) if cells else ((), (), ())
+        top = max([*xs, *ys, 1]) + width
+        ax.plot([0, top], [0, top], color=INK, linewidth=0.6, alpha=0.5, label="same in both")
+        sizes = [12 + 180 * n / max(ns) for n in ns]
+        ax.scatter(xs, ys, s=sizes, color=BLUE, alpha=0.6, linewidths=0, label="files")
+        unit = "records" if width == 1 else f"records (in steps of {width})"
+        ax.set_xlabel(f"{unit} in {a}")
+        ax.set_ylabel(f"{unit} in {b}")
+        ax.set_xlim(-0.5 * width, top)
+        ax.set_ylim(-0.5 * width, top)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+
+    return _svg("pairs", draw, HEIGHT_IN + 0.6)
+
+
+def deltas(pairs: Sequence[Sequence[int]], width: int, a: str, b: str) -> str:
+    """Files by how many records they gained or lost from A to B."""
+
+    def draw(fig: Any) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        ax = fig.subplots()
+        xs = [d for d, _ in pairs]
+        colors = [STATUS_COLORS["succeeded"] if d > 0 else STATUS_COLORS["failed"] if d < 0
+                  else BLUE for d in xs]  # fmt: skip
+        ax.bar(xs, [n for _, n in pairs], width=0.8 * width, color=colors)
+        ax.set_xlabel(f"records in {b} minus records in {a}")
+        ax.set_ylabel("files")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(False, axis="x")
+
+    return _svg("deltas", draw)
+
+
+def grouped_bars(
+    labels: Sequence[str], a: Sequence[int], b: Sequence[int], names: tuple[str, str]
+) -> str:
+    """Two bars per label (A, then B), the first label on top."""
+
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        ys = list(range(len(labels)))[::-1]
+        ax.barh([y + 0.2 for y in ys], a, height=0.4, color="#90a4ae", label=names[0])
+        ax.barh([y - 0.2 for y in ys], b, height=0.4, color=BLUE, label=names[1])
+        ax.set_yticks(ys, [label[:40] for label in labels])
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.set_xlabel("records")
+        ax.grid(False, axis="y")
+        fig.legend(loc="outside lower center", ncols=2, fontsize=7, frameon=False)
+
+    return _svg("classes", draw, max(1.4, 0.32 * len(labels) + 0.9))

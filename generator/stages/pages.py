@@ -139,3 +139,64 @@ def report_page(report: dict[str, Any]) -> str:
     if report.get("timeline") is None:
         parts.append('<p class="note">This report.json predates the charts.</p>')
     return document(f"run {report.get('run')}", "".join(parts))
+
+
+def compare_page(
+    summary: dict[str, int],
+    run_a: str,
+    run_b: str,
+    changes: dict[str, Any],
+    classes: dict[str, Any] | None,
+) -> str:
+    """The page of a comparison of two runs (`compare --html`): verdicts, records per input in
+    A against B, the files that changed most, and per-class totals when the merged records
+    have a class field.
+
+    Args:
+        summary: files per verdict (`bucket.compare.summarise`'s summary).
+        run_a: the first run's name.
+        run_b: the second run's name.
+        changes: `series.Changes.series()`.
+        classes: `series.class_totals(...)`, or None.
+    """
+    a, b = f"run {run_a}", f"run {run_b}"
+    figures = [
+        ("files", summary.get("files")), ("identical", summary.get("identical")),
+        ("differ", summary.get("differ")), (f"only in {run_a}", summary.get("only_a")),
+        (f"only in {run_b}", summary.get("only_b")), ("in neither", summary.get("neither")),
+    ]  # fmt: skip
+    parts = [
+        f"<h1>{esc(run_a)} vs {esc(run_b)}</h1>",
+        '<p class="sub">Outputs compared per input file by content; records counted in the'
+        " JSON/CSV outputs.</p>",
+        cards(figures),
+    ]
+    if changes.get("pairs"):
+        parts.append(
+            section(
+                "Records per input",
+                charts.record_pairs(changes["pairs"], changes["cell"], a, b),
+                charts.deltas(changes["deltas"], changes["cell"], a, b),
+            )
+        )
+    rows = "".join(
+        f'<tr><td class="k">{esc(f["file"])}</td><td class="n">{esc(number(f["a"]))}</td>'
+        f'<td class="n">{esc(number(f["b"]))}</td><td class="n">{f["b"] - f["a"]:+,}</td>'
+        f'<td class="k">{esc(", ".join(f["changed"]))}</td></tr>'
+        for f in changes.get("changed_most") or []
+    )
+    if rows:
+        head = (
+            f'<tr><th>file</th><th class="n">records {esc(run_a)}</th>'
+            f'<th class="n">records {esc(run_b)}</th><th class="n">change</th>'
+            "<th>changed outputs</th></tr>"
+        )
+        parts.append(section("Files that changed most", f"<table>{head}{rows}</table>"))
+    if classes:
+        labels = [c["class"] for c in classes["classes"]]
+        chart = charts.grouped_bars(
+            labels, [c["a"] for c in classes["classes"]], [c["b"] for c in classes["classes"]],
+            (a, b),
+        )  # fmt: skip
+        parts.append(section(f"Records per {classes['field']}", chart))
+    return document(f"{run_a} vs {run_b}", "".join(parts))

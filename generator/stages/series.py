@@ -129,3 +129,99 @@ class Reasons:
             {"status": status, "reason": reason, "files": files, "examples": examples}
             for (status, reason), (files, examples) in ordered
         ]
+
+
+CHANGED_SHOWN = 20  # files listed as the ones that changed most
+RECORD_CELLS = 30  # distinct record counts per side drawn as they are; past that, in ranges
+CLASS_VALUES = 30  # a field with more distinct values is not a class
+
+
+@dataclass
+class Changes:
+    """What a comparison's page draws, fed one file at a time (bounded memory): how many
+    files had each (records in A, records in B) pair, and the files that changed most."""
+
+    pairs: dict[tuple[int, int], int] = field(default_factory=dict)
+    top: list[tuple[int, str, int, int, list[str]]] = field(default_factory=list)
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, key: str, verdict: str, a: int | None, b: int | None, changed: list[str]) -> None:
+        self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+        if a is None and b is None:
+            return
+        a, b = a or 0, b or 0
+        self.pairs[(a, b)] = self.pairs.get((a, b), 0) + 1
+        if a != b or changed:
+            self.top.append((abs(b - a), key, a, b, changed))
+            if len(self.top) > 4 * CHANGED_SHOWN:  # keep the list short as files stream by
+                self._trim()
+
+    def _trim(self) -> None:
+        self.top.sort(key=lambda t: (-t[0], t[1]))
+        del self.top[CHANGED_SHOWN:]
+
+    def series(self) -> dict[str, Any]:
+        """Record pairs (binned when many distinct counts), the delta histogram, the top files."""
+        self._trim()
+        cells: dict[tuple[int, int], int] = {}
+        top = max((max(p) for p in self.pairs), default=0)
+        width = max(1, math.ceil((top + 1) / RECORD_CELLS))
+        for (a, b), n in self.pairs.items():
+            cell = (a // width * width, b // width * width)
+            cells[cell] = cells.get(cell, 0) + n
+        deltas: dict[int, int] = {}
+        for (a, b), n in self.pairs.items():
+            d = (b - a) // width * width
+            deltas[d] = deltas.get(d, 0) + n
+        return {
+            "cell": width,
+            "pairs": [[a, b, n] for (a, b), n in sorted(cells.items())],
+            "deltas": [[d, n] for d, n in sorted(deltas.items())],
+            "changed_most": [
+                {"file": key, "a": a, "b": b, "changed": changed}
+                for _, key, a, b, changed in self.top
+            ],
+        }
+
+
+@dataclass
+class Classes:
+    """Per-class totals of a run's merged records: the string field whose values look like
+    classes (at most CLASS_VALUES distinct ones) and is set in the most records."""
+
+    values: dict[str, dict[str, int]] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+
+    def add(self, record: dict[str, Any]) -> None:
+        for name, value in record.items():
+            if name in ("input_key", "output") or name in self.dropped:
+                continue
+            if not isinstance(value, str):
+                continue
+            counts = self.values.setdefault(name, {})
+            counts[value] = counts.get(value, 0) + 1
+            self.seen[name] = self.seen.get(name, 0) + 1
+            if len(counts) > CLASS_VALUES:
+                self.dropped.add(name)
+                del self.values[name]
+
+    def field_name(self) -> str | None:
+        found = [(n, -self.seen[n]) for n in self.values]
+        return min(found, key=lambda f: (f[1], f[0]))[0] if found else None
+
+
+def class_totals(a: Classes, b: Classes) -> dict[str, Any] | None:
+    """Totals per class in A and in B, of the class field both runs share (None: none)."""
+    shared = [n for n in (a.field_name(), b.field_name()) if n and n in a.values and n in b.values]
+    if not shared:
+        return None
+    name = shared[0]
+    classes = sorted(set(a.values[name]) | set(b.values[name]))
+    return {
+        "field": name,
+        "classes": [
+            {"class": c, "a": a.values[name].get(c, 0), "b": b.values[name].get(c, 0)}
+            for c in classes
+        ],
+    }
