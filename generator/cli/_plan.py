@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from generator.bucket import identity
+from generator.bucket import identity, layout, runs
+from generator.build import workerpod
 from generator.cli._common import (
+    DataDirOpt,
+    EndpointOpt,
     Format,
     FormatOpt,
     RunOpt,
@@ -18,12 +22,15 @@ from generator.cli._common import (
     SpecArg,
     errors,
     load_spec,
+    output_store,
     print_json,
     shown,
 )
 from generator.clients import kube, s3
-from generator.errors import SpecError
+from generator.errors import OscarBatchError, SpecError
+from generator.spec import model as spec_mod
 from generator.spec import quantity
+from generator.stages import capacity, estimate
 from generator.stages import plan as planner
 from generator.stages.capacity import PODS
 
@@ -44,6 +51,38 @@ def _cluster(
     return kube.from_api(namespace=namespace, kueue_queue=kueue_queue)
 
 
+def _estimate(
+    batch: spec_mod.BatchSpec, plan: planner.Plan, endpoint: str | None, data_dir: Path | None
+) -> tuple[estimate.Estimate | None, str]:
+    """The planned run's estimate from the latest finished run of the same service version
+    (in the output bucket, or in a local run's folder), or why there is none."""
+    try:
+        store, where = output_store(batch, endpoint, data_dir)
+        done = [
+            r for r in runs.list_runs(store, batch) if r.current and r.state in ("passed", "failed")
+        ]
+        report = None
+        for r in reversed(done):  # the latest whose report says how long its files took
+            data = store.read(layout.RunLayout.of(batch, r.run).report_json)
+            report = json.loads(data) if data else None
+            if report and (report.get("attempt") or {}).get("processed"):
+                break
+            report = None
+    except (OscarBatchError, ValueError) as exc:
+        return None, f"no estimate: cannot read the runs ({exc})"
+    if report is None:
+        return None, (
+            f"no estimate: no finished run of this service version in {where}; run a sample"
+            " with `run --local --data-dir DIR` and plan again with `--data-dir DIR`"
+        )
+    requests = capacity.pod_requests(workerpod.pod_spec(batch))
+    cpu = requests.get("cpu", 0) / 1000
+    found = estimate.estimate(
+        report, plan.pending, plan.workers, cpu, float(batch.service.gpu or 0)
+    )
+    return found, "" if found else "no estimate: the latest run processed nothing"
+
+
 def _quota_table(console: Console, plan: planner.Plan) -> None:
     table = Table(title="Quotas (what is left / one worker pod)")
     for col in ("quota", "resource", "left", "per pod", "fits"):
@@ -53,7 +92,7 @@ def _quota_table(console: Console, plan: planner.Plan) -> None:
     console.print(table)
 
 
-def _table(plan: planner.Plan) -> None:
+def _table(plan: planner.Plan, guess: estimate.Estimate | None, why: str) -> None:
     console = Console()
     resources = [*sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}), PODS]
     nodes = Table(title=shown(f"Capacity ({plan.cluster_source})"))
@@ -84,6 +123,17 @@ def _table(plan: planner.Plan) -> None:
     console.print(
         f"[bold]{shown(plan.reason)}[/bold]: {plan.pending} of {plan.files} files to process"
         + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")
+    )
+    if guess is None:
+        console.print(shown(why))
+        return
+    hours = f"{guess.cpu_hours:.2f} CPU-hours" + (
+        f", {guess.gpu_hours:.2f} GPU-hours" if guess.gpu_hours else ""
+    )
+    console.print(
+        f"estimate: {guess.wall_seconds / 60:.1f} min wall, {hours} reserved by the workers"
+        f" ({guess.file_seconds:.2f} s per file per worker + {guess.fixed_seconds:.0f} s fixed,"
+        f" from {shown(guess.source)})"
     )
 
 
@@ -122,10 +172,14 @@ def plan(
         str | None,
         typer.Option(envvar="OSCAR_TOKEN", help="OSCAR bearer token", show_default=False),
     ] = None,
+    endpoint: EndpointOpt = None,
+    data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
-    """Size the fan-out from the cluster's free resources and shard the files (a dry run)."""
+    """Size the fan-out from the cluster's free resources and shard the files (a dry run);
+    estimate its wall time and CPU/GPU-hours from the latest run of the same service version
+    (in the output bucket, or with --data-dir in a local run's folder, e.g. a sample's)."""
     extra = list(overrides or [])
     if headroom is not None:
         extra.append(f"planning.headroom={headroom}")
@@ -150,7 +204,8 @@ def plan(
             )
         client = s3.client_from_env(batch.input.endpoint, batch.input.region)
         result = planner.run_plan(client, batch, run, state, write=False)
+    guess, why = _estimate(batch, result, endpoint, data_dir)
     if output is Format.json:
-        print_json(result.summary())
+        print_json({**result.summary(), "estimate": guess.to_json() if guess else why})
     else:
-        _table(result)
+        _table(result, guess, why)
