@@ -115,6 +115,17 @@ def test_runs_lists_each_run_with_its_service(
     assert (
         "first" in table.stdout and "2023-11-14" in table.stdout and "first *" not in table.stdout
     )
+    # --html: each run's page beside an index linking those that have one
+    folder = tmp_path / "pages"
+    pages_out = cli.invoke(
+        app, ["runs", str(path), "--endpoint", s3_env.endpoint, "--html", str(folder)]
+    )
+    assert pages_out.exit_code == 0, pages_out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["first.html", "index.html"]
+    index = (folder / "index.html").read_text()
+    assert '<a href="first.html">first</a>' in index and "second" in index
+    assert "2023-11-14 22:13" in index and "Run first of" not in index
+    assert "<h1>Run" in (folder / "first.html").read_text()
 
 
 def _body(data: dict[str, object]) -> tuple[io.BytesIO, int]:

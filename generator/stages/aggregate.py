@@ -95,7 +95,7 @@ class Tally:
     reasons: series.Reasons = field(default_factory=series.Reasons)
     # when each file of this attempt finished, and its shard (a number into `finished_in`)
     finished: array[float] = field(default_factory=lambda: array("d"))
-    finished_shard: array[int] = field(default_factory=lambda: array("L"))
+    finished_shard: array[int] = field(default_factory=lambda: array("I"))
     finished_in: dict[str, int] = field(default_factory=dict)
 
     def add(self, r: Row) -> None:

@@ -9,6 +9,7 @@ names) is escaped: a hostile key is text, never markup.
 from __future__ import annotations
 
 import html
+import time
 from typing import Any
 
 from generator import __version__
@@ -200,3 +201,34 @@ def compare_page(
         )  # fmt: skip
         parts.append(section(f"Records per {classes['field']}", chart))
     return document(f"{run_a} vs {run_b}", "".join(parts))
+
+
+def runs_page(title: str, runs: list[dict[str, Any]], pages_of: set[str]) -> str:
+    """An index of runs (`runs --html`): one row per run, linked to its page when it has one.
+
+    Args:
+        title: where the runs are.
+        runs: `bucket.runs.RunInfo.to_json()` of each run.
+        pages_of: the runs whose page sits beside this one, as `<run>.html`.
+    """
+    numbers = ("files", "ok", "failed")
+    head = "".join(
+        f'<th class="n">{n}</th>' if n in numbers else f"<th>{n}</th>"
+        for n in ("run", "date", *numbers, "state", "service (image, script, env)")
+    )
+    rows = []
+    for r in runs:
+        name = esc(r["run"])
+        if r["run"] in pages_of:  # a run name is a DNS label: safe in a relative link
+            name = f'<a href="{esc(r["run"])}.html">{name}</a>'
+        date = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["created"])) if r["created"] else "-"
+        cells = [number(r.get(k)) for k in ("planned", "succeeded", "failed")]
+        rows.append(
+            f'<tr><td class="k">{name}</td><td>{date}</td>'
+            + "".join(f'<td class="n">{esc(c)}</td>' for c in cells)
+            + f'<td>{esc(r["state"])}</td><td class="k">{esc(r["service"])}</td></tr>'
+        )
+    body = (
+        f'<h1>Runs</h1><p class="sub">{esc(title)}</p><table><tr>{head}</tr>{"".join(rows)}</table>'
+    )
+    return document("runs", body)
