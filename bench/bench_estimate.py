@@ -36,8 +36,10 @@ def run_local(data: Path, run: str) -> dict[str, Any]:
     done = subprocess.run(
         [str(exe), "run", str(EXAMPLE / "batch.yaml"), "--local", "--data-dir", str(data),
          "--run", run, "-o", "json", *SETTINGS],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"run --local {run} failed: {done.stderr[-2000:]}")
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

@@ -1,10 +1,11 @@
 """How long a planned run will take, from a finished run's report.json (pure).
 
-A run's wall time is modelled as a fixed part F (plan, pods starting, the aggregate, the
-last worker's wait) plus the files one worker gets times t, the wall seconds a worker spends
-per file (the service's own time and the runner's around it). One finished run gives both:
-t from its median worker's timeline (from its first stored result to its last), F as what
-its wall time leaves over. A new plan of N files on W workers then takes F + ceil(N / W) * t.
+A run's wall time is modelled as a fixed part F (plan, pods starting, cold caches, the
+aggregate, the last worker's wait) plus the files one worker gets times t, the wall seconds
+a worker spends per file (the service's own time and the runner's around it). One finished
+run gives both: t from its median worker's steady pace in the timeline (from a quarter of
+its files done to its last one), F as what its wall time leaves over. A new plan of N
+files on W workers then takes F + ceil(N / W) * t.
 A run with no timeline (report.json of an older version) gives t as its mean file seconds.
 """
 
@@ -59,11 +60,12 @@ def fit(report: dict[str, Any]) -> tuple[float, float] | None:
     curve = _median_curve(timeline)
     step = float(timeline.get("bin_seconds") or 0.0)
     if curve and step > 0 and per_worker > 1:
-        # curve[i] is the share done at the end of interval i: the first and the last result
-        # of the median worker are stored in the middle of their intervals, on average
-        first = next(i for i, v in enumerate(curve) if v > 0)
+        # the median worker's steady pace: from when it had a quarter of its files done to
+        # its last one (the first files pay for cold caches: part of the fixed cost)
+        warm = next(i for i, v in enumerate(curve) if v >= 25)
         last = max(i for i in range(1, len(curve)) if curve[i] > curve[i - 1])
-        t = max((last - first) * step / (per_worker - 1), 0.0)
+        share = (curve[last] - curve[warm]) / 100
+        t = (last - warm) * step / (per_worker * share) if share > 0 else 0.0
     else:
         t = float((report.get("file_seconds") or {}).get("mean") or 0.0)
     return t, max(wall - per_worker * t, 0.0)
