@@ -142,3 +142,16 @@ def test_a_report_without_some_series_still_draws(tmp_path: Path, keys: str) -> 
     report = synthetic_report(_spec(tmp_path), 100, 2)
     del report[keys]  # a report.json of an older version lacks the first three
     assert elements(pages.report_page(report)).tags.count("svg") == 3
+
+
+def test_a_planted_report_json_is_checked_not_trusted(tmp_path: Path) -> None:
+    report = synthetic_report(_spec(tmp_path), 100, 2)
+    report["timeline"]["lines"]["0000"] = "<b>not a curve</b>"  # type: ignore[index]
+    report["durations"]["counts"] = [1, 2]  # type: ignore[index]
+    report["reasons"] = [{"status": "failed", "reason": "x", "files": "9", "examples": []}]
+    report["shards"] = {"0000": {"files": 1, "seconds": True, "failed": 0}}
+    report["file_seconds"] = ["p50"]
+    page = pages.report_page(report)
+    assert elements(page).tags.count("svg") == 0
+    assert page.count("cannot be drawn") == 4
+    assert "lines.0000: Input should be a valid list" in page and "<b>not" not in page

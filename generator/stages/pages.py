@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from generator import __version__
-from generator.stages import charts
+from generator.stages import charts, series
+
+T = TypeVar("T", bound=BaseModel)
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;
@@ -76,33 +80,91 @@ def section(title: str, *parts: str) -> str:
     return f"<section><h2>{esc(title)}</h2>{''.join(parts)}</section>"
 
 
-def _reasons(report: dict[str, Any]) -> str:
-    reasons = report.get("reasons") or []
-    if not reasons:
-        return ""
+def _reasons(reasons: list[series.Reason]) -> str:
     labels = [
-        r["status"] if r["reason"] in (r["status"], "") else f"{r['status']}: {r['reason']}"
-        for r in reasons
+        r.status if r.reason in (r.status, "") else f"{r.status}: {r.reason}" for r in reasons
     ]
     rows = "".join(
-        f'<tr><td>{esc(label)}</td><td class="n">{esc(number(r["files"]))}</td>'
-        f'<td class="k">{"<br>".join(esc(k) for k in r["examples"])}</td></tr>'
+        f'<tr><td>{esc(label)}</td><td class="n">{esc(number(r.files))}</td>'
+        f'<td class="k">{"<br>".join(esc(k) for k in r.examples)}</td></tr>'
         for label, r in zip(labels, reasons, strict=True)
     )
     chart = charts.bars(
-        labels, [r["files"] for r in reasons],
-        [charts.STATUS_COLORS.get(r["status"], charts.INK) for r in reasons],
+        labels, [r.files for r in reasons],
+        [charts.STATUS_COLORS.get(r.status, charts.INK) for r in reasons],
     )  # fmt: skip
     head = '<tr><th>reason</th><th class="n">files</th><th>first keys</th></tr>'
     table = f"<table>{head}{rows}</table>"
     return section("Files not processed, by reason", chart, table)
 
 
+def _checked(model: type[T], value: Any, what: str) -> tuple[T | None, str]:
+    """`value` as `model`, or None and a note saying why it is not drawn."""
+    try:
+        return model.model_validate(value), ""
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        said = f"{where}: {first['msg']}" if where else first["msg"]
+        return (
+            None,
+            f'<p class="note">report.json\'s {esc(what)} cannot be drawn ({esc(said)}).</p>',
+        )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+class _Reasons(series.Shape):
+    items: list[series.Reason]
+
+
+class _Shards(series.Shape):
+    items: dict[str, series.ShardFigures]
+
+
+def _timeline(value: Any) -> str:
+    title = "Files completed over time, per worker"
+    timeline, why = _checked(series.Timeline, value, "timeline")
+    if timeline is None:
+        return section(title, why)
+    band = timeline.band.model_dump() if timeline.band else None
+    return section(
+        title, charts.timeline(timeline.bin_seconds, timeline.workers, timeline.lines, band)
+    )
+
+
+def _durations(value: Any) -> str:
+    title = "Seconds per file (this attempt)"
+    durations, why = _checked(series.Durations, value, "durations")
+    if durations is None:
+        return section(title, why)
+    return section(title, charts.histogram(durations.edges, durations.counts, durations.log))
+
+
+def _shards(value: Any) -> str:
+    title = "Per shard: time against files"
+    shards, why = _checked(_Shards, {"items": value}, "shards")
+    if shards is None:
+        return section(title, why)
+    figures = list(shards.items.values())
+    chart = charts.scatter(
+        [v.files for v in figures], [v.seconds for v in figures], [v.failed > 0 for v in figures],
+        "files in the shard (this attempt)", "seconds of processing",
+        ("all files succeeded", "with failed files"),
+    )  # fmt: skip
+    return section(title, chart)
+
+
 def report_page(report: dict[str, Any]) -> str:
-    """The page of a run's report.json (charts its version of report.json has)."""
-    passed = bool(report.get("passed"))
+    """The page of a run's report.json (the charts its version of report.json feeds).
+
+    Figures are printed as they are (escaped); the series are checked before they are drawn.
+    """
+    passed = report.get("passed") is True
     verdict = "passed" if passed else "failed"
-    fs = report.get("file_seconds") or {}
+    fs = _mapping(report.get("file_seconds"))
     figures = [
         ("planned", report.get("planned")), ("succeeded", report.get("succeeded")),
         ("failed", report.get("failed")), ("missing", report.get("missing")),
@@ -117,28 +179,17 @@ def report_page(report: dict[str, Any]) -> str:
         f'<p class="sub">{esc(report.get("input"))} &rarr; {esc(report.get("outputs"))}</p>',
         cards(figures),
     ]
-    timeline = report.get("timeline") or {}
-    if timeline.get("lines"):
-        chart = charts.timeline(
-            timeline["bin_seconds"], timeline["workers"], timeline["lines"], timeline["band"]
-        )
-        parts.append(section("Files completed over time, per worker", chart))
-    durations = report.get("durations") or {}
-    if durations.get("counts"):
-        chart = charts.histogram(durations["edges"], durations["counts"], durations["log"])
-        parts.append(section("Seconds per file (this attempt)", chart))
-    parts.append(_reasons(report))
-    shards = report.get("shards") or {}
-    if shards:
-        values = list(shards.values())
-        chart = charts.scatter(
-            [v["files"] for v in values], [v["seconds"] for v in values],
-            [v["failed"] > 0 for v in values], "files in the shard (this attempt)",
-            "seconds of processing", ("all files succeeded", "with failed files"),
-        )  # fmt: skip
-        parts.append(section("Per shard: time against files", chart))
-    if report.get("timeline") is None:
+    if "timeline" not in report:
         parts.append('<p class="note">This report.json predates the charts.</p>')
+    if _mapping(report.get("timeline")).get("lines"):
+        parts.append(_timeline(report["timeline"]))
+    if _mapping(report.get("durations")).get("counts"):
+        parts.append(_durations(report["durations"]))
+    if report.get("reasons"):
+        reasons, why = _checked(_Reasons, {"items": report["reasons"]}, "reasons")
+        parts.append(_reasons(reasons.items) if reasons else section("Files not processed", why))
+    if report.get("shards"):
+        parts.append(_shards(report["shards"]))
     return document(f"run {report.get('run')}", "".join(parts))
 
 

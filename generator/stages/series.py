@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, model_validator
+
 TIME_BINS = 60
 LINES = 8  # workers drawn one by one; past that, a band and the LINES furthest behind
 DURATION_BINS = 40
@@ -225,3 +227,57 @@ def class_totals(a: Classes, b: Classes) -> dict[str, Any] | None:
             for c in classes
         ],
     }
+
+
+class Shape(BaseModel):
+    # a report.json is read back from a bucket (`report --html`, `runs --html`): its series are
+    # checked, not trusted, before anything is drawn from them
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Band(Shape):
+    min: list[float]
+    median: list[float]
+    max: list[float]
+
+
+class Timeline(Shape):
+    bin_seconds: float
+    workers: int
+    band: Band | None
+    lines: dict[str, list[float]]
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> Timeline:
+        curves = [
+            *self.lines.values(),
+            *((self.band.min, self.band.median, self.band.max) if self.band else ()),
+        ]
+        if not curves or len({len(c) for c in curves}) != 1 or len(curves[0]) < 2:
+            raise ValueError("its curves must be as long as each other, with 2 points or more")
+        return self
+
+
+class Durations(Shape):
+    edges: list[float]
+    counts: list[int]
+    log: bool
+
+    @model_validator(mode="after")
+    def _edges_around_counts(self) -> Durations:
+        if len(self.edges) != len(self.counts) + 1 or not self.counts:
+            raise ValueError("it needs one edge more than counts")
+        return self
+
+
+class Reason(Shape):
+    status: str
+    reason: str
+    files: int
+    examples: list[str]
+
+
+class ShardFigures(Shape):
+    files: int
+    seconds: float
+    failed: int
