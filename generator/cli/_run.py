@@ -110,6 +110,23 @@ def run(
             "--node-labels", help="labels of this machine's node, e.g. nvidia.com/gpu.present=true"
         ),
     ] = None,
+    apply: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--apply",
+            help="Kubernetes objects the local cluster holds, as `kubectl apply -f FILE` makes"
+            " them: Namespace (Pod Security label), ResourceQuota, LimitRange, RBAC,"
+            " workflow-controller-configmap (executor); after the spec's `generate --rbac`",
+        ),
+    ] = None,
+    image_users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-user",
+            help="the USER of an image (IMAGE=UID or IMAGE=NAME) for kubelet's runAsNonRoot"
+            " check; images not known are taken as root",
+        ),
+    ] = None,
     time_scale: Annotated[
         float,
         typer.Option(
@@ -151,6 +168,8 @@ def run(
         on_event=say if not tty or output is Format.json else (lambda line: None),
         on_start=say,
         show=_show(console) if tty and output is Format.table else None,
+        apply=list(apply or []),
+        image_users=_pairs(list(image_users or []), "--image-user"),
     )
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import RunError
-from generator.local import argoexpr, kubelet, lifetime, supported, workflowpod
+from generator.local import argoexpr, argopod, authz, kubelet, lifetime, supported, workflowpod
 from generator.local.argoexpr import Attempt, TaskState
+from generator.local.cluster import Cluster, remedy
 
 GRACE_SECONDS = 30  # Kubernetes' default terminationGracePeriodSeconds
 PROGRESS_POLL = 0.5  # Argo's executor polls the progress file every 3 s; faster here
+QUOTA_POLL = 0.5  # how often a pod refused for exceeded quota is created again
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Settings:
     host: workflowpod.Host
     work: Path
     logs: Path
+    cluster: Cluster
     time_scale: float = 1 / 15
     parameters: dict[str, str] = field(default_factory=dict)
     on_event: Callable[[str], None] = lambda _line: None
@@ -127,6 +130,7 @@ class Executor:
         width = self.spec.get("parallelism")
         self.pool = threading.BoundedSemaphore(int(width)) if width else None
         self.stopping = threading.Event()
+        self.stuck = ""  # a pod that would stay Pending on a cluster: what it waits for
         self.lock = threading.Lock()
         self.live: dict[str, tuple[subprocess.Popen[bytes], Path, dict[str, Any]]] = {}
         self.progress: dict[str, tuple[int, int]] = {}
@@ -150,7 +154,9 @@ class Executor:
             exit_node = self._template(handler, {}, f"{self.name}.onExit")
             if phase == "Succeeded" and exit_node.phase in ("Failed", "Error"):
                 phase, message = exit_node.phase, exit_node.message
-        if self.stopping.is_set():
+        if self.stuck:
+            phase, message = "Running", self.stuck
+        elif self.stopping.is_set():
             phase, message = "Failed", "Stopped with strategy 'Terminate'"
         return Result(self.name, phase, message, self.nodes)
 
@@ -329,8 +335,12 @@ class Executor:
             if self.stopping.wait(decision.wait):
                 break
         node.phase, node.message, node.outputs = phase, message, outputs
+        if phase == "Pending":
+            # on a cluster the node waits for ever (until a deadline): here the run ends
+            self.stuck = f"{name}: pod {node.pods[-1]} stays Pending: {message}"
+            self.stop()
         if phase != "Succeeded" and node.pods:
-            node.detail = _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
+            node.detail = remedy(message) or _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
         self.s.on_event(f"{name}: {phase}" + (f" ({message})" if message else ""))
         return node
 
@@ -352,6 +362,19 @@ class Executor:
         progress.mkdir()
         try:
             t = _substituted(tpl, {**scope, "pod.name": pod_name})
+            doc = argopod.pod(
+                t, self.spec, name=pod_name, namespace=self.namespace,
+                executor=self.s.cluster.executor,
+            )  # fmt: skip
+        except RunError as exc:
+            return "Error", str(exc), {}
+        admitted = self._create(doc)
+        if isinstance(admitted, tuple):
+            return admitted
+        refused = self.s.cluster.kubelet_refusal(admitted)
+        if refused:
+            return "Pending", refused, {}
+        try:
             description = self._describe(t, pod_name, node, folder, progress, deadline)
         except workflowpod.SecretMissing as exc:
             return "Error", str(exc), {}
@@ -368,19 +391,7 @@ class Executor:
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 preexec_fn=lifetime.die_with_parent,
             )  # fmt: skip
-        requests = [
-            c.get("resources", {}).get("requests", {})
-            for c in [t["container"], *(t.get("sidecars") or [])]
-        ]
-        doc = {
-            "kind": "Pod",
-            "metadata": {"name": pod_name, "namespace": self.namespace},
-            "spec": {
-                "nodeName": "localhost",
-                "containers": [{"resources": {"requests": r}} for r in requests],
-            },
-            "status": {"phase": "Running"},
-        }
+        doc = {**admitted, "status": {"phase": "Running"}}
         key = f"{node.name}#{len(node.attempts)}"
         with self.lock:
             self.live[key] = (proc, progress, doc)
@@ -397,11 +408,40 @@ class Executor:
             result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return "Error", f"pod {pod_name} ended without a result (exit {proc.returncode})", {}
+        refused = self._report_refused(t)
+        if refused and result["phase"] in ("Succeeded", "Failed"):
+            return "Error", refused, {}
         return (
             str(result["phase"]),
             str(result.get("message", "")),
             dict(result.get("outputs") or {}),
         )
+
+    def _create(self, doc: dict[str, Any]) -> dict[str, Any] | tuple[str, str, dict[str, str]]:
+        """The pod as the apiserver admitted it, or the node's (phase, message, outputs).
+
+        A refusal for "exceeded quota" is retried as Argo requeues it (util/errors
+        isExceededQuotaErr), while another of the workflow's pods may still free room;
+        any other refusal errors the node (operator.go executeTemplate, markNodeError).
+        """
+        while True:
+            admitted, refusal = self.s.cluster.admit(doc, self.pods())
+            if refusal is None:
+                return admitted
+            if not refusal.transient:
+                return "Error", refusal.message, {}
+            if self.stopping.is_set():
+                return "Failed", "Stopped with strategy 'Terminate'", {}
+            if not self.pods():
+                return "Pending", refusal.message, {}
+            self.stopping.wait(QUOTA_POLL)
+
+    def _report_refused(self, t: dict[str, Any]) -> str | None:
+        """The wait container reports each pod's outputs as a WorkflowTaskResult with the
+        executor's token (cmd/argoexec: ReportOutputs): refused when RBAC does not allow it."""
+        account = argopod.executor_account(t, self.spec) or argopod.service_account(t, self.spec)
+        req = authz.Request("create", "argoproj.io", "workflowtaskresults", self.namespace)
+        return self.s.cluster.authorize(authz.service_account(self.namespace, account), req)
 
     def _describe(
         self,
@@ -440,9 +480,10 @@ class Executor:
         mounts = workflowpod.volumes(t, list(self.spec.get("volumes") or []), folder)
         mounts.append({"host": str(progress), "path": workflowpod.PROGRESS_DIR})
         if workflowpod.automount(t, self.spec):
+            account = argopod.service_account(t, self.spec)
             mounts.append(
                 {
-                    "host": str(self.s.host.account_dir),
+                    "host": str(self.s.host.account_dir(self.namespace, account)),
                     "path": workflowpod.SERVICE_ACCOUNT_DIR,
                     "readOnly": True,
                 }

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +31,7 @@ import yaml
 from generator import lint
 from generator.clients import s3 as storage
 from generator.errors import RunError
-from generator.local import apiserver, controller, lifetime, rclone, supported, workflowpod
+from generator.local import apiserver, cluster, controller, lifetime, rclone, supported, workflowpod
 from generator.spec import model as spec_mod
 from generator.spec.yamlfile import read_yaml
 
@@ -158,6 +158,8 @@ class Options:
     on_event: Callable[[str], None]
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
+    apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
+    image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,13 @@ def run(doc: Document, opts: Options) -> Outcome:
     logs = opts.data_dir / ".oscar-batch-logs" / label
     logs.mkdir(parents=True, exist_ok=True)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
+    gatekeepers = cluster.load(
+        opts.apply,
+        namespace,
+        cluster.generated_rbac(doc.doc, namespace),
+        _runtime_image(doc.doc),
+        opts.image_users,
+    )
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
     with (
@@ -242,7 +251,7 @@ def run(doc: Document, opts: Options) -> Outcome:
         _s3(doc.doc, opts, logs, work) as s3,
         apiserver.serve(
             work / "api",
-            namespace,
+            gatekeepers,
             opts.node_resources,
             opts.node_labels,
             lambda: holder[0].pods() if holder else [],
@@ -254,7 +263,7 @@ def run(doc: Document, opts: Options) -> Outcome:
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
-            account_dir=api.account_dir,
+            account_dir=api.accounts.folder_of,
             hosts=names,
             secret=secret,
             trust=s3.trust,
@@ -270,7 +279,7 @@ def run(doc: Document, opts: Options) -> Outcome:
             ),
         )
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
+            host, work / "pods", logs, gatekeepers, opts.time_scale, opts.parameters, opts.on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
