@@ -227,18 +227,6 @@ def test_pod_security_is_said_where_the_user_meets_it(tmp_path: Path) -> None:
     )
 
 
-def test_plan_and_aggregate_pass_restricted(fish: spec.BatchSpec) -> None:
-    templates = _templates(_doc(fish))
-    for name in ("plan", "aggregate"):
-        pod = templates[name]["securityContext"]
-        container = templates[name]["container"]["securityContext"]
-        assert pod["runAsNonRoot"] is True
-        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert container["allowPrivilegeEscalation"] is False
-        assert container["capabilities"] == {"drop": ["ALL"]}
-        assert "privileged" not in container
-
-
 # --- Argo versions ------------------------------------------------------------------------------
 
 

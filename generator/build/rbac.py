@@ -137,7 +137,11 @@ def guidance(spec: BatchSpec) -> str:
     lines = [
         f"Namespace {ns}: {POD_SECURITY}:",
         f"  kubectl label namespace {ns} pod-security.kubernetes.io/enforce=privileged",
-        "Plan and aggregate pods pass 'restricted'.",
+        "Plan and aggregate pods pass 'baseline'; 'restricted' also needs Argo's own init and",
+        "wait containers locked down, in workflow-controller-configmap (docs/argo.md):",
+        "  executor: {securityContext: {runAsNonRoot: true, runAsUser: 8737,",
+        "    allowPrivilegeEscalation: false, capabilities: {drop: [ALL]},",
+        "    seccompProfile: {type: RuntimeDefault}}}",
         "",
         "Secrets are not in this file (re-applying an empty Secret would empty the real one).",
         "Create each once from a file kept out of git (values never on a command line):",

@@ -15,6 +15,7 @@ from generator.spec import quantity
 from generator.spec.model import BatchSpec
 
 GPU = "nvidia.com/gpu"
+RUNTIME_UID = 10001  # the runtime image's USER (Dockerfile): plan and aggregate run as it
 # Bucket names cannot start with '.', so this folder never shadows OSCAR's /mnt/<bucket>.
 WRITE_ROOT = ".oscar-batch"
 

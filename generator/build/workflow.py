@@ -199,9 +199,15 @@ def _stage(
             requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
         ),
         # Pod Security "restricted" (pod-security-standards): non-root, RuntimeDefault seccomp,
-        # no escalation, no capabilities; the pod-level part also covers Argo's own containers.
+        # no escalation, no capabilities. The pod-level part also applies to Argo's init and
+        # wait containers, whose argoexec image has no USER (root): runAsNonRoot alone makes
+        # the kubelet refuse them (kuberuntime verifyRunAsNonRoot) and the pod never starts,
+        # so the uid is given. Escalation and capabilities exist per container only: Argo's
+        # take them from the controller's executor.securityContext (docs/argo.md).
         pod_security_context=m.PodSecurityContext(
-            run_as_non_root=True, seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
+            run_as_non_root=True,
+            run_as_user=workerpod.RUNTIME_UID,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
         security_context=m.SecurityContext(
             run_as_non_root=True,

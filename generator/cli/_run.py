@@ -181,7 +181,7 @@ def run(
 
     def failed_pods() -> None:
         for node in result.nodes:
-            if node.phase in ("Failed", "Error") and node.pods:
+            if node.phase in ("Failed", "Error", "Pending") and node.pods:
                 detail = f": {node.detail}" if node.detail else ""
                 say(f"  {node.name}: {node.phase}: {node.message}{detail}")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Dockerfile: `USER 10001` (the runtime image of plan and aggregate)
-RUNTIME_IMAGE_USER = 10001
+from generator.build import workerpod
+
 # argoexec (Argo's Dockerfile, target argoexec: distroless/static, no USER) runs as root; the
 # `-nonroot` tag (target argoexec-nonroot) as 8737. rclone/rclone (alpine, no USER) as root.
 ARGOEXEC_NONROOT_USER = 8737
@@ -41,7 +41,7 @@ def user_of(image: str, runtime_image: str, given: Mapping[str, str]) -> str:
         return str(given.get(image, given.get(repository(image))))
     repo = repository(image)
     if image == runtime_image or repo.endswith("/oscar-batch"):
-        return str(RUNTIME_IMAGE_USER)
+        return str(workerpod.RUNTIME_UID)
     if repo.rsplit("/", 1)[-1] == "argoexec" and _tag(image).endswith("-nonroot"):
         return str(ARGOEXEC_NONROOT_USER)
     return "0"

@@ -1,0 +1,83 @@
+"""The defects a real cluster's gatekeepers showed (issue 19), each reproduced through
+`run --local` on the generated YAML: what the local cluster refuses, a cluster refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner, Result
+
+from generator.build import workflow
+from generator.cli import app
+from generator.spec import model as spec
+from tests.conftest import write_spec
+from tests.test_executor import requires_fuse, requires_unshare
+
+pytestmark = [requires_fuse, requires_unshare]
+
+COPY = 'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+
+
+def run_local(*args: str) -> Result:
+    return CliRunner().invoke(app, ["run", *args, "--local", "-o", "json"])
+
+
+def batch(tmp_path: Path, extra: str = "", files: int = 3, name: str = "gk") -> Path:
+    """A spec over `files` inputs in the data folder's s3://pics/in/; returns the spec path."""
+    data = tmp_path / "data"
+    (data / "pics" / "in").mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (data / "pics" / "in" / f"{i}.jpg").write_bytes(b"x")
+    return write_spec(
+        tmp_path / "spec",
+        f"name: {name}\nservice: {{name: c, image: alpine, script: script.sh, cpu: 100m,"
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n" + extra,
+        COPY,
+    )
+
+
+def generated(spec_path: Path, change: Any = None) -> Path:
+    """The workflow generated from the spec, with `change(doc)` applied, as a file."""
+    doc = yaml.safe_load(workflow.to_yaml(spec.load(spec_path)))
+    if change:
+        change(doc)
+    path = spec_path.parent / "workflow.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def templates(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in doc["spec"]["templates"]}
+
+
+def objects(tmp_path: Path, *docs: dict[str, Any]) -> Path:
+    path = tmp_path / f"objects-{len(list(tmp_path.glob('objects-*')))}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+# --- A: runAsNonRoot without runAsUser on plan/aggregate -------------------------------------
+
+
+def test_a_plan_without_uid_stays_pending_on_a_default_argo_install(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path)
+
+    def before_issue_19(doc: dict[str, Any]) -> None:
+        for name in ("plan", "aggregate"):
+            del templates(doc)[name]["securityContext"]["runAsUser"]
+
+    data = str(tmp_path / "data")
+    out = run_local(str(generated(spec_path, before_issue_19)), "--data-dir", data)
+    assert out.exit_code == 1
+    assert json.loads(out.stdout)["workflow"]["phase"] == "Running"  # on a cluster: for ever
+    assert "stays Pending: CreateContainerConfigError: container has runAsNonRoot and image" in (
+        out.stderr
+    )
+    assert "will run as root" in out.stderr and "container: init)" in out.stderr
+    assert "set runAsUser" in out.stderr  # the remedy
+    out = run_local(str(generated(spec_path)), "--data-dir", data)
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["succeeded"] == 3
