@@ -106,7 +106,7 @@ def test_a_pod_without_token_and_without_executor_account_is_refused_by_argo(
     tpl = next(t for t in doc["spec"]["templates"] if t["name"] == "worker")
     assert argopod.pod(tpl, doc["spec"], name="w", namespace="argo", executor={})
     del tpl["executor"]
-    with pytest.raises(RunError, match="executor.serviceAccountName must not be empty"):
+    with pytest.raises(RunError, match=r"executor\.serviceAccountName must not be empty"):
         argopod.pod(tpl, doc["spec"], name="w", namespace="argo", executor={})
 
 
@@ -313,3 +313,27 @@ def test_applied_objects_replace_as_kubectl_apply(fish: spec.BatchSpec) -> None:
     with pytest.raises(RunError, match="not a Pod Security level"):
         objects.apply(namespace("strict"), "f.yaml", "argo")
         objects.enforce_level("argo")
+
+
+def test_the_plan_refuses_a_quota_argos_containers_cannot_satisfy(fish: spec.BatchSpec) -> None:
+    from generator.clients.kube import ClusterState
+    from generator.stages import quota as stage_quota
+
+    nodes = ClusterState([], quotas=[LIMITS])
+    why = str(stage_quota.unspecified(fish, nodes))
+    assert why.startswith(
+        "ResourceQuota argo/compute tracks requests.cpu, requests.memory, limits.cpu,"
+        " limits.memory, which Argo's init container does not declare"
+    )
+    assert "executor.resources in the workflow-controller-configmap" in why and "LimitRange" in why
+    planning = {
+        **fish.planning.model_dump(),
+        "executor_requests": {"cpu": "10m", "memory": "64Mi"},
+        "executor_limits": {"cpu": "500m", "memory": "256Mi"},
+    }
+    declared = fish.model_copy(update={"planning": spec.Planning(**planning)})
+    assert stage_quota.unspecified(declared, nodes) is None
+    lr = {"spec": {"limits": [{"type": "Container", "default": {"cpu": "1", "memory": "1Gi"}}]}}
+    assert (
+        stage_quota.unspecified(fish, ClusterState([], quotas=[LIMITS], limitranges=[lr])) is None
+    )

@@ -34,7 +34,9 @@ def batch(tmp_path: Path, extra: str = "", files: int = 3, name: str = "gk") -> 
     return write_spec(
         tmp_path / "spec",
         f"name: {name}\nservice: {{name: c, image: alpine, script: script.sh, cpu: 100m,"
-        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n" + extra,
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\n"
+        + ("" if "planning:" in extra else "planning: {max_workers: 2}\n")
+        + extra,
         COPY,
     )
 
@@ -79,5 +81,58 @@ def test_a_plan_without_uid_stays_pending_on_a_default_argo_install(tmp_path: Pa
     assert "will run as root" in out.stderr and "container: init)" in out.stderr
     assert "set runAsUser" in out.stderr  # the remedy
     out = run_local(str(generated(spec_path)), "--data-dir", data)
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["succeeded"] == 3
+
+
+# --- B: a compute ResourceQuota and no LimitRange -------------------------------------------
+
+COMPUTE_QUOTA = {
+    "apiVersion": "v1",
+    "kind": "ResourceQuota",
+    "metadata": {"name": "compute", "namespace": "argo"},
+    "spec": {"hard": {"requests.cpu": "64", "requests.memory": "64Gi", "limits.cpu": "64",
+                      "limits.memory": "64Gi"}},
+}  # fmt: skip
+EXECUTOR_RESOURCES = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "workflow-controller-configmap", "namespace": "argo"},
+    "data": {"executor": "resources: {requests: {cpu: 10m, memory: 64Mi},"
+             " limits: {cpu: 500m, memory: 256Mi}}\n"},
+}  # fmt: skip
+
+
+def test_b_every_container_declares_what_a_compute_quota_tracks(tmp_path: Path) -> None:
+    # the spec says what the controller gives Argo's containers (the plan counts them)
+    executor = (
+        "planning: {max_workers: 2, executor_requests: {cpu: 10m, memory: 64Mi},"
+        " executor_limits: {cpu: 500m, memory: 256Mi}}\n"
+    )
+    spec_path = batch(tmp_path, executor)
+    data = str(tmp_path / "data")
+    quota_only = objects(tmp_path, COMPUTE_QUOTA)
+    # a default Argo install: its init and wait declare nothing, every pod is refused
+    out = run_local(str(generated(spec_path)), "--data-dir", data, "--apply", str(quota_only))
+    assert out.exit_code == 1
+    assert json.loads(out.stdout)["workflow"]["phase"] in ("Error", "Failed")
+    assert "failed quota: compute: must specify limits.cpu for: init,wait;" in out.stderr
+    assert "executor.resources in workflow-controller-configmap" in out.stderr  # the remedy
+    configured = objects(tmp_path, COMPUTE_QUOTA, EXECUTOR_RESOURCES)
+
+    def before_issue_19(doc: dict[str, Any]) -> None:
+        tpl = templates(doc)
+        for c in [
+            tpl["plan"]["container"],
+            tpl["aggregate"]["container"],
+            *tpl["worker"]["sidecars"],
+        ]:
+            del c["resources"]["limits"]["cpu"]
+
+    old = generated(spec_path, before_issue_19)
+    out = run_local(str(old), "--data-dir", data, "--apply", str(configured))
+    assert out.exit_code == 1
+    assert "must specify limits.cpu for: main" in out.stderr
+    out = run_local(str(generated(spec_path)), "--data-dir", data, "--apply", str(configured))
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["succeeded"] == 3

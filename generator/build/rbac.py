@@ -5,8 +5,8 @@ Built with the official kubernetes client's models. Two ServiceAccounts:
   docs/workflow-rbac.md for v3.4+). The workers and the aggregate run as it; the worker pods
   do not even mount its token into the service or sidecar containers.
 - `<service_account>-plan`: the executor rights plus `list` of nodes and pods cluster-wide
-  and of the namespace's ResourceQuotas (what `cluster.from_api` calls), and `get` of the
-  Kueue queue when `planning.kueue_queue` is set. No `get` where nothing calls it.
+  and of the namespace's ResourceQuotas and LimitRanges (what `kube.from_api` calls), and
+  `get` of the Kueue queue when `planning.kueue_queue` is set. No `get` where nothing calls it.
 Credentials Secrets are never emitted: applying an empty Secret twice empties the real one.
 """
 
@@ -64,7 +64,9 @@ def manifests(spec: BatchSpec) -> list[dict[str, Any]]:
         )
 
     cluster_rules = [k.V1PolicyRule(api_groups=[""], resources=["nodes", "pods"], verbs=["list"])]
-    plan_rules = [k.V1PolicyRule(api_groups=[""], resources=["resourcequotas"], verbs=["list"])]
+    plan_rules = [
+        k.V1PolicyRule(api_groups=[""], resources=["resourcequotas", "limitranges"], verbs=["list"])
+    ]
     if spec.planning.kueue_queue:
         plan_rules.append(
             k.V1PolicyRule(

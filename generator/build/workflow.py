@@ -195,9 +195,7 @@ def _stage(
             *_env({s3.ENDPOINT_ENV: endpoint(spec)}),
             *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         ],
-        resources=m.ResourceRequirements(
-            requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
-        ),
+        resources=m.ResourceRequirements(**workerpod.STAGE_RESOURCES),
         # Pod Security "restricted" (pod-security-standards): non-root, RuntimeDefault seccomp,
         # no escalation, no capabilities. The pod-level part also applies to Argo's init and
         # wait containers, whose argoexec image has no USER (root): runAsNonRoot alone makes

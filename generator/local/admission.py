@@ -14,7 +14,6 @@ node stays Pending); any other refusal fails the node with the API's message.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,35 +33,6 @@ def containers(pod: Pod) -> list[dict[str, Any]]:
     """Init containers, then containers (policy/visitor.go visitContainers)."""
     spec = pod.get("spec") or {}
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-
-
-# ---------------------------------------------------------------------------- LimitRanger
-
-
-def with_defaults(pod: Pod, limitranges: Iterable[Mapping[str, Any]]) -> Pod:
-    """The pod with each container's missing limits/requests from `type: Container` limits
-    (`default`, `defaultRequest`); a request still missing takes its limit's value (core/v1
-    defaults, SetDefaults_Pod)."""
-    out = copy.deepcopy(pod)
-    items = [
-        item
-        for lr in limitranges
-        for item in (lr.get("spec") or {}).get("limits") or []
-        if item.get("type") == "Container"
-    ]
-    for c in containers(out):
-        resources = c.setdefault("resources", {})
-        limits = dict(resources.get("limits") or {})
-        requests = dict(resources.get("requests") or {})
-        for item in items:
-            for name, value in (item.get("default") or {}).items():
-                limits.setdefault(name, str(value))
-            for name, value in (item.get("defaultRequest") or {}).items():
-                requests.setdefault(name, str(value))
-        for name, value in limits.items():
-            requests.setdefault(name, value)
-        resources.update({k: v for k, v in (("limits", limits), ("requests", requests)) if v})
-    return out
 
 
 # ---------------------------------------------------------------------------- Pod Security

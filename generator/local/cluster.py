@@ -20,6 +20,7 @@ from generator.local import admission, authz, imageuser
 from generator.local.objects import Objects
 from generator.spec import model, quantity
 from generator.spec.yamlfile import read_text
+from generator.stages import quota
 
 
 @dataclass
@@ -48,7 +49,9 @@ class Cluster:
         """The pod as admitted (LimitRange defaults filled in), or the refusal."""
         namespace = str(pod["metadata"]["namespace"])
         name = pod["metadata"]["name"]
-        pod = admission.with_defaults(pod, self.objects.of("LimitRange", namespace))
+        # LimitRanger runs first: its defaults count in what Pod Security and quotas see
+        limitranges = self.objects.of("LimitRange", namespace)
+        pod = {**pod, "spec": quota.with_defaults(pod["spec"], limitranges)}
         violation = admission.pod_security(pod, self.objects.enforce_level(namespace))
         if violation:
             return pod, admission.Refusal(f'pods "{name}" is forbidden: {violation}')

@@ -340,7 +340,8 @@ class Executor:
             self.stuck = f"{name}: pod {node.pods[-1]} stays Pending: {message}"
             self.stop()
         if phase != "Succeeded" and node.pods:
-            node.detail = remedy(message) or _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
+            last = node.attempts[-1].message if node.attempts else message
+            node.detail = remedy(last) or _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
         self.s.on_event(f"{name}: {phase}" + (f" ({message})" if message else ""))
         return node
 

@@ -201,7 +201,7 @@ class Plan:
 
 def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState) -> Plan:
     """Fit the worker pod on the cluster and shard the pending files (pure)."""
-    request = capacity.pod_requests(workerpod.pod_spec(spec))
+    request = capacity.pod_requests(quota.worker_pod(spec, cluster))
     fits = capacity.fit_cluster(
         cluster.nodes,
         cluster.pods,
@@ -438,6 +438,9 @@ def _plan(
         raise StorageError(
             f"no file under s3://{spec.input.bucket}/{spec.input.prefix} matches {globs}"
         )
+    refused = quota.unspecified(spec, cluster)
+    if refused:  # no wait for room: no room frees a pod the apiserver refuses
+        raise ClusterError(refused)
     plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
         write_plan(client, spec, plan, listing)
