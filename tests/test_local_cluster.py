@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from generator.cli import app
 from generator.spec import model as spec
 from tests.conftest import write_spec
 from tests.test_executor import requires_fuse, requires_unshare
+from tests.test_local import _work_of
 
 pytestmark = [requires_fuse, requires_unshare]
 
@@ -136,3 +140,41 @@ def test_b_every_container_declares_what_a_compute_quota_tracks(tmp_path: Path) 
     out = run_local(str(generated(spec_path)), "--data-dir", data, "--apply", str(configured))
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["succeeded"] == 3
+
+
+# --- C and 5: a retried plan pod is a new pod, and its workflow still holds the lock --------
+
+
+def test_c_a_retried_plan_pod_takes_its_own_workflows_lock(tmp_path: Path) -> None:
+    # a service no node can hold: the plan takes the lock, then waits for room
+    spec_path = batch(tmp_path, "planning: {wait_for_room: 6}\n")
+    text = spec_path.read_text().replace("cpu: 100m", "cpu: '1000'")
+    spec_path.write_text(text)
+    data = tmp_path / "data"
+    exe = Path(sys.executable).parent / "oscar-batch"
+    proc = subprocess.Popen(
+        [str(exe), "run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    logs = data / ".oscar-batch-logs"
+    deadline = time.monotonic() + 60
+    first: list[Path] = []
+    while not first:
+        first = [p for p in logs.rglob("*-plan-*-main.log") if "waiting for room" in p.read_text()]
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.1)
+    work = _work_of(proc.pid)
+    assert work is not None
+    pod = first[0].name.removesuffix("-main.log")
+    (work / "pods" / pod / "stop").touch()  # kubectl delete pod: Argo errors it, OnError retries
+    _, err = proc.communicate(timeout=120)
+    assert "plan: Error (pod deleted); retry in" in err
+    plans = sorted(logs.rglob("*-plan-*-main.log"), key=lambda p: p.stat().st_mtime)
+    assert len(plans) >= 2
+    retry = plans[1].read_text()
+    # 5: a new pod, with a new name (its hostname) and its own PID namespace
+    assert plans[1].name != plans[0].name
+    assert "in progress" not in retry and "locked by" not in retry
+    assert "waiting for room" in retry
+    # the wait ended (nothing fits): the plan released its workflow's lock
+    assert not list(data.rglob("lock.json"))

@@ -35,6 +35,7 @@ from generator.spec.model import BatchSpec
 RUN = "{{workflow.parameters.run}}"
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
+UID = "{{workflow.uid}}"  # the run lock's holder: the workflow, whichever pod retries
 SPEC_PATH = "/etc/oscar-batch/spec.json"
 SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
@@ -76,7 +77,7 @@ def _inert_json(data: Any) -> str:
 
 
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, SHARD, FORCE, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (RUN, SHARD, FORCE, UID, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
 
 
 def _refuse_foreign_tags(node: Any, path: str = "") -> None:
@@ -389,14 +390,14 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE],
+            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE, "--workflow-uid", UID],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
             rbac.plan_account(spec),
         )
         aggregate_step = _stage(
             spec,
             "aggregate",
-            ["--outputs-dir", OUT_DIR],
+            ["--outputs-dir", OUT_DIR, "--workflow-uid", UID],
             [
                 Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
                 for n in layout.OUTPUT_PARAMETERS

@@ -255,10 +255,14 @@ def merge_outputs(
 
 
 def run_aggregate(
-    client: Minio, spec: BatchSpec, run: str, outputs_dir: Path | None = None
+    client: Minio,
+    spec: BatchSpec,
+    run: str,
+    outputs_dir: Path | None = None,
+    workflow: str = "",
 ) -> dict[str, Any]:
     """Write report.json, report.csv and the merged tables, Argo output parameters to
-    `outputs_dir`; then release the run's lock.
+    `outputs_dir`; then release the run's lock if `workflow` (a uid; "" outside one) holds it.
 
     Raises:
         StorageError: the run has no plan (plan never finished) or S3 fails.
@@ -302,7 +306,7 @@ def run_aggregate(
         }
         for name, value in params.items():
             (outputs_dir / name).write_text(str(value), encoding="utf-8")
-    runlock.release(client, spec, run)
+    runlock.release_if_mine(client, spec, run, workflow)
     return report
 
 

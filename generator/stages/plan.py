@@ -7,6 +7,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import posixpath
@@ -384,6 +385,7 @@ def run_plan(
     write: bool = True,
     waiting: Waiting | None = None,
     force: bool = False,
+    workflow: str = "",
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
@@ -392,6 +394,7 @@ def run_plan(
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
+        workflow: the uid of the Argo workflow running the plan: the lock's holder.
 
     Raises:
         StorageError: a bucket is missing, or no file matches.
@@ -401,7 +404,16 @@ def run_plan(
     if client is not None and write:
         if not force:
             check_identity(client, spec, run)
-        runlock.acquire(client, spec, run, force=force)
+        holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
+        if waiting is not None:
+            # the lock is taken before the wait: each look at the cluster keeps it fresh
+            reread = waiting.reread
+
+            def renewing() -> ClusterState:
+                runlock.renew(client, spec, run, holder)
+                return reread()
+
+            waiting = dataclasses.replace(waiting, reread=renewing)
         try:
             return _plan(client, spec, run, cluster, objects, write, waiting)
         except BaseException:
