@@ -337,3 +337,31 @@ def test_the_plan_refuses_a_quota_argos_containers_cannot_satisfy(fish: spec.Bat
     assert (
         stage_quota.unspecified(fish, ClusterState([], quotas=[LIMITS], limitranges=[lr])) is None
     )
+
+
+def test_two_specs_rbac_applied_together_keep_both_grants(fish: spec.BatchSpec) -> None:
+    def variant(namespace: str, queue: str | None) -> spec.BatchSpec:
+        argo = fish.argo.model_copy(update={"namespace": namespace})
+        planning = fish.planning.model_copy(update={"kueue_queue": queue})
+        return fish.model_copy(update={"argo": argo, "planning": planning})
+
+    kueue, plain, other = variant("argo", "q"), variant("argo", None), variant("team-b", None)
+    objects = Objects()
+    for s in (kueue, plain, other):  # kubectl apply -f of each file, in this order
+        objects.apply_all(rbac.manifests(s), s.name, s.argo.namespace)
+    keeper = cluster.Cluster(objects)
+    planner = authz.service_account("argo", rbac.plan_account(kueue))
+    for req in (
+        authz.Request("list", "", "nodes"),
+        authz.Request("get", "kueue.x-k8s.io", "clusterqueues", "", "cq"),
+        authz.Request("get", "kueue.x-k8s.io", "localqueues", "argo", "q"),
+        authz.Request("list", "", "limitranges", "argo"),
+    ):
+        assert keeper.authorize(planner, req) is None, req
+    other_planner = authz.service_account("team-b", rbac.plan_account(other))
+    assert keeper.authorize(other_planner, authz.Request("list", "", "nodes")) is None
+    # the plain spec's planner gets no Kueue rights from its own file
+    alone = Objects()
+    alone.apply_all(rbac.manifests(plain), "plain", "argo")
+    kq = authz.Request("get", "kueue.x-k8s.io", "clusterqueues", "", "cq")
+    assert cluster.Cluster(alone).authorize(planner, kq) is not None

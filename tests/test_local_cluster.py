@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner, Result
 
-from generator.build import workflow
+from generator.build import rbac, workflow
 from generator.cli import app
 from generator.spec import model as spec
 from tests.conftest import write_spec
@@ -178,3 +178,18 @@ def test_c_a_retried_plan_pod_takes_its_own_workflows_lock(tmp_path: Path) -> No
     assert "waiting for room" in retry
     # the wait ended (nothing fits): the plan released its workflow's lock
     assert not list(data.rglob("lock.json"))
+
+
+# --- D: a second namespace's `generate --rbac` -----------------------------------------------
+
+
+def test_d_applying_another_namespaces_rbac_keeps_this_ones(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path, "argo: {namespace: team-a}\n")
+    other = spec.load(spec_path).model_copy(deep=True)
+    other = other.model_copy(update={"argo": other.argo.model_copy(update={"namespace": "team-b"})})
+    rbac_b = tmp_path / "team-b-rbac.yaml"
+    rbac_b.write_text(rbac.to_yaml(other))
+    data = str(tmp_path / "data")
+    out = run_local(str(generated(spec_path)), "--data-dir", data, "--apply", str(rbac_b))
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["succeeded"] == 3
