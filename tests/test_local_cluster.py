@@ -193,3 +193,26 @@ def test_d_applying_another_namespaces_rbac_keeps_this_ones(tmp_path: Path) -> N
     out = run_local(str(generated(spec_path)), "--data-dir", data, "--apply", str(rbac_b))
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["succeeded"] == 3
+
+
+# --- E: the sidecar's rclone gets one SIGTERM (Argo signals the whole process group) --------
+
+
+def test_e_rclone_unmounts_cleanly_when_the_pod_stops_its_sidecars(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path, "planning: {max_workers: 8}\n", files=16)
+
+    def verbose(doc: dict[str, Any]) -> None:  # rclone says when it got a signal and exited
+        for c in templates(doc)["worker"]["sidecars"]:
+            c["env"].append({"name": "RCLONE_VERBOSE", "value": "1"})
+
+    data = tmp_path / "data"
+    out = run_local(str(generated(spec_path, verbose)), "--data-dir", str(data))
+    assert out.exit_code == 0, out.stderr
+    logs = list((data / ".oscar-batch-logs").rglob("*-mount-*.log"))
+    assert len(logs) >= 4
+    for log in logs:
+        text = log.read_text()
+        assert "Signal received: terminated" in text
+        # a second SIGTERM (the script forwarding what the group already got) killed rclone
+        # before this line in about one sidecar in five
+        assert "Exiting..." in text, text
