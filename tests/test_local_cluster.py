@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner, Result
 
+from generator.bucket import identity
 from generator.build import rbac, workflow
 from generator.cli import app
 from generator.spec import model as spec
@@ -216,3 +217,22 @@ def test_e_rclone_unmounts_cleanly_when_the_pod_stops_its_sidecars(tmp_path: Pat
         # a second SIGTERM (the script forwarding what the group already got) killed rclone
         # before this line in about one sidecar in five
         assert "Exiting..." in text, text
+
+
+# --- F: a CronWorkflow's nights ---------------------------------------------------------------
+
+
+def test_f_each_night_of_a_cron_workflow_is_its_own_run(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path, "argo: {kind: CronWorkflow, schedule: '0 2 * * *'}\n")
+    night = time.strftime("%Y%m%d", time.gmtime())
+    run = f"{identity.default_run(spec.load(spec_path))}-{night}"
+    data = tmp_path / "data"
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data))
+    assert out.exit_code == 0, out.stderr
+    rep = json.loads(out.stdout)
+    assert rep["report"] == f"s3://pics/oscar-batch/{run}/report.json"
+    # a file uploaded again under its old key: the next night's run processes it again,
+    # the same night's (a manual submission) resumes
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data))
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["report"] == rep["report"]

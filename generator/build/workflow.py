@@ -33,6 +33,9 @@ from generator.errors import SpecError
 from generator.spec.model import BatchSpec
 
 RUN = "{{workflow.parameters.run}}"
+# A CronWorkflow's night: the UTC date its workflow was created (operator.go
+# setGlobalParameters: workflow.creationTimestamp.<strftime letter>)
+NIGHT = "".join(f"{{{{workflow.creationTimestamp.{letter}}}}}" for letter in "Ymd")
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
 UID = "{{workflow.uid}}"  # the run lock's holder: the workflow, whichever pod retries
@@ -77,7 +80,17 @@ def _inert_json(data: Any) -> str:
 
 
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, SHARD, FORCE, UID, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (RUN, NIGHT, SHARD, FORCE, UID, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+
+
+def run_name(spec: BatchSpec) -> str:
+    """The run every template names: the `run` parameter, or for a CronWorkflow one run per
+    night, `<default run>-<YYYYMMDD>`. A nightly run is a new run folder: objects uploaded
+    again under a known key are processed again, and a night never resumes another night's
+    run (a manual `argo submit --from cronwf/...` the same day resumes that day's)."""
+    if spec.argo.kind == "CronWorkflow":
+        return f"{identity.default_run(spec)}-{NIGHT}"
+    return RUN
 
 
 def _refuse_foreign_tags(node: Any, path: str = "") -> None:
@@ -183,7 +196,9 @@ def _stage(
     return Container(
         name=stage,
         image=spec.argo.runtime_image,
-        command=_literal(["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", RUN, *args]),
+        command=_literal(
+            ["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", run_name(spec), *args]
+        ),
         inputs=[
             RawArtifact(
                 name="spec",
@@ -224,7 +239,9 @@ def _stage(
 
 
 def _worker(spec: BatchSpec) -> Container:
-    env = runner_script.environment(spec, mnt_root=MNT, run=RUN, shard=SHARD, script=SCRIPT_PATH)
+    env = runner_script.environment(
+        spec, mnt_root=MNT, run=run_name(spec), shard=SHARD, script=SCRIPT_PATH
+    )
     secret_env = [
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
@@ -350,7 +367,7 @@ def build(spec: BatchSpec) -> Workflow:
     naming: dict[str, Any] = (
         {"generate_name": f"{spec.name}-"} if spec.argo.kind == "Workflow" else {"name": spec.name}
     )
-    # Forbid: a night still running when the next starts would share its run folder
+    # Forbid: a night still running when the next starts would run beside it
     extra: dict[str, Any] = (
         {"schedules": [spec.argo.schedule], "concurrency_policy": "Forbid"}
         if spec.argo.kind == "CronWorkflow"
@@ -366,10 +383,16 @@ def build(spec: BatchSpec) -> Workflow:
         image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
         or None,
         arguments=[
-            Parameter(
-                name="run",
-                value=identity.default_run(spec),
-                description="run name: a new name starts over, the same name resumes",
+            *(
+                []
+                if spec.argo.kind == "CronWorkflow"  # its run is the night's (run_name)
+                else [
+                    Parameter(
+                        name="run",
+                        value=identity.default_run(spec),
+                        description="run name: a new name starts over, the same name resumes",
+                    )
+                ]
             ),
             Parameter(
                 name="force",

@@ -9,6 +9,7 @@ backoff (duration, maxDuration, cap) and the sidecars' termination grace period.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import copy
 import functools
@@ -74,6 +75,16 @@ def _fnv32a(text: str) -> int:
     return h
 
 
+def _created(now: time.struct_time) -> dict[str, str]:
+    """workflow.creationTimestamp and its strftime letters (operator.go setGlobalParameters)."""
+    out = {"workflow.creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", now)}
+    out["workflow.creationTimestamp.RFC3339"] = out["workflow.creationTimestamp"]
+    out["workflow.creationTimestamp.s"] = str(calendar.timegm(now))
+    for letter in "aAbBcCdDeFHIjklmMnprRSTuUVwWxXyYzZ":
+        out[f"workflow.creationTimestamp.{letter}"] = time.strftime(f"%{letter}", now)
+    return out
+
+
 def _substituted(value: Any, scope: dict[str, str]) -> Any:
     if isinstance(value, str):
         return argoexpr.substitute(value, scope)
@@ -124,6 +135,7 @@ class Executor:
             "workflow.name": self.name,
             "workflow.namespace": self.namespace,
             "workflow.uid": str(uuid.uuid4()),
+            **_created(time.gmtime()),
             "workflow.serviceAccountName": str(self.spec.get("serviceAccountName", "")),
             **{f"workflow.parameters.{k}": v for k, v in params.items()},
         }
