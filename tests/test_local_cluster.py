@@ -236,3 +236,24 @@ def test_f_each_night_of_a_cron_workflow_is_its_own_run(tmp_path: Path) -> None:
     out = run_local(str(generated(spec_path)), "--data-dir", str(data))
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["report"] == rep["report"]
+
+
+# --- a killed aggregate (exit 137) --------------------------------------------------------------
+
+
+def test_a_killed_aggregate_is_retried_and_leaves_a_report_and_no_lock(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path)
+
+    def killed_once(doc: dict[str, Any]) -> None:
+        # the first attempt is SIGKILLed, as the OOM killer does ({{retries}}: the attempt)
+        c = templates(doc)["aggregate"]["container"]
+        c["command"] = ["sh", "-c", '[ {{retries}} -ge 1 ] || kill -9 $$$$; exec "$@"', "sh",
+                        *c["command"]]  # fmt: skip
+
+    data = tmp_path / "data"
+    out = run_local(str(generated(spec_path, killed_once)), "--data-dir", str(data))
+    assert "aggregate: Failed (Error (exit code 137)); retry in" in out.stderr
+    assert out.exit_code == 0, out.stderr
+    rep = json.loads(out.stdout)
+    assert rep["succeeded"] == 3
+    assert not list(data.rglob("lock.json"))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from generator import lint
 from generator.build import rbac, workerpod, workflow
 from generator.cli import app
+from generator.local import argoexpr
 from generator.spec import model as spec
 from generator.spec import quantity
 from tests.conftest import EXAMPLES, write_spec
@@ -106,9 +107,22 @@ def test_the_aggregate_does_not_run_without_a_plan(fish: spec.BatchSpec) -> None
 @pytest.mark.parametrize("version", ["3.5", "3.6", "3.7", "4.0", "4.1"])
 def test_retries_cap_the_wait_never_the_attempts(fish: spec.BatchSpec, version: str) -> None:
     templates = _templates(_doc(_with(fish, "argo", version=version)))
-    for name, policy in (("plan", "OnError"), ("worker", "Always"), ("aggregate", "OnError")):
+    # what Argo retries (processNodeRetries, emulated by local/argoexpr.retry): the stages'
+    # verdicts (exit 1) are final; a deleted pod (Error) or a killed one (137) is retried
+    cases = {
+        ("Failed", "Error (exit code 1)"): {"plan": False, "worker": True, "aggregate": False},
+        ("Failed", "OOMKilled (exit code 137)"): {"plan": True, "worker": True, "aggregate": True},
+        ("Error", "pod deleted"): {"plan": True, "worker": True, "aggregate": True},
+    }
+    for (phase, message), expected in cases.items():
+        code = message.rpartition("exit code ")[2].rstrip(")") if "exit code" in message else "-1"
+        attempt = argoexpr.Attempt(0.0, 1.0, phase, message, code)
+        for name, retried in expected.items():
+            decision = argoexpr.retry(templates[name]["retryStrategy"], [attempt], 1.0)
+            assert decision.retry is retried, (name, phase, message)
+    for name in ("plan", "worker", "aggregate"):
         strategy = templates[name]["retryStrategy"]
-        assert strategy["retryPolicy"] == policy and strategy["limit"] >= 1
+        assert strategy["limit"] >= 1
         backoff = strategy["backoff"]
         # maxDuration would become every retry pod's deadline (operator.go)
         assert "maxDuration" not in backoff

@@ -44,6 +44,7 @@ SCRIPT_PATH = "/etc/oscar-batch/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
 STAGE_RETRIES = 3
+STAGE_RETRY_EXPRESSION = "lastRetry.status == 'Error' || lastRetry.exitCode == '137'"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 # The aggregate runs whatever became of the workers, so every file is accounted for. Argo
 # rejects `continueOn` beside `depends`, so the condition names every finished outcome. A
@@ -127,7 +128,12 @@ def version(spec: BatchSpec) -> tuple[int, int]:
 
 
 def retry(
-    spec: BatchSpec, limit: int, first: str, cap: str, policy: str = "Always"
+    spec: BatchSpec,
+    limit: int,
+    first: str,
+    cap: str,
+    policy: str = "Always",
+    expression: str | None = None,
 ) -> m.RetryStrategy:
     """Retry (on `policy`), waiting `first`, doubling, never more than `cap` between tries.
 
@@ -142,7 +148,9 @@ def retry(
         if version(spec) >= (3, 7)
         else m.Backoff(duration=first, factor=m.IntOrString(1))
     )
-    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff)
+    return m.RetryStrategy(
+        limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff, expression=expression
+    )
 
 
 def _s3_env(spec: BatchSpec, access: str, secret: str) -> list[Env | SecretEnv]:
@@ -233,8 +241,11 @@ def _stage(
         # A stage's non-zero exit is a verdict a retry would repeat (a refused run, too many
         # failed files); transient S3/API errors are retried inside, by the clients
         # (s3.make_client). What is left for Argo is a pod that ended in Error (deleted,
-        # evicted, node lost): OnError retries exactly those (operator.go, processNodeRetries).
-        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", policy="OnError"),
+        # evicted, node lost) and one killed (exit 137: OOM-killed, or SIGKILL), which Argo
+        # marks Failed, not Error: a killed aggregate left the lock and no report. The
+        # expression retries exactly those (operator.go processNodeRetries: policy, then
+        # limit, then the expression over buildRetryStrategyLocalScope's strings).
+        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", expression=STAGE_RETRY_EXPRESSION),
     )
 
 

@@ -15,6 +15,7 @@ import copy
 import functools
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -334,7 +335,9 @@ class Executor:
                 phase, message, outputs = self._pod(
                     tpl, attempt_scope, node, pod_name, min(seconds) if seconds else None
                 )
-            node.attempts.append(Attempt(started, time.time(), phase, message))
+            node.attempts.append(
+                Attempt(started, time.time(), phase, message, _exit_code(phase, message))
+            )
             node.pods.append(pod_name)
             if phase == "Succeeded" or strategy is None or self.stopping.is_set():
                 break
@@ -522,6 +525,15 @@ class Executor:
             "result": str(folder / "result.json"),
             "stop": str(folder / "stop"),
         }
+
+
+def _exit_code(phase: str, message: str) -> str:
+    """The main container's exit code as the node's outputs carry it: "0" when it succeeded,
+    the one its failure message names (`Error (exit code 137)`, as Argo words it), else -1."""
+    if phase == "Succeeded":
+        return "0"
+    found = re.search(r"\(exit code (\d+)\)", message)
+    return found.group(1) if found else "-1"
 
 
 def _last_line(path: Path) -> str:

@@ -43,7 +43,7 @@ SHAPES: dict[str, dict[str, str]] = {
     "outputs": {"parameters": "output"},
     "output": {"name": ANY, "valueFrom": "valueFrom", "description": ANY},
     "valueFrom": {"path": ANY, "default": ANY},
-    "retry": {"limit": ANY, "retryPolicy": ANY, "backoff": "backoff"},
+    "retry": {"limit": ANY, "retryPolicy": ANY, "backoff": "backoff", "expression": ANY},
     "backoff": {"duration": ANY, "factor": ANY, "maxDuration": ANY, "cap": ANY},
     "dag": {"tasks": "task", "failFast": ANY},
     "task": {"name": ANY, "template": ANY, "depends": ANY, "dependencies": ANY,
