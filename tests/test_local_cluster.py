@@ -257,3 +257,38 @@ def test_a_killed_aggregate_is_retried_and_leaves_a_report_and_no_lock(tmp_path:
     rep = json.loads(out.stdout)
     assert rep["succeeded"] == 3
     assert not list(data.rglob("lock.json"))
+
+
+# --- 5. a retry is a new pod ------------------------------------------------------------------
+
+RETRIED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: retried-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag: {tasks: [{name: flaky, template: flaky}]}
+  - name: flaky
+    retryStrategy: {limit: 2, retryPolicy: Always, backoff: {duration: 1s}}
+    container:
+      image: alpine
+      command: [sh, -c, 'echo "$(uname -n) $$$$"; test {{retries}} -ge 2']
+"""
+
+
+def test_5_each_retry_is_a_new_pod_name_hostname_and_pid_namespace(tmp_path: Path) -> None:
+    path = tmp_path / "retried.yaml"
+    path.write_text(RETRIED)
+    data = tmp_path / "data"
+    out = run_local(str(path), "--data-dir", str(data), "--time-scale", "0.01")
+    assert out.exit_code == 0, out.stderr
+    logs = sorted((data / ".oscar-batch-logs").rglob("*-flaky-*-main.log"))
+    said = [log.read_text().split() for log in logs]
+    assert len(said) == 3
+    pods = [log.name.removesuffix("-main.log") for log in logs]
+    assert sorted(host for host, _ in said) == sorted(pods)  # hostname = the pod's name
+    # a PID namespace each: numbering starts over (namespace inodes are reused once freed,
+    # so they prove nothing for pods that run one after the other)
+    assert all(int(pid) < 100 for _, pid in said), said
