@@ -38,9 +38,11 @@ RUN = "{{workflow.parameters.run}}"
 NIGHT = "".join(f"{{{{workflow.creationTimestamp.{letter}}}}}" for letter in "Ymd")
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
+OTHER_VERSION = "{{workflow.parameters.resume_other_version}}"
 UID = "{{workflow.uid}}"  # the run lock's holder: the workflow, whichever pod retries
 SPEC_PATH = "/etc/oscar-batch/spec.json"
-SCRIPT_PATH = "/etc/oscar-batch/script.sh"
+# OSCAR's path of the script (oscar pkg/types/service.go ConfigPath, ScriptFileName): its $0
+SCRIPT_PATH = "/oscar/config/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
 STAGE_RETRIES = 3
@@ -81,7 +83,16 @@ def _inert_json(data: Any) -> str:
 
 
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, NIGHT, SHARD, FORCE, UID, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (
+    RUN,
+    NIGHT,
+    SHARD,
+    FORCE,
+    OTHER_VERSION,
+    UID,
+    "{{tasks.plan.outputs.parameters.shards}}",
+    "{{item}}",
+)
 
 
 def run_name(spec: BatchSpec) -> str:
@@ -408,8 +419,13 @@ def build(spec: BatchSpec) -> Workflow:
             Parameter(
                 name="force",
                 value="false",
-                description="true: resume a run made by another service version, or held by"
-                " a run that is gone (its lock)",
+                description="true: take over the run's lock from a run that is gone",
+            ),
+            Parameter(
+                name="resume_other_version",
+                value="false",
+                description="true: resume a run that another service version (image, script,"
+                " env) began; its files then mix both versions",
             ),
         ],
         # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
@@ -424,7 +440,16 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE, "--workflow-uid", UID],
+            [
+                "--shards-out",
+                f"{OUT_DIR}/shards.json",
+                "--force",
+                FORCE,
+                "--resume-other-version",
+                OTHER_VERSION,
+                "--workflow-uid",
+                UID,
+            ],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
             rbac.plan_account(spec),
         )

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.clients import oscar
 from generator.errors import ClusterError
 from generator.spec import quantity, urls
 from generator.spec.yamlfile import read_text
 
 PAGE = 500
+# (connect, read) seconds per request: the client has none by default, so an API that accepts
+# and never answers would hold the plan forever (urllib3 still retries a timed-out GET)
+REQUEST_TIMEOUT = (10.0, 60.0)
 # `kubectl get nodes,pods -A -o json` of ~10,000 pods; larger snapshots are refused, not loaded
 MAX_SNAPSHOT_BYTES = 256 << 20
 
@@ -147,7 +151,13 @@ def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token = None
     while True:
-        response = call(limit=PAGE, _continue=token, _preload_content=False, **kwargs)
+        response = call(
+            limit=PAGE,
+            _continue=token,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+            **kwargs,
+        )
         doc = json.loads(response.data)
         items += doc.get("items") or []
         token = (doc.get("metadata") or {}).get("continue")
@@ -172,7 +182,7 @@ def from_api(
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     try:
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -207,11 +217,11 @@ def from_api(
             what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
             custom = client.CustomObjectsApi()
             local: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
-                *KUEUE, namespace, "localqueues", kueue_queue
+                *KUEUE, namespace, "localqueues", kueue_queue, _request_timeout=REQUEST_TIMEOUT
             )
             cq = str((local.get("spec") or {}).get("clusterQueue", ""))
             found: dict[str, Any] = custom.get_cluster_custom_object(  # type: ignore[assignment]
-                *KUEUE, "clusterqueues", cq
+                *KUEUE, "clusterqueues", cq, _request_timeout=REQUEST_TIMEOUT
             )
             queues = [local, found]
     except ApiException as exc:
@@ -220,6 +230,11 @@ def from_api(
         ) from None
     except (HTTPError, OSError) as exc:
         host = client.Configuration.get_default_copy().host
+        cause = getattr(exc, "reason", None) or exc
+        if isinstance(cause, ReadTimeoutError):
+            raise ClusterError(
+                f"the Kubernetes API at {host} did not answer within {REQUEST_TIMEOUT[1]:g} s"
+            ) from None
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
         ) from None
@@ -307,30 +322,14 @@ def from_oscar(
     url: str, *, user: str | None, password: str | None, token: str | None
 ) -> ClusterState:
     """GET <url>/system/status with basic or bearer auth."""
-    import urllib3
-
     urls.no_credentials(
         url,
         "--oscar",
         "--oscar-user and --oscar-password (OSCAR_USER, OSCAR_PASSWORD)",
         ClusterError,
     )
-    headers = urllib3.make_headers(basic_auth=f"{user}:{password}") if user else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     endpoint = url.rstrip("/") + "/system/status"
-    try:
-        response = urllib3.request("GET", endpoint, headers=headers, timeout=30, retries=3)
-    except urllib3.exceptions.HTTPError as exc:
-        raise ClusterError(f"cannot reach OSCAR at {url}: {type(exc).__name__}") from None
-    if response.status in (401, 403):
-        raise ClusterError(f"OSCAR at {url} refused the credentials ({response.status})")
-    if response.status != 200:
-        raise ClusterError(f"OSCAR at {url} answered {response.status} to /system/status")
-    try:
-        doc = json.loads(response.data)
-    except (ValueError, RecursionError):
-        raise ClusterError(f"OSCAR at {url}: /system/status is not JSON") from None
+    doc = oscar.get_json(oscar.Cluster(url, user, password, token), "/system/status")
     return parse_oscar_status(doc, endpoint)
 
 

@@ -6,7 +6,6 @@ it; the rules themselves live in those pure modules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 
 from generator.build import rbac
-from generator.errors import RunError, SpecError
+from generator.errors import RunError
 from generator.local import admission, authz, imageuser
 from generator.local.objects import Objects
 from generator.spec import model, quantity
@@ -111,33 +110,15 @@ def load(
     return Cluster(objects, runtime_image, dict(image_users or {}))
 
 
-def embedded_spec(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The resolved spec a generated workflow carries (the plan template's `spec` artifact)."""
-    spec = doc.get("spec") or {}
-    if doc.get("kind") == "CronWorkflow":
-        spec = spec.get("workflowSpec") or {}
-    for tpl in spec.get("templates") or []:
-        for art in (tpl.get("inputs") or {}).get("artifacts") or []:
-            data = (art.get("raw") or {}).get("data")
-            if art.get("name") == "spec" and isinstance(data, str):
-                try:
-                    found = json.loads(data)
-                except ValueError:
-                    return None
-                return found if isinstance(found, dict) else None
-    return None
-
-
-def generated_rbac(doc: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
-    """What `generate --rbac` writes for the spec a generated workflow carries; for a
-    hand-written workflow, the executor rights Argo's docs ask for (docs/workflow-rbac.md:
-    workflowtaskresults create/patch) for each ServiceAccount it names, `default` included."""
-    data = embedded_spec(doc)
-    if data is not None:
-        try:
-            return rbac.manifests(model.validate(data, "the workflow's spec artifact"))
-        except SpecError:
-            pass
+def generated_rbac(
+    batch: model.BatchSpec | None, doc: Mapping[str, Any], namespace: str
+) -> list[dict[str, Any]]:
+    """What `generate --rbac` writes for `batch` (the spec a generated workflow carries); for
+    a hand-written workflow (None), the executor rights Argo's docs ask for
+    (docs/workflow-rbac.md: workflowtaskresults create/patch) for each ServiceAccount it
+    names, `default` included."""
+    if batch is not None:
+        return rbac.manifests(batch)
     spec = doc.get("spec") or {}
     if doc.get("kind") == "CronWorkflow":
         spec = spec.get("workflowSpec") or {}

@@ -138,7 +138,7 @@ class Tally:
             # files per service version that processed them: more than one after --force
             "identities": dict(sorted(self.identities.items())),
             "input": f"s3://{spec.input.bucket}/{spec.input.prefix}",
-            "outputs": f"s3://{where.bucket}/{where.outputs}",
+            "outputs": outputs_folder(spec, where),
             "planned": planned,
             **self.counts,
             "no_output": self.no_output,
@@ -200,7 +200,7 @@ def _row(
         exit_code=d["exit_code"],
         seconds=d["seconds"],
         # a failed file's outputs are never its outputs, even if stale ones remain
-        outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
+        outputs=outputs_folder(spec, where, key[len(spec.input.prefix) :])
         if found.ok and d["outputs"]
         else "",
         size=size,
@@ -230,6 +230,15 @@ def rows(
     yield from s3.ordered_map(
         lambda line: _row(client, spec, where, index, started, line), lines, threads
     )
+
+
+def outputs_folder(spec: BatchSpec, where: layout.RunLayout, relative: str = "") -> str:
+    """Where a run's outputs are (with `relative`: that input's), as s3:// addresses: its
+    run folder's outputs/ in layout run; OSCAR's output paths, shared by all inputs, in
+    layout oscar (several separated by a space)."""
+    if spec.output.layout == "oscar":
+        return " ".join(f"s3://{t.bucket}/{t.prefix}" for t in spec.output.targets)
+    return f"s3://{where.bucket}/{where.outputs}{relative + '/' if relative else ''}"
 
 
 def merge_outputs(
@@ -286,6 +295,8 @@ def run_aggregate(
             merge_outputs(client, spec, where, index, merger)
             merged = merger.upload(client, where)
     report = tally.report(spec, run, plan, time.time())
+    if plan.get("pending") == 0:
+        report = _keep_figures(report, s3.get_optional(client, where.bucket, where.report_json))
     report["merged"] = merged
     report["report"] = f"s3://{where.bucket}/{where.report_json}"
     s3.put_bytes(
@@ -310,11 +321,38 @@ def run_aggregate(
     return report
 
 
+# this attempt's figures: a re-run that processed nothing keeps the previous attempt's
+ATTEMPT_FIGURES = (
+    "workers",
+    "invocations",
+    "wall_seconds",
+    "throughput_files_per_s",
+    "file_seconds",
+    "shards",
+)
+
+
+def _keep_figures(report: dict[str, Any], previous: bytes | None) -> dict[str, Any]:
+    """The report of an attempt that had nothing to do, with the figures (wall time,
+    throughput, durations) of the attempt that processed files, not zeros as if it were the
+    run's."""
+    try:
+        before = json.loads(previous) if previous else {}
+    except ValueError:
+        before = {}
+    if not isinstance(before, dict) or before.get("wall_seconds") is None:
+        return report
+    kept = {k: before[k] for k in ATTEMPT_FIGURES if k in before}
+    return {**report, **kept, "attempt": {**report["attempt"], "nothing_to_do": True}}
+
+
 def summary_line(report: dict[str, Any]) -> str:
     """One line for logs and the terminal."""
     no_output = report.get("no_output") or 0
+    nothing = (report.get("attempt") or {}).get("nothing_to_do")
     return (
-        f"{report['succeeded']}/{report['planned']} succeeded"
+        ("nothing to do: " if nothing else "")
+        + f"{report['succeeded']}/{report['planned']} succeeded"
         + (f" ({no_output} with no output)" if no_output else "")
         + f", {report['failed']} failed, {report['missing']} missing,"
         f" {report['unsupported']} unsupported; report {report.get('report', '')}"

@@ -82,18 +82,24 @@ def collect(
         run: the run name (its outputs' keys must fit S3's limit).
     """
     out = Listing()
-    outputs = layout.RunLayout.of(spec, run).outputs
+    # layout run stores a file's outputs under outputs/<key>/; layout oscar under each
+    # target's folder by the names the script chose (the runner checks those)
+    outputs = layout.RunLayout.of(spec, run).outputs if spec.output.layout == "run" else None
     prefix_len = len(spec.input.prefix)
     ordered = True
     # With input and output in one bucket, never take the runs' own files (manifests, outputs,
-    # reports) as input: a second run would process the first one's outputs.
-    own = spec.output.prefix if spec.output_bucket == spec.input.bucket else None
+    # reports) nor this service's outputs as input: a second run would process the first one's.
+    own = tuple([spec.output.prefix] if spec.output_bucket == spec.input.bucket else []) + tuple(
+        t.prefix for t in spec.output.targets if t.bucket == spec.input.bucket
+    )
+    runs = layout.RunFolders()
     for key, size in objects:
-        if key.endswith("/") or not key.startswith(spec.input.prefix) or not spec.input.wanted(key):
+        if key.endswith("/") or not key.startswith(spec.input.prefix):
             continue
-        if own is not None and key.startswith(own):
+        runs.see(key)
+        if not spec.input.wanted(key) or (own and key.startswith(own)):
             continue
-        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/")
+        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/" if outputs else "")
         if reason:
             out.rejected.append((key, reason))
             continue
@@ -101,6 +107,12 @@ def collect(
             ordered = False
         out.keys.append(key)
         out.sizes.append(size)
+    roots = runs.roots()
+    if roots:  # another run's folder inside the input folder: its bookkeeping is no input
+        kept = [i for i, k in enumerate(out.keys) if not runs.bookkeeping(k, roots)]
+        out.keys = [out.keys[i] for i in kept]
+        out.sizes = array("q", (out.sizes[i] for i in kept))
+        out.rejected = [r for r in out.rejected if not runs.bookkeeping(r[0], roots)]
     if not ordered:
         order = sorted(range(len(out.keys)), key=out.keys.__getitem__)
         out.keys = [out.keys[i] for i in order]
@@ -356,6 +368,19 @@ def plan_when_room(
             cluster = waiting.reread()
 
 
+def start_line(plan: Plan, resumed: bool) -> str:
+    """What this run is doing, said first: "new run X: ..." or "resuming X: 36 done, 1 to
+    retry" (and why it is this wide)."""
+    if not resumed:
+        return f"new run {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    done = plan.files - plan.pending
+    if plan.pending == 0:
+        return f"resuming {plan.run}: all {done} file(s) done, nothing to do"
+    if done == 0:  # nothing succeeded yet, or worker.skip_existing is off
+        return f"resuming {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    return f"resuming {plan.run}: {done} done, {plan.pending} to retry ({plan.reason})"
+
+
 def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     """Refuse to resume a run that another service version (image, script, env) began.
 
@@ -371,8 +396,8 @@ def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     changed = "; ".join(identity.changes(recorded, now))
     raise RunError(
         f"run {run} was made by another service version ({changed}): leave out --run for a"
-        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
-        f" {run} with it"
+        f" new run of this version ({identity.default_run(spec)}), or pass"
+        f" --resume-other-version to resume {run} with it"
     )
 
 
@@ -385,12 +410,15 @@ def run_plan(
     write: bool = True,
     waiting: Waiting | None = None,
     force: bool = False,
+    resume_other_version: bool = False,
     workflow: str = "",
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
     Writing takes the run's lock (the aggregate removes it) after checking that the run, if
-    it exists, was made by the same service version; `force` skips both refusals.
+    it exists, was made by the same service version. Two separate decisions skip the two
+    refusals: `force` takes over a lock held by a run that is not stale, and
+    `resume_other_version` resumes a run another service version began.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
@@ -402,7 +430,7 @@ def run_plan(
         RunError: the run belongs to another service version, or another run holds it.
     """
     if client is not None and write:
-        if not force:
+        if not resume_other_version:
             check_identity(client, spec, run)
         holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
         if waiting is not None:
