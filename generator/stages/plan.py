@@ -7,6 +7,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import posixpath
@@ -213,7 +214,7 @@ class Plan:
 
 def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState) -> Plan:
     """Fit the worker pod on the cluster and shard the pending files (pure)."""
-    request = capacity.pod_requests(workerpod.pod_spec(spec))
+    request = capacity.pod_requests(quota.worker_pod(spec, cluster))
     fits = capacity.fit_cluster(
         cluster.nodes,
         cluster.pods,
@@ -367,6 +368,19 @@ def plan_when_room(
             cluster = waiting.reread()
 
 
+def start_line(plan: Plan, resumed: bool) -> str:
+    """What this run is doing, said first: "new run X: ..." or "resuming X: 36 done, 1 to
+    retry" (and why it is this wide)."""
+    if not resumed:
+        return f"new run {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    done = plan.files - plan.pending
+    if plan.pending == 0:
+        return f"resuming {plan.run}: all {done} file(s) done, nothing to do"
+    if done == 0:  # nothing succeeded yet, or worker.skip_existing is off
+        return f"resuming {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    return f"resuming {plan.run}: {done} done, {plan.pending} to retry ({plan.reason})"
+
+
 def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     """Refuse to resume a run that another service version (image, script, env) began.
 
@@ -382,8 +396,8 @@ def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     changed = "; ".join(identity.changes(recorded, now))
     raise RunError(
         f"run {run} was made by another service version ({changed}): leave out --run for a"
-        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
-        f" {run} with it"
+        f" new run of this version ({identity.default_run(spec)}), or pass"
+        f" --resume-other-version to resume {run} with it"
     )
 
 
@@ -396,14 +410,19 @@ def run_plan(
     write: bool = True,
     waiting: Waiting | None = None,
     force: bool = False,
+    resume_other_version: bool = False,
+    workflow: str = "",
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
     Writing takes the run's lock (the aggregate removes it) after checking that the run, if
-    it exists, was made by the same service version; `force` skips both refusals.
+    it exists, was made by the same service version. Two separate decisions skip the two
+    refusals: `force` takes over a lock held by a run that is not stale, and
+    `resume_other_version` resumes a run another service version began.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
+        workflow: the uid of the Argo workflow running the plan: the lock's holder.
 
     Raises:
         StorageError: a bucket is missing, or no file matches.
@@ -411,9 +430,18 @@ def run_plan(
         RunError: the run belongs to another service version, or another run holds it.
     """
     if client is not None and write:
-        if not force:
+        if not resume_other_version:
             check_identity(client, spec, run)
-        runlock.acquire(client, spec, run, force=force)
+        holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
+        if waiting is not None:
+            # the lock is taken before the wait: each look at the cluster keeps it fresh
+            reread = waiting.reread
+
+            def renewing() -> ClusterState:
+                runlock.renew(client, spec, run, holder)
+                return reread()
+
+            waiting = dataclasses.replace(waiting, reread=renewing)
         try:
             return _plan(client, spec, run, cluster, objects, write, waiting)
         except BaseException:
@@ -450,6 +478,9 @@ def _plan(
         raise StorageError(
             f"no file under s3://{spec.input.bucket}/{spec.input.prefix} matches {globs}"
         )
+    refused = quota.unspecified(spec, cluster)
+    if refused:  # no wait for room: no room frees a pod the apiserver refuses
+        raise ClusterError(refused)
     plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
         write_plan(client, spec, plan, listing)
