@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.cli._common import (
     DataDirOpt,
     EndpointOpt,
@@ -39,13 +39,14 @@ def show(report: dict[str, Any]) -> None:
     versions = report.get("identities") or {}
     if len(versions) > 1:  # a forced resume mixed service versions
         table.add_row(
-            "service versions", ", ".join(f"{k}: {n} file(s)" for k, n in versions.items())
+            "service versions", shown(", ".join(f"{k}: {n} file(s)" for k, n in versions.items()))
         )
     table.add_row("workers", str(report.get("workers")))
     if report.get("mode"):
         invocations = report.get("invocations")
         table.add_row(
-            "mode", f"{report['mode']}" + (f", {invocations} invocation(s)" if invocations else "")
+            "mode",
+            shown(report["mode"]) + (f", {invocations} invocation(s)" if invocations else ""),
         )
     attempt = report.get("attempt") or {}
     if attempt:
@@ -68,6 +69,11 @@ def show(report: dict[str, Any]) -> None:
     merged = report.get("merged") or {}
     for where in merged.get("tables") or []:
         table.add_row("merged", shown(where))
+    if merged.get("unreadable"):
+        table.add_row(
+            "not merged",
+            f"{merged['unreadable']} output(s) unreadable (report.json: merged.problems)",
+        )
     table.add_row(
         "verdict",
         "passed" if report.get("passed") else f"failed ({report.get('failed_ratio'):.2%} bad)",
@@ -82,7 +88,10 @@ def show(report: dict[str, Any]) -> None:
         for p in problems[:50]:
             first = (p.get("error") or "").strip().splitlines()[-1:] or [p.get("reason", "")]
             listing.add_row(
-                shown(p["key"]), p["status"], str(p.get("exit_code") or ""), shown(first[0][:100])
+                shown(p["key"]),
+                shown(p["status"]),
+                str(p.get("exit_code") or ""),
+                shown(first[0][:100]),
             )
         console.print(listing)
         if total > 50:
@@ -105,6 +114,7 @@ def report(
     data = store.read(where.report_json)
     if data is None:
         raise StorageError(f"{name}{where.report_json} does not exist")
+    rundocs.parse(rundocs.Report, data, f"{name}{where.report_json}")  # types checked
     parsed = json.loads(data)
     if output is Format.json:
         print_json(parsed)

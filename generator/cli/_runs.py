@@ -57,7 +57,7 @@ def list_runs(
         name = shown(r.run) + (" *" if r.current else "")
         table.add_row(
             name, date, _count(r.planned), _count(r.succeeded), _count(r.failed), r.state,
-            shown(r.service),
+            shown(r.reason or r.service),
         )  # fmt: skip
     console = Console()
     console.print(table)
