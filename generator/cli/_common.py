@@ -49,7 +49,9 @@ SkipOpt = Annotated[
 ]
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", help="run name (default: spec name + service identity)"),
+    typer.Option(
+        "--run", help="run name (default: spec name + hash of service identity and input)"
+    ),
 ]
 EndpointOpt = Annotated[
     str | None, typer.Option(help="S3 endpoint (default: OSCAR_BATCH_ENDPOINT, the spec's)")
