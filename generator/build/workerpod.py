@@ -21,28 +21,38 @@ WRITE_ROOT = ".oscar-batch"
 
 @dataclass(frozen=True)
 class Mount:
-    """One rclone mount of a worker pod (one sidecar each)."""
+    """One rclone mount of a worker pod (one sidecar each): a bucket, or a folder of it."""
 
     bucket: str
     point: str
     read_only: bool
+    prefix: str = ""  # only the keys under it are mounted (the point shows them without it)
+
+    @property
+    def remote(self) -> str:
+        """What rclone mounts: `bucket` or `bucket/folder`."""
+        return f"{self.bucket}/{self.prefix}".rstrip("/")
 
 
-def mounts(spec: BatchSpec, mnt_root: str) -> list[Mount]:
+def mounts(spec: BatchSpec, mnt_root: str, run: str) -> list[Mount]:
     """The worker's bucket mounts, input first.
 
     The input is mounted read-only at OSCAR's path, /mnt/<bucket>: a script that deletes or
     rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy) fails that file
-    and never touches the bucket. The runner writes through a read-write mount: of the output
-    bucket at /mnt/<bucket>, or, when the output shares the input bucket, a second mount of it
-    at /mnt/.oscar-batch/<bucket>. The service's own `mount` bucket, if any, comes last.
+    and never touches the bucket. The runner writes through a read-write mount of the run's
+    folder only (`<output.prefix><run>/` of the output bucket) at /mnt/.oscar-batch/<bucket>:
+    the script shares the runner's container, so whatever that mount shows it can write, and
+    it must show neither the inputs nor other runs, even when input and output share a bucket.
+    The service's own `mount` bucket, if any, comes last, read-write as under OSCAR.
+
+    Args:
+        run: the run name (an Argo expression in a workflow).
     """
     root = mnt_root.rstrip("/")
     out = spec.output_bucket
-    write_point = f"{root}/{WRITE_ROOT}/{out}" if out == spec.input.bucket else f"{root}/{out}"
     found = [
         Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True),
-        Mount(out, write_point, read_only=False),
+        Mount(out, f"{root}/{WRITE_ROOT}/{out}", False, f"{spec.output.prefix}{run}/"),
     ]
     extra = spec.service.mount
     if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
@@ -99,7 +109,7 @@ def pod_spec(spec: BatchSpec) -> dict[str, Any]:
     containers = [{"name": "main", "resources": service_resources(spec)}]
     containers += [
         {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
-        for i, _ in enumerate(mounts(spec, "/mnt"))
+        for i, _ in enumerate(mounts(spec, "/mnt", "run"))
     ]
     executor = {"requests": dict(spec.planning.executor_requests)}
     if spec.planning.executor_requests:
