@@ -21,6 +21,7 @@ RUNS = [
     ("End to end, local: 5,000 images through run --local vs raw reads", ["bench_e2e.py", "5000"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
+    ("Merge: one CSV output of 1k/16k/100k columns (linear)", ["bench_merge.py"]),
     (
         "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
         ["bench_runs.py", "100000", "1000000"],

@@ -17,8 +17,7 @@ def _merged(tmp_path: Path, outputs: list[tuple[str, str, bytes]]) -> merge.Merg
     merger = merge.Merger(tmp_path, ("json", "jsonl", "csv"))
     for key, name, data in outputs:
         merger.add(key, name, data)
-    merger._jsonl.close()
-    merger._rows.close()
+    merger.close()
     return merger
 
 
@@ -57,7 +56,7 @@ def test_results_csv_is_inert_keeps_every_value_and_the_tags(tmp_path: Path) -> 
             ("in/b.jpg", "det.csv", b"n,@name\n3,+1\n"),
         ],
     )  # fmt: skip
-    merger._write_csv(tmp_path / "results.csv")
+    merger.write_csv(tmp_path / "results.csv")
     table = list(csv.reader(io.StringIO((tmp_path / "results.csv").read_text())))
     assert table == [
         ["input_key", "output", "'=cmd()", "n", "n.1", "input_key.1", "output.1", "'@name"],

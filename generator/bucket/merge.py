@@ -200,7 +200,8 @@ class Merger:
         self.stats["files"] += 1
         self.stats["records"] += records
 
-    def _write_csv(self, path: Path) -> None:
+    def write_csv(self, path: Path) -> None:
+        """results.csv from the rows merged so far (after `close`)."""
         # one position per distinct name, looked up in a dict: linear in the columns
         position = {KEY_COLUMN: 0, OUTPUT_COLUMN: 1}
         for header in self._headers:
@@ -221,10 +222,14 @@ class Merger:
                     cells[at] = neutral(value)
                 writer.writerow(cells)
 
-    def upload(self, client: Minio, where: layout.RunLayout) -> dict[str, Any]:
-        """Upload the tables that have records; the merge figures for the report."""
+    def close(self) -> None:
+        """Finish the temporary files (nothing more is added)."""
         self._jsonl.close()
         self._rows.close()
+
+    def upload(self, client: Minio, where: layout.RunLayout) -> dict[str, Any]:
+        """Upload the tables that have records; the merge figures for the report."""
+        self.close()
         tables = []
         for ext in ("jsonl", "csv"):  # a table of an earlier attempt must not outlive its records
             if not self._has[ext]:
@@ -240,7 +245,7 @@ class Merger:
             tables.append(f"s3://{where.bucket}/{where.merged('jsonl')}")
         if self._has["csv"]:
             path = self._folder / "results.csv"
-            self._write_csv(path)
+            self.write_csv(path)
             s3.put_file(client, where.bucket, where.merged("csv"), path, "text/csv")
             tables.append(f"s3://{where.bucket}/{where.merged('csv')}")
         return {**self.stats, "problems": self.problems, "tables": tables}
