@@ -41,6 +41,7 @@ class Plan(_Document):
     identity: IdentityRecord | None = None
     created: float | None = None
     files: int | None = None
+    workers: int | None = None
     scope: dict[str, Any] | None = None
 
 
