@@ -86,7 +86,9 @@ def test_fields_are_partitioned_and_cover_oscars_service_type() -> None:
     assert oscar <= fdl.OSCAR_SERVICE_FIELDS
 
 
-def test_lowercase_variables_keep_yamls_spelling(tmp_path: Path) -> None:
+def test_lowercase_variables_read_as_oscar_cli_reads_them(tmp_path: Path) -> None:
+    """oscar-cli's Go decoder types a plain scalar, then prints it into the string: `1.0`
+    becomes "1", `1.10` "1.1" (spec/goyaml.py); text it does not type stays as written."""
     extra = (
         INPUT
         + "      environment:\n        variables: {A: false, B: 1.0, C: 7, D: yes-no, E: 1.10}\n"
@@ -94,11 +96,12 @@ def test_lowercase_variables_keep_yamls_spelling(tmp_path: Path) -> None:
     env = env_of(generate(fdl_spec(tmp_path, extra)))
     assert (env["A"], env["B"], env["C"], env["D"], env["E"]) == (
         "false",
-        "1.0",
+        "1",
         "7",
         "yes-no",
-        "1.10",
+        "1.1",
     )
+    # a spec is ours: its env values keep YAML's spelling
     inline = SPEC.replace("script: script.sh", "script: script.sh, env: {R: 0.50}")
     env = env_of(generate(write_spec(tmp_path, inline), "service.env.S=2.00"))
     assert (env["R"], env["S"]) == ("0.50", "2.00")

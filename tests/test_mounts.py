@@ -60,11 +60,13 @@ def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard
     return done.stdout
 
 
-def _spec(tmp_path: Path, bucket: str, endpoint: str, script: str) -> spec.BatchSpec:
+def _spec(
+    tmp_path: Path, bucket: str, endpoint: str, script: str, extra: str = ""
+) -> spec.BatchSpec:
     text = (
         "name: t\nservice: {name: s, image: alpine, script: script.sh, cpu: 1, memory: 1Gi}\n"
         f"input: {{endpoint: '{endpoint}', bucket: {bucket}, prefix: in/}}\n"
-        "planning: {max_workers: 1}\n"
+        f"planning: {{max_workers: 1}}\n{extra}"
     )
     return spec.load(write_spec(tmp_path / "spec", text, script))
 
@@ -94,15 +96,16 @@ def test_input_and_output_mounts(tmp_path: Path) -> None:
 
 
 @requires_fuse
-def test_a_script_cannot_delete_or_overwrite_its_sources(
-    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+@pytest.mark.parametrize("staged", ["copy", "link"])
+def test_scripts_cannot_alter_sources(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, staged: str
 ) -> None:
     hostile = (
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
         'case "$INPUT_FILE_PATH" in *rm*) rm -f "$INPUT_FILE_PATH" ;;'
         ' *) echo changed > "$INPUT_FILE_PATH" ;; esac\n'
     )
-    s = _spec(tmp_path, bucket, s3_server.endpoint, hostile)
+    s = _spec(tmp_path, bucket, s3_server.endpoint, hostile, f"worker: {{input: {staged}}}\n")
     keys = ["in/rm-1.jpg", "in/rm-2.jpg", "in/write-1.jpg", "in/write-2.jpg"]
     for key in keys:
         s3.put_object(bucket, key, io.BytesIO(key.encode()), len(key))
@@ -111,9 +114,9 @@ def test_a_script_cannot_delete_or_overwrite_its_sources(
     for key in keys:  # the bucket is untouched
         assert s3.get_object(bucket, key).read() == key.encode()
         fid = layout.file_id(key)
-        # removing INPUT_FILE_PATH removes the script's private link (as OSCAR's private copy:
-        # fine); writing through it hits the read-only mount and fails that file
-        verdict = "ok" if "/rm-" in key else "fail"
+        # the copy is the script's own, as OSCAR's; removing the link only touches the private
+        # folder, writing through it hits the read-only mount and fails that file
+        verdict = "fail" if staged == "link" and "/write-" in key else "ok"
         s3.stat_object(bucket, f"oscar-batch/r/results/{shard.id}/{fid}.{verdict}")
 
 

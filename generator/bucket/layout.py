@@ -143,3 +143,37 @@ def parse_index_line(line: str) -> tuple[str, int, str, str]:
         text, reason = key.rsplit("\t", 1)
         return fid, int(size), json.loads(text), reason
     return fid, int(size), key, ""
+
+
+class RunFolders:
+    """Recognises run folders in a listing, whatever spec wrote them: a folder holding both
+    `plan.json` and `index.tsv` is one. Its bookkeeping (everything but `outputs/`) is never
+    input: a service whose input folder holds another run's folder (a chain of services in
+    layout run, or input and output in one folder) must not process plans and results.
+    """
+
+    def __init__(self) -> None:
+        self._plans: set[str] = set()
+        self._indexes: set[str] = set()
+
+    def see(self, key: str) -> None:
+        """Note one listed key."""
+        folder, _, name = key.rpartition("/")
+        if name == "plan.json":
+            self._plans.add(folder + "/")
+        elif name == "index.tsv":
+            self._indexes.add(folder + "/")
+
+    def roots(self) -> set[str]:
+        """The run folders seen so far, each ending in '/'."""
+        return self._plans & self._indexes
+
+    @staticmethod
+    def bookkeeping(key: str, roots: set[str]) -> bool:
+        """Whether `key` is a run's own file (not one of its outputs) under one of `roots`."""
+        at = key.find("/")
+        while at != -1:
+            if key[: at + 1] in roots and not key.startswith("outputs/", at + 1):
+                return True
+            at = key.find("/", at + 1)
+        return False

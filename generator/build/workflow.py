@@ -36,7 +36,8 @@ RUN = "{{workflow.parameters.run}}"
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
 SPEC_PATH = "/etc/oscar-batch/spec.json"
-SCRIPT_PATH = "/etc/oscar-batch/script.sh"
+# OSCAR's path of the script (oscar pkg/types/service.go ConfigPath, ScriptFileName): its $0
+SCRIPT_PATH = "/oscar/config/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
 STAGE_RETRIES = 3

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from generator.bucket import layout
 from generator.bucket.reader import FolderStore, S3Store, Store
-from generator.clients import s3
+from generator.clients import oscar, s3
 from generator.errors import OscarBatchError, SpecError
 from generator.spec import model as spec_mod
 from generator.spec import urls
@@ -109,7 +109,7 @@ def load_spec(
     extra = list(overrides or [])
     if skip_existing is not None:
         extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
-    return spec_mod.load(path, extra)
+    return spec_mod.load(path, extra, fetch=oscar.service)
 
 
 def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:

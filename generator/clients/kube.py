@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.clients import oscar
 from generator.errors import ClusterError
 from generator.spec import quantity, urls
 from generator.spec.yamlfile import read_text
@@ -288,30 +289,14 @@ def from_oscar(
     url: str, *, user: str | None, password: str | None, token: str | None
 ) -> ClusterState:
     """GET <url>/system/status with basic or bearer auth."""
-    import urllib3
-
     urls.no_credentials(
         url,
         "--oscar",
         "--oscar-user and --oscar-password (OSCAR_USER, OSCAR_PASSWORD)",
         ClusterError,
     )
-    headers = urllib3.make_headers(basic_auth=f"{user}:{password}") if user else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     endpoint = url.rstrip("/") + "/system/status"
-    try:
-        response = urllib3.request("GET", endpoint, headers=headers, timeout=30, retries=3)
-    except urllib3.exceptions.HTTPError as exc:
-        raise ClusterError(f"cannot reach OSCAR at {url}: {type(exc).__name__}") from None
-    if response.status in (401, 403):
-        raise ClusterError(f"OSCAR at {url} refused the credentials ({response.status})")
-    if response.status != 200:
-        raise ClusterError(f"OSCAR at {url} answered {response.status} to /system/status")
-    try:
-        doc = json.loads(response.data)
-    except (ValueError, RecursionError):
-        raise ClusterError(f"OSCAR at {url}: /system/status is not JSON") from None
+    doc = oscar.get_json(oscar.Cluster(url, user, password, token), "/system/status")
     return parse_oscar_status(doc, endpoint)
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 
 from generator import __version__
 from generator.errors import SpecError
-from generator.spec import fdl, quantity, urls
+from generator.spec import fdl, quantity, rangescript, urls
 from generator.spec import overrides as specinput
 from generator.spec.yamlfile import read_yaml
 
@@ -243,14 +243,69 @@ class Input(Frozen):
         )
 
 
+def _name_filter(value: str) -> str:
+    if not value or "\t" in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{value!r}: a name prefix or suffix is non-empty text on one line")
+    return value
+
+
+NameFilter = Annotated[str, AfterValidator(_name_filter)]
+
+
+class Target(Frozen):
+    """One of OSCAR's outputs (an FDL `output` entry): where the files go in layout oscar."""
+
+    bucket: Bucket
+    prefix: Prefix = ""
+    name_prefixes: tuple[NameFilter, ...] = Field(
+        (), description="store only names (relative to TMP_OUTPUT_DIR) starting with one of these"
+    )
+    name_suffixes: tuple[NameFilter, ...] = Field(
+        (), description="store only names ending with one of these"
+    )
+
+
 class Output(Frozen):
     bucket: Bucket | None = Field(None, description="default: the input bucket")
-    prefix: Prefix = "oscar-batch/"
+    prefix: Prefix = Field("oscar-batch/", description="where run folders are written")
+    layout: Literal["run", "oscar"] = Field(
+        "run",
+        description="run: outputs under the run folder, outputs/<key>/; oscar: where OSCAR"
+        " stores them, <target>/<path relative to TMP_OUTPUT_DIR>, the run folder apart",
+    )
+    targets: tuple[Target, ...] = Field(
+        (), description="OSCAR's outputs (layout oscar): the FDL's output paths and filters"
+    )
     merge: tuple[Literal["json", "jsonl", "csv"], ...] = Field(
         ("json", "jsonl", "csv"),
         description="output extensions whose records the aggregate merges into results.jsonl"
         " (json, jsonl) and results.csv (csv), tagged by input key; [] turns merging off",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_merge_in_oscar_layout(cls, data: Any) -> Any:
+        # In OSCAR's layout the outputs of all inputs share the targets' folders (as on
+        # OSCAR): nothing says which input a record came from, so there is nothing to merge.
+        if isinstance(data, dict) and data.get("layout") == "oscar":
+            if data.get("merge"):
+                raise ValueError(
+                    "merge: layout oscar stores outputs where OSCAR does, not per input;"
+                    " merging needs layout run (or merge: [])"
+                )
+            return {**data, "merge": ()}
+        return data
+
+    @model_validator(mode="after")
+    def _targets_for_oscar_layout(self) -> Output:
+        if self.layout == "oscar" and not self.targets:
+            raise ValueError(
+                "targets: layout oscar stores outputs in OSCAR's output paths: give the FDL"
+                " an output path or set output.targets [{bucket, prefix}]"
+            )
+        if self.layout == "run" and self.targets:
+            raise ValueError("targets: only used with layout oscar")
+        return self
 
 
 class Toleration(Frozen):
@@ -295,6 +350,16 @@ class Worker(Frozen):
     batch_size: int = Field(
         32, ge=1, le=4096, description="files per invocation in batch and range modes"
     )
+    input: Literal["copy", "link"] = Field(
+        "copy",
+        description="copy: INPUT_FILE_PATH is a regular, writable copy, as OSCAR gives;"
+        " link: a symbolic link to the read-only mount (no copy, but not a regular file)",
+    )
+    exit_code: Literal["strict", "ignore"] = Field(
+        "strict",
+        description="strict: a non-zero exit fails the file and discards its outputs;"
+        " ignore: as OSCAR's supervisor, the outputs are stored and the file succeeds",
+    )
 
 
 ArgoVersion = Literal["3.5", "3.6", "3.7", "4.0", "4.1"]
@@ -333,15 +398,24 @@ class BatchSpec(Frozen):
     argo: Argo = Argo()
     failure: Failure = Failure()
 
+    @model_validator(mode="after")
+    def _range_script(self) -> BatchSpec:
+        found = rangescript.problem(self.service.script) if self.worker.invoke == "range" else None
+        if found:
+            raise ValueError(f"service.script: {found}")
+        return self
+
     @property
     def output_bucket(self) -> str:
         return self.output.bucket or self.input.bucket
 
     @property
     def buckets(self) -> tuple[str, ...]:
-        """The buckets a worker mounts, input first, then output and the service's mount."""
+        """The buckets a worker mounts, input first, then output, the service's mount and
+        the outputs' targets (layout oscar)."""
         mount = (self.service.mount.bucket,) if self.service.mount else ()
-        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount)))
+        targets = tuple(t.bucket for t in self.output.targets)
+        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount, *targets)))
 
 
 def validate(data: dict[str, Any], source: str) -> BatchSpec:
@@ -359,12 +433,15 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
         raise SpecError(f"{source}: {specinput.error_line(errors[0], BatchSpec)}{more}") from None
 
 
-def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
-    """Load a batch spec file, resolving its `service` from an FDL or inline fields.
+def load(
+    path: Path, overrides: list[str] | None = None, fetch: fdl.ServiceReader | None = None
+) -> BatchSpec:
+    """Load a batch spec file, resolving its `service` from an FDL, a cluster or inline fields.
 
     Args:
         path: the spec YAML; relative paths inside it are relative to its folder.
         overrides: `key.path=value` strings applied before validation.
+        fetch: reads a service from an OSCAR cluster (`service.oscar`); the CLI gives it.
 
     Returns:
         The validated spec.
@@ -381,7 +458,11 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
         raise SpecError(f"{path}: service: required (fdl, or image and script)")
     if "fdl" not in raw_service and "name" not in raw_service and "name" in data:
         raw_service = {**raw_service, "name": data["name"]}  # an inline service: the spec's name
-    data["service"], defaults = fdl.resolve_service(raw_service, path.parent, str(path))
+    given_output = data.get("output")
+    layout = given_output.get("layout") if isinstance(given_output, dict) else None
+    data["service"], defaults = fdl.resolve_service(
+        raw_service, path.parent, str(path), layout or "run", fetch
+    )
     for section, values in defaults.items():
         current = data.get(section)
         if current is None or isinstance(
@@ -389,7 +470,9 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
         ):  # anything else fails validation as written
             data[section] = {**values, **(current or {})}
     given = data.get("input")
-    fdl_without_bucket = raw_service.get("fdl") and (given is None or isinstance(given, dict))
+    fdl_without_bucket = (raw_service.get("fdl") or raw_service.get("oscar")) and (
+        given is None or isinstance(given, dict)
+    )
     if fdl_without_bucket and not (given or {}).get("bucket"):
         raise SpecError(
             f"{path}: input.bucket: required: the FDL's service has no input or mount"

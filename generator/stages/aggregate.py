@@ -138,7 +138,7 @@ class Tally:
             # files per service version that processed them: more than one after --force
             "identities": dict(sorted(self.identities.items())),
             "input": f"s3://{spec.input.bucket}/{spec.input.prefix}",
-            "outputs": f"s3://{where.bucket}/{where.outputs}",
+            "outputs": outputs_folder(spec, where),
             "planned": planned,
             **self.counts,
             "no_output": self.no_output,
@@ -200,7 +200,7 @@ def _row(
         exit_code=d["exit_code"],
         seconds=d["seconds"],
         # a failed file's outputs are never its outputs, even if stale ones remain
-        outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
+        outputs=outputs_folder(spec, where, key[len(spec.input.prefix) :])
         if found.ok and d["outputs"]
         else "",
         size=size,
@@ -230,6 +230,15 @@ def rows(
     yield from s3.ordered_map(
         lambda line: _row(client, spec, where, index, started, line), lines, threads
     )
+
+
+def outputs_folder(spec: BatchSpec, where: layout.RunLayout, relative: str = "") -> str:
+    """Where a run's outputs are (with `relative`: that input's), as s3:// addresses: its
+    run folder's outputs/ in layout run; OSCAR's output paths, shared by all inputs, in
+    layout oscar (several separated by a space)."""
+    if spec.output.layout == "oscar":
+        return " ".join(f"s3://{t.bucket}/{t.prefix}" for t in spec.output.targets)
+    return f"s3://{where.bucket}/{where.outputs}{relative + '/' if relative else ''}"
 
 
 def merge_outputs(

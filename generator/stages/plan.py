@@ -81,18 +81,24 @@ def collect(
         run: the run name (its outputs' keys must fit S3's limit).
     """
     out = Listing()
-    outputs = layout.RunLayout.of(spec, run).outputs
+    # layout run stores a file's outputs under outputs/<key>/; layout oscar under each
+    # target's folder by the names the script chose (the runner checks those)
+    outputs = layout.RunLayout.of(spec, run).outputs if spec.output.layout == "run" else None
     prefix_len = len(spec.input.prefix)
     ordered = True
     # With input and output in one bucket, never take the runs' own files (manifests, outputs,
-    # reports) as input: a second run would process the first one's outputs.
-    own = spec.output.prefix if spec.output_bucket == spec.input.bucket else None
+    # reports) nor this service's outputs as input: a second run would process the first one's.
+    own = tuple([spec.output.prefix] if spec.output_bucket == spec.input.bucket else []) + tuple(
+        t.prefix for t in spec.output.targets if t.bucket == spec.input.bucket
+    )
+    runs = layout.RunFolders()
     for key, size in objects:
-        if key.endswith("/") or not key.startswith(spec.input.prefix) or not spec.input.wanted(key):
+        if key.endswith("/") or not key.startswith(spec.input.prefix):
             continue
-        if own is not None and key.startswith(own):
+        runs.see(key)
+        if not spec.input.wanted(key) or (own and key.startswith(own)):
             continue
-        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/")
+        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/" if outputs else "")
         if reason:
             out.rejected.append((key, reason))
             continue
@@ -100,6 +106,12 @@ def collect(
             ordered = False
         out.keys.append(key)
         out.sizes.append(size)
+    roots = runs.roots()
+    if roots:  # another run's folder inside the input folder: its bookkeeping is no input
+        kept = [i for i, k in enumerate(out.keys) if not runs.bookkeeping(k, roots)]
+        out.keys = [out.keys[i] for i in kept]
+        out.sizes = array("q", (out.sizes[i] for i in kept))
+        out.rejected = [r for r in out.rejected if not runs.bookkeeping(r[0], roots)]
     if not ordered:
         order = sorted(range(len(out.keys)), key=out.keys.__getitem__)
         out.keys = [out.keys[i] for i in order]
