@@ -58,22 +58,24 @@ def mounts(spec: BatchSpec, mnt_root: str, run: str) -> list[Mount]:
     if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
         # OSCAR's `mount` of a further bucket, read-write at /mnt/<bucket> as OSCAR mounts it
         found.append(Mount(extra.bucket, f"{root}/{extra.bucket}", read_only=False))
-    return found + target_mounts(spec, root, found)
+    return found + target_mounts(spec, root)
 
 
-def target_mounts(spec: BatchSpec, root: str, found: list[Mount]) -> list[Mount]:
-    """Read-write mounts for the buckets of OSCAR's outputs (layout oscar) that `found` has
-    no read-write mount of, under /mnt/.oscar-batch/ (OSCAR itself mounts no output)."""
-    writable = {m.bucket for m in found if not m.read_only}
-    buckets = dict.fromkeys(t.bucket for t in spec.output.targets if t.bucket not in writable)
-    return [Mount(b, f"{root}/{WRITE_ROOT}/{b}", read_only=False) for b in buckets]
+def target_mounts(spec: BatchSpec, root: str) -> list[Mount]:
+    """One read-write mount per folder of OSCAR's outputs (layout oscar), of that folder only
+    (the script may write where its outputs go, nothing else), at /mnt/.oscar-batch/.outputs/<i>
+    (OSCAR itself mounts no output; a bucket name cannot start with '.')."""
+    folders = dict.fromkeys((t.bucket, t.prefix) for t in spec.output.targets)
+    return [
+        Mount(bucket, f"{root}/{WRITE_ROOT}/.outputs/{i}", False, prefix)
+        for i, (bucket, prefix) in enumerate(folders)
+    ]
 
 
 def target_dirs(spec: BatchSpec, mnt_root: str) -> list[str]:
-    """Where each of OSCAR's outputs (layout oscar) is written: its bucket's read-write mount
-    point and its folder."""
-    points = {m.bucket: m.point for m in mounts(spec, mnt_root) if not m.read_only}
-    return [f"{points[t.bucket]}/{t.prefix}".rstrip("/") for t in spec.output.targets]
+    """Where each of OSCAR's outputs (layout oscar) is written: its folder's mount point."""
+    points = {(m.bucket, m.prefix): m.point for m in target_mounts(spec, mnt_root.rstrip("/"))}
+    return [points[(t.bucket, t.prefix)] for t in spec.output.targets]
 
 
 def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
