@@ -132,8 +132,10 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     assert sum("12 of 12 files to process" in t for t in said) == 2
 
 
-def slow_batch(tmp_path: Path, name: str, files: int, script: str) -> tuple[Path, Path]:
-    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name."""
+def slow_batch(
+    tmp_path: Path, name: str, files: int, script: str, extra: str = ""
+) -> tuple[Path, Path]:
+    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name (+ `extra`)."""
     data = tmp_path / "data"
     (data / "pics" / "in").mkdir(parents=True)
     for i in range(files):
@@ -141,7 +143,7 @@ def slow_batch(tmp_path: Path, name: str, files: int, script: str) -> tuple[Path
     spec_path = write_spec(
         tmp_path / "spec",
         f"name: {name}\nservice: {{name: c, image: alpine, script: script.sh, cpu: 100m,"
-        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n",
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n" + extra,
         script,
     )
     return data, spec_path

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +170,9 @@ def _spec(folder: Path, rel: str, cluster: str, name: str, env: dict[str, str]) 
     return spec
 
 
-def _run(spec: Path, data: Path) -> dict[str, Any]:
+def _run(spec: Path, data: Path, *extra: str) -> dict[str, Any]:
     result = CliRunner().invoke(
-        app, ["run", str(spec), "--local", "--data-dir", str(data), "-o", "json"]
+        app, ["run", str(spec), "--local", "--data-dir", str(data), "-o", "json", *extra]
     )
     assert result.exit_code == 0, result.stdout + result.stderr
     return dict(json.loads(result.stdout))
@@ -258,14 +259,19 @@ CHAIN = "oscar/examples/mask-detector-workflow/mask-detector-workflow.yaml"
 def test_published_chain_runs_as_on_oscar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """anon-and-split's output folder is mask-detector's input folder: the second service
     processes exactly the frames the first stored, in subfolders, as on OSCAR."""
-    tools, image = tmp_path / "bin", tmp_path / "image"
-    tools.mkdir()
+    image = tmp_path / "image"  # what the two images add: ffmpeg and the Python programs
     image.mkdir()
-    (tools / "ffmpeg").write_text(FFMPEG)
-    (tools / "ffmpeg").chmod(0o755)
+    (image / "ffmpeg").write_text(FFMPEG)
+    (image / "ffmpeg").chmod(0o755)
     (image / "auto_blur_image.py").write_text(BLUR)
     (image / "mask-detector-image.py").write_text(MASK)
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    (image / "python").symlink_to(sys.executable)  # the images' `python`
+    # the reference runs on this machine: it finds ffmpeg on PATH
+    monkeypatch.setenv("PATH", f"{image}:{os.environ['PATH']}")
+    images = [
+        f"--image-dir={name}={image}"
+        for name in ("grycap/blurry-faces", "grycap/mask-detector-yolo")
+    ]
     ours, theirs = tmp_path / "ours", tmp_path / "oscar"
     videos = {"street.mp4": b"video one\n", "plaza.mp4": b"video two\n"}
     for data in (ours, theirs):
@@ -276,7 +282,7 @@ def test_published_chain_runs_as_on_oscar(tmp_path: Path, monkeypatch: pytest.Mo
         folder.mkdir()
         spec = _spec(folder, CHAIN, "my_oscar", name, {})
         spec.write_text(spec.read_text().replace("}\n", f", workdir: {image}}}\n", 1))
-        reports.append(_run(spec, ours))
+        reports.append(_run(spec, ours, *images))
         _reference(theirs, CHAIN, "my_oscar", name, {}, image)
     assert [r["succeeded"] for r in reports] == [2, 4]  # 2 videos, then their 4 frames only
     for folder in ("intermediate", "result"):

@@ -71,6 +71,16 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _image_dirs(values: list[str]) -> dict[str, Path]:
+    out = {}
+    for image, folder in _pairs(values, "--image-dir").items():
+        path = Path(folder).resolve()
+        if not path.is_dir():
+            raise fail(f"--image-dir {image}={folder}: not a folder", 2)
+        out[image] = path
+    return out
+
+
 @errors
 def run(
     file: Annotated[
@@ -116,6 +126,13 @@ def run(
             min=0.0, help="factor on Argo's waits (retry backoff, grace periods): 30 s become 2 s"
         ),
     ] = 1 / 15,
+    image_dirs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-dir",
+            help="IMAGE=DIR: DIR is part of that image's root (at its own path, first on PATH)",
+        ),
+    ] = None,
 ) -> None:
     """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts."""
     if not local_mode:
@@ -135,8 +152,10 @@ def run(
     def say(line: str) -> None:
         console.print(plain(line), markup=False, highlight=False, soft_wrap=True)
 
-    say("images cannot run here: each container runs its command on this machine")
-    say(f"containers start in {Path.cwd()} unless the YAML sets workingDir")
+    say(
+        "images cannot run here: each container runs its command on this machine, isolated"
+        " in a root of its system folders and this Python (docs/run-local.md)"
+    )
     if doc.notes:
         say(f"accepted, not enforced here: {', '.join(doc.notes)}")
     params = {"run": run_name} if run_name else {}
@@ -148,6 +167,7 @@ def run(
         node_resources=_pairs(list(node_resources or []), "--node-resources"),
         node_labels=_pairs(list(node_labels or []), "--node-labels"),
         time_scale=time_scale,
+        image_dirs=_image_dirs(list(image_dirs or [])),
         on_event=say if not tty or output is Format.json else (lambda line: None),
         on_start=say,
         show=_show(console) if tty and output is Format.table else None,

@@ -19,6 +19,9 @@ from generator.spec import quantity, urls
 from generator.spec.yamlfile import read_text
 
 PAGE = 500
+# (connect, read) seconds per request: the client has none by default, so an API that accepts
+# and never answers would hold the plan forever (urllib3 still retries a timed-out GET)
+REQUEST_TIMEOUT = (10.0, 60.0)
 # `kubectl get nodes,pods -A -o json` of ~10,000 pods; larger snapshots are refused, not loaded
 MAX_SNAPSHOT_BYTES = 256 << 20
 
@@ -143,7 +146,13 @@ def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token = None
     while True:
-        response = call(limit=PAGE, _continue=token, _preload_content=False, **kwargs)
+        response = call(
+            limit=PAGE,
+            _continue=token,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+            **kwargs,
+        )
         doc = json.loads(response.data)
         items += doc.get("items") or []
         token = (doc.get("metadata") or {}).get("continue")
@@ -168,7 +177,7 @@ def from_api(
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     try:
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -200,17 +209,22 @@ def from_api(
             what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
             custom = client.CustomObjectsApi()
             local: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
-                *KUEUE, namespace, "localqueues", kueue_queue
+                *KUEUE, namespace, "localqueues", kueue_queue, _request_timeout=REQUEST_TIMEOUT
             )
             cq = str((local.get("spec") or {}).get("clusterQueue", ""))
             found: dict[str, Any] = custom.get_cluster_custom_object(  # type: ignore[assignment]
-                *KUEUE, "clusterqueues", cq
+                *KUEUE, "clusterqueues", cq, _request_timeout=REQUEST_TIMEOUT
             )
             queues = [local, found]
     except ApiException as exc:
         raise ClusterError(f"Kubernetes API refused to {what}: {exc.status} {exc.reason}") from None
     except (HTTPError, OSError) as exc:
         host = client.Configuration.get_default_copy().host
+        cause = getattr(exc, "reason", None) or exc
+        if isinstance(cause, ReadTimeoutError):
+            raise ClusterError(
+                f"the Kubernetes API at {host} did not answer within {REQUEST_TIMEOUT[1]:g} s"
+            ) from None
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
         ) from None

@@ -73,6 +73,36 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]], kind: str) -
     }
 
 
+HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
+REQUEST_TIMEOUT = 60.0  # seconds a client may stay silent within a request
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """One thread per connection, the TLS handshake in that thread: a client that connects
+    and never handshakes holds its own thread until HANDSHAKE_TIMEOUT, never the listener
+    (wrapping the listening socket would handshake in accept(), on the serving thread)."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except OSError:  # ssl.SSLError and socket.timeout too
+            return
+        with tls:
+            super().finish_request(tls, client_address)
+
+
 @contextlib.contextmanager
 def serve(
     folder: Path,
@@ -93,6 +123,8 @@ def serve(
     the_node = node(extra, labels)
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT  # StreamRequestHandler: a silent client is dropped
+
         def log_message(self, *_: Any) -> None:
             return
 
@@ -130,11 +162,9 @@ def serve(
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = _TLSServer(("127.0.0.1", 0), Handler, context)
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
     thread.start()
     try:

@@ -360,9 +360,11 @@ class Executor:
         pod_file = folder / "pod.json"
         pod_file.write_text(json.dumps(description), encoding="utf-8")
         # --uts: a pod's hostname is its name (kubelet sets it), so what a container records of
-        # its host (the run lock) is this pod's, not this machine's
-        argv = ["unshare", "--mount", "--pid", "--uts", "--fork", "--propagation", "private", "--",
-                sys.executable, "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
+        # its host (the run lock) is this pod's, not this machine's. -I: the shim runs this
+        # installation's package, never a `generator` folder where `run` was started
+        argv = ["unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--propagation",
+                "private", "--",
+                sys.executable, "-I", "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
         with (self.s.logs / f"{pod_name}.pod.log").open("ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -422,29 +424,42 @@ class Executor:
             "ARGO_PROGRESS_PATCH_TICK_DURATION": "1m0s",
             "ARGO_PROGRESS_FILE_TICK_DURATION": "3s",
         }
+        volumes = workflowpod.volumes(t, list(self.spec.get("volumes") or []), folder)
+        # workflowpod.go createWorkflowPod mounts var-run-argo in every container; the
+        # ServiceAccount admission plugin the token in every container too
+        volumes["var-run-argo"] = str(progress)
+        common: list[dict[str, Any]] = [
+            {"volume": "var-run-argo", "path": workflowpod.PROGRESS_DIR}
+        ]
+        if workflowpod.automount(t, self.spec):
+            volumes["kube-api-access"] = str(self.s.host.account_dir)
+            common.append(
+                {
+                    "volume": "kube-api-access",
+                    "path": workflowpod.SERVICE_ACCOUNT_DIR,
+                    "readOnly": True,
+                }
+            )
+        pod_context = t.get("securityContext") or self.spec.get("securityContext") or {}
+        written = workflowpod.files(self.s.host, pod_name)
         containers = []
         specs = [t["container"], *(t.get("sidecars") or [])]
         for i, c in enumerate(specs):
             c = {"name": "main", **c} if i == 0 else c
             log = self.s.logs / f"{pod_name}-{c.get('name', i)}.log"
             containers.append(
-                workflowpod.container(
-                    c,
-                    pod_name=pod_name,
-                    argo_env=argo_env,
-                    host=self.s.host,
-                    namespace=self.namespace,
-                    log=log,
-                )
-            )
-        mounts = workflowpod.volumes(t, list(self.spec.get("volumes") or []), folder)
-        mounts.append({"host": str(progress), "path": workflowpod.PROGRESS_DIR})
-        if workflowpod.automount(t, self.spec):
-            mounts.append(
                 {
-                    "host": str(self.s.host.account_dir),
-                    "path": workflowpod.SERVICE_ACCOUNT_DIR,
-                    "readOnly": True,
+                    **workflowpod.container(
+                        c,
+                        pod_name=pod_name,
+                        argo_env=argo_env,
+                        host=self.s.host,
+                        namespace=self.namespace,
+                        log=log,
+                    ),
+                    **workflowpod.security(c, pod_context),
+                    "mounts": [*workflowpod.mounts(c), *common],
+                    "files": [*(workflowpod.artifacts(t) if i == 0 else []), *written],
                 }
             )
         scratch = folder / "scratch"
@@ -459,8 +474,8 @@ class Executor:
         return {
             "hostname": pod_name,
             "scratch": str(scratch),
-            "mounts": mounts,
-            "files": workflowpod.files(t, self.s.host),
+            "hidden": dict(self.s.host.hidden),
+            "volumes": volumes,
             "containers": containers,
             "outputs": outputs,
             "deadline": deadline,

@@ -11,17 +11,19 @@ commands, see generator/workflowpod.py).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -132,12 +134,36 @@ def _loopback(port: int) -> str:
 S3_GIVE_UP = 30
 
 
-def _answers(address: tuple[str, int]) -> bool:
+PROBE_TIMEOUT = 5  # seconds an S3 request may take to get any answer
+
+
+def _answers(url: str) -> bool:
+    """Whether S3 at `url` answers a request (any status: an anonymous ListBuckets gets 403)
+    within PROBE_TIMEOUT. A TCP connect is no probe: the kernel accepts it for a frozen
+    (SIGSTOPped) server too."""
+    parts = urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        # liveness only, nothing secret is sent: the embedded server's certificate is
+        # self-signed for the YAML's host name, not for this address
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT
+        )
     try:
-        with socket.create_connection(address, 2):
-            return True
-    except OSError:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,7 @@ class Options:
     on_event: Callable[[str], None]
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
+    image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
 
 
 @dataclass(frozen=True)
@@ -167,7 +194,7 @@ class Storage:
     names: dict[str, str]
     secret: Callable[[str, str], str | None]
     trust: str = ""
-    probe: tuple[str, int] | None = None  # the address that must answer while pods run
+    probe: str | None = None  # the S3 URL that must answer while pods run
     no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
 
 
@@ -181,12 +208,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
-        first = urlsplit(urls[0]) if urls else None
-        probe = (
-            (first.hostname or "", first.port or (443 if first.scheme == "https" else 80))
-            if first
-            else None
-        )
+        probe = urls[0] if urls else None
         yield Storage({}, lambda _name, key: os.environ.get(key), probe=probe)
         return
     parts = [urlsplit(u) for u in hidden]
@@ -219,13 +241,25 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
             names,
             secret,
             tls[0].read_text() if tls else "",
-            (address, port),
+            server.endpoint,
             lambda: server.output.no_space,
         )
 
 
 def run(doc: Document, opts: Options) -> Outcome:
-    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C."""
+    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C.
+
+    What it writes on this machine (data folder, logs, the embedded server's objects, the pods'
+    folders) is the user's only: folders 0700, files 0600. Containers set their own umask.
+    """
+    old = os.umask(0o077)
+    try:
+        return _run(doc, opts)
+    finally:
+        os.umask(old)
+
+
+def _run(doc: Document, opts: Options) -> Outcome:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -241,6 +275,8 @@ def run(doc: Document, opts: Options) -> Outcome:
     label = opts.parameters.get("run") or defaults.get("run") or "workflow"
     logs = opts.data_dir / ".oscar-batch-logs" / label
     logs.mkdir(parents=True, exist_ok=True)
+    for folder in (logs.parent, logs):  # made world-readable by earlier versions
+        folder.chmod(0o700)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
@@ -256,6 +292,8 @@ def run(doc: Document, opts: Options) -> Outcome:
         ) as api,
     ):
         runtime = _runtime_image(doc.doc)
+        image = workflowpod.image_folders()
+        path = workflowpod.image_path(runtime, opts.image_dirs)
         names, secret = s3.names, s3.secret
         embedded = bool(names)
         host = workflowpod.Host(
@@ -265,16 +303,16 @@ def run(doc: Document, opts: Options) -> Outcome:
             hosts=names,
             secret=secret,
             trust=s3.trust,
-            cwd=os.getcwd(),
-            image_path=workflowpod.image_path(runtime),
+            image_path=path,
             # the sidecar needs it against the embedded server only: added here, not in the YAML
             image_env=lambda image: (
                 rclone.EMBEDDED_SERVER_ENV
-                if embedded
-                and workflowpod.image_path(runtime)(image)[:1]
-                == [str(Path(rclone.binary()).parent)]
+                if embedded and str(Path(rclone.binary()).parent) in path(image)
                 else {}
             ),
+            image=image,
+            image_dirs=workflowpod.image_dirs(opts.image_dirs),
+            hidden={"/etc": workflowpod.unreadable("/etc")},
         )
         settings = controller.Settings(
             host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
@@ -326,7 +364,7 @@ def run(doc: Document, opts: Options) -> Outcome:
                     ex.stop()
                     finished.wait(linger + 10)
                     raise RunError(
-                        f"S3 at {s3.probe[0]}:{s3.probe[1]} did not answer for {S3_GIVE_UP} s:"
+                        f"S3 at {s3.probe} did not answer for {S3_GIVE_UP} s:"
                         f" every pod was stopped; logs in {logs}"
                     )
         except BaseException:
