@@ -32,9 +32,13 @@ test: setup ## run the test suite
 
 demo: setup ## write the example's workflow, then execute that very YAML locally (embedded S3, FUSE, pods)
 	$(BIN)/python examples/image-stats/make_images.py demo-data 300
-	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
+	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml --out-dir demo-data/workflow
 	$(BIN)/oscar-batch run demo-data/workflow/image-stats.yaml --local --data-dir demo-data
+	$(BIN)/oscar-batch report examples/image-stats/batch.yaml --data-dir demo-data
 	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
+	@echo "next: source .venv/bin/activate, then run it again (it resumes: nothing to do),"
+	@echo "  oscar-batch runs examples/image-stats/batch.yaml --data-dir demo-data, or your own"
+	@echo "  files: README.md, 'Quick start with your own data'"
 
 workflows: setup ## regenerate the committed workflows/ from examples/
 	$(BIN)/python -m generator.build.golden workflows

@@ -84,7 +84,7 @@ def test_compare_two_specs_reports_exactly_the_differences(
     same = next(f for f in every["files"] if f["file"] == "same.jpg")
     assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
     missing = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
-    assert missing.exit_code == 1 and "run nope has no plan" in missing.stderr
+    assert missing.exit_code == 1 and "no run nope in s3://" in missing.stderr
 
 
 def test_runs_lists_each_run_with_its_service(

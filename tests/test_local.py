@@ -123,13 +123,14 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     plan_logs = data / ".oscar-batch-logs" / identity.default_run(spec.load(spec_path))
     second = _cli(str(spec_path), "--data-dir", str(data))
     assert second.exit_code == 0, second.stderr
-    assert "12/12 succeeded" in second.stderr
+    assert "nothing to do: 12/12 succeeded" in second.stderr
+    name = identity.default_run(spec.load(spec_path))
+    assert f"resuming {name}: all 12 file(s) done, nothing to do" in second.stderr
     said = [p.read_text() for p in plan_logs.glob("*-plan-*-main.log")]
-    assert sum("0 of 12 files to process" in t for t in said) == 1
+    assert sum(f"new run {name}: 12 file(s) to process" in t for t in said) == 1
     again = _cli(str(spec_path), "--data-dir", str(data), "--no-skip-existing")
     assert again.exit_code == 0, again.stderr
-    said = [p.read_text() for p in plan_logs.glob("*-plan-*-main.log")]
-    assert sum("12 of 12 files to process" in t for t in said) == 2
+    assert f"resuming {name}: 12 file(s) to process" in again.stderr
 
 
 def slow_batch(

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from generator.bucket import merge
+from generator.bucket import merge, records
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB: RecursionError in json.loads
 BIG_FIELD = b"a,b\n" + b"x" * (130 << 10) + b",1\n"  # over csv's 128 KiB field limit
@@ -45,7 +45,7 @@ def test_unreadable_outputs_are_their_own_problem(tmp_path: Path) -> None:
         {"input_key": "in/e.jpg", "output": "good.json", "n": 1}
     ]
     # compare counts records with the same readers: no exception either
-    assert merge.count("deep.json", DEEP) is None and merge.count("big.csv", BIG_FIELD) is None
+    assert records.count("deep.json", DEEP) is None and records.count("big.csv", BIG_FIELD) is None
 
 
 def test_results_csv_is_inert_keeps_every_value_and_the_tags(tmp_path: Path) -> None:

@@ -109,6 +109,7 @@ def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> No
     assert braces == {
         "{{workflow.parameters.run}}",
         "{{workflow.parameters.force}}",
+        "{{workflow.parameters.resume_other_version}}",
         "{{inputs.parameters.shard}}",
         "{{tasks.plan.outputs.parameters.shards}}",
         "{{item}}",

@@ -218,7 +218,7 @@ def test_rbac_output_never_overwrites_a_secret(tmp_path: Path) -> None:
 
 
 def test_pod_security_is_said_where_the_user_meets_it(tmp_path: Path) -> None:
-    out = CliRunner().invoke(app, ["generate", str(FISH), "-o", str(tmp_path), "--rbac"])
+    out = CliRunner().invoke(app, ["generate", str(FISH), "--out-dir", str(tmp_path), "--rbac"])
     assert out.exit_code == 0
     assert "Pod Security" in out.stderr and "privileged" in out.stderr
     assert (

@@ -82,12 +82,19 @@ def stale_locally(held: Holder, mine: Holder) -> bool:
 
 def _read(client: Minio, where: layout.RunLayout) -> Holder | None:
     data = s3.get_optional(client, where.bucket, where.lock)
-    if data is None:
-        return None
+    return None if data is None else parse(data)
+
+
+def holder(client: Minio, spec: BatchSpec, run: str) -> Holder | None:
+    """Who holds the run's lock, if anyone."""
+    return _read(client, layout.RunLayout.of(spec, run))
+
+
+def parse(data: bytes) -> Holder:
+    """A lock object's holder (an unreadable one is "unknown": not a run of this version)."""
     try:
         return Holder(**json.loads(data))
     except (ValueError, TypeError):
-        # unreadable: whoever wrote it is not a run of this version; take it as the run's
         return Holder("unknown", "unknown", 0, 0.0, "")
 
 

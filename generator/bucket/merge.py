@@ -118,19 +118,6 @@ def csv_records(data: bytes) -> tuple[list[str], list[list[str]]]:
     return (rows[0], rows[1:]) if rows else ([], [])
 
 
-def count(name: str, data: bytes) -> int | None:
-    """How many records an output holds (None: not a JSON/CSV output, or unreadable)."""
-    ext = kind(name, ("json", "jsonl", "csv"))
-    try:
-        if ext == "csv":
-            return len(csv_records(data)[1])
-        if ext is not None:
-            return len(json_records(data, ext))
-    except Unmergeable:
-        return None
-    return None
-
-
 def tagged(key: str, output: str, record: Any) -> dict[str, Any]:
     """A JSONL record with the input key and output name first; a record's own `input_key` or
     `output` is kept as `input_key.1`, `output.1` (see `columns`)."""

@@ -35,6 +35,7 @@ from generator.spec.model import BatchSpec
 RUN = "{{workflow.parameters.run}}"
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
+OTHER_VERSION = "{{workflow.parameters.resume_other_version}}"
 SPEC_PATH = "/etc/oscar-batch/spec.json"
 # OSCAR's path of the script (oscar pkg/types/service.go ConfigPath, ScriptFileName): its $0
 SCRIPT_PATH = "/oscar/config/script.sh"
@@ -77,7 +78,14 @@ def _inert_json(data: Any) -> str:
 
 
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, SHARD, FORCE, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (
+    RUN,
+    SHARD,
+    FORCE,
+    OTHER_VERSION,
+    "{{tasks.plan.outputs.parameters.shards}}",
+    "{{item}}",
+)
 
 
 def _refuse_foreign_tags(node: Any, path: str = "") -> None:
@@ -370,8 +378,13 @@ def build(spec: BatchSpec) -> Workflow:
             Parameter(
                 name="force",
                 value="false",
-                description="true: resume a run made by another service version, or held by"
-                " a run that is gone (its lock)",
+                description="true: take over the run's lock from a run that is gone",
+            ),
+            Parameter(
+                name="resume_other_version",
+                value="false",
+                description="true: resume a run that another service version (image, script,"
+                " env) began; its files then mix both versions",
             ),
         ],
         # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
@@ -386,7 +399,14 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE],
+            [
+                "--shards-out",
+                f"{OUT_DIR}/shards.json",
+                "--force",
+                FORCE,
+                "--resume-other-version",
+                OTHER_VERSION,
+            ],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
             rbac.plan_account(spec),
         )

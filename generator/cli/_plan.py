@@ -6,21 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from generator.bucket import identity
 from generator.cli._common import (
-    Format,
-    FormatOpt,
     RunOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    print_json,
-    shown,
+    plain,
 )
+from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names, say
+from generator.cli._output import table as print_table
 from generator.clients import kube, s3
 from generator.errors import SpecError
 from generator.spec import quantity
@@ -44,46 +41,63 @@ def _cluster(
     return kube.from_api(namespace=namespace, kueue_queue=kueue_queue)
 
 
-def _quota_table(console: Console, plan: planner.Plan) -> None:
-    table = Table(title="Quotas (what is left / one worker pod)")
-    for col in ("quota", "resource", "left", "per pod", "fits"):
-        table.add_column(col, justify="left" if col in ("quota", "resource") else "right")
-    for q in plan.quotas:
-        table.add_row(q.source, q.resource, q.shown(q.remaining), q.shown(q.per_pod), str(q.fits))
-    console.print(table)
+def _quota_table(plan: planner.Plan, fmt: Format) -> None:
+    cols = (
+        Col("quota", ident=True),
+        Col("resource", ident=True),
+        Col("left", right=True),
+        Col("per pod", right=True),
+        Col("fits", right=True),
+    )
+    rows = [
+        [plain(q.source), plain(q.resource), q.shown(q.remaining), q.shown(q.per_pod), str(q.fits)]
+        for q in plan.quotas
+    ]
+    print_table(cols, rows, fmt, title="Quotas (what is left / one worker pod)", section=True)
 
 
-def _table(plan: planner.Plan) -> None:
-    console = Console()
+KEPT = {"cpu": 1, "memory": 2, "nvidia.com/gpu": 3}
+
+
+def _table(plan: planner.Plan, fmt: Format) -> None:
     resources = [*sorted({r for n in plan.nodes for r in n.allocatable if r != PODS}), PODS]
-    nodes = Table(title=shown(f"Capacity ({plan.cluster_source})"))
-    for col in ("node", *resources, "fits", "limited by"):
-        nodes.add_column(col, justify="left" if col in ("node", "limited by") else "right")
-    for n in plan.nodes:
-        cells = [
-            " / ".join(
-                quantity.format_milli(r, amounts.get(r, 0))
-                for amounts in (n.allocatable, n.used, n.free)
-            )
-            for r in resources
+    cols = (
+        Col("node", ident=True),
+        # left out first when narrow: the resources a batch rarely runs short of
+        *(Col(r, right=True, drop=KEPT.get(r, len(KEPT) + 1)) for r in resources),
+        Col("fits", right=True),
+        Col("limited by", fold=True),
+    )
+    rows = [
+        [
+            plain(n.name),
+            *(
+                " / ".join(
+                    quantity.format_milli(r, amounts.get(r, 0))
+                    for amounts in (n.allocatable, n.used, n.free)
+                )
+                for r in resources
+            ),
+            str(n.fits),
+            plain(n.excluded or n.bottleneck or ""),
         ]
-        nodes.add_row(shown(n.name), *cells, str(n.fits), shown(n.excluded or n.bottleneck or ""))
-    console.print(nodes)
-    console.print(
+        for n in plan.nodes
+    ]
+    print_table(cols, rows, fmt, title=plain(f"Capacity ({plan.cluster_source})"), section=True)
+    note(
         "per resource: allocatable / used by running pods' requests / free for the batch"
         " (after headroom)"
     )
     if plan.quotas:
-        _quota_table(console, plan)
-    shards = Table(title=f"{plan.workers} shard(s)")
-    for col in ("shard", "files", "bytes"):
-        shards.add_column(col, justify="right")
-    for s in plan.shards:
-        shards.add_row(s.id, str(len(s.members)), f"{s.bytes:,}")
-    console.print(shards)
-    console.print(
-        f"[bold]{shown(plan.reason)}[/bold]: {plan.pending} of {plan.files} files to process"
-        + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")
+        _quota_table(plan, fmt)
+    shard_cols = (Col("shard", ident=True), Col("files", right=True), Col("bytes", right=True))
+    shard_rows = [[s.id, str(len(s.members)), f"{s.bytes:,}"] for s in plan.shards]
+    print_table(shard_cols, shard_rows, fmt, title=f"{plan.workers} shard(s)", section=True)
+    say(
+        plain(
+            f"{plan.reason}: {plan.pending} of {plan.files} files to process"
+            + (f", {len(plan.rejected)} unsupported keys" if plan.rejected else "")
+        )
     )
 
 
@@ -150,7 +164,9 @@ def plan(
             )
         client = s3.client_from_env(batch.input.endpoint, batch.input.region)
         result = planner.run_plan(client, batch, run, state, write=False)
-    if output is Format.json:
-        print_json(result.summary())
+    if output in (Format.json, Format.yaml):
+        print_data(result.summary(), output)
+    elif output is Format.name:
+        print_names(s.id for s in result.shards)
     else:
-        _table(result)
+        _table(result, output)

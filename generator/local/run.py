@@ -31,9 +31,18 @@ from urllib.parse import urlsplit
 import yaml
 
 from generator import lint
+from generator.bucket import layout, lock
 from generator.clients import s3 as storage
-from generator.errors import RunError
-from generator.local import apiserver, controller, lifetime, rclone, supported, workflowpod
+from generator.errors import OscarBatchError, RunError
+from generator.local import (
+    apiserver,
+    controller,
+    datadir,
+    lifetime,
+    rclone,
+    supported,
+    workflowpod,
+)
 from generator.spec import model as spec_mod
 from generator.spec.yamlfile import read_yaml
 
@@ -198,13 +207,18 @@ class Storage:
     no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
 
 
+def _hidden(urls: list[str]) -> list[str]:
+    """The endpoints that do not resolve here: the embedded server answers for them."""
+    return [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+
+
 @contextlib.contextmanager
 def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[Storage]:
     """The S3 the document names: its own endpoint when that resolves here, else an embedded
     server answering for the endpoint's host name (HTTPS with a certificate the pods trust,
     when the URL is https)."""
     urls = endpoints(doc)
-    hidden = [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+    hidden = _hidden(urls)
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
@@ -260,6 +274,9 @@ def run(doc: Document, opts: Options) -> Outcome:
 
 
 def _run(doc: Document, opts: Options) -> Outcome:
+    batch = carried_spec(doc.doc)
+    if batch is not None and _hidden(endpoints(doc.doc)):
+        datadir.check_input(batch, opts.data_dir)  # before anything is created or started
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -314,8 +331,16 @@ def _run(doc: Document, opts: Options) -> Outcome:
             image_dirs=workflowpod.image_dirs(opts.image_dirs),
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
+
+        def on_event(line: str) -> None:
+            opts.on_event(line)
+            name, _, phase = line.partition(": ")
+            if name.endswith(".plan") and phase == "Succeeded" and holder:
+                for said in _plan_log(holder[0], name, logs):
+                    opts.on_start(said)
+
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
+            host, work / "pods", logs, opts.time_scale, opts.parameters, on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
@@ -370,6 +395,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)
+            _release_own_lock(doc.doc, ex.name, label, opts, s3)
             raise
         finally:
             if drawer:
@@ -379,6 +405,62 @@ def _run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def _release_own_lock(
+    doc: dict[str, Any], workflow: str, run: str, opts: Options, s3: Storage
+) -> None:
+    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow's plan pod took
+    it, so the same command works again at once (the aggregate, which releases it, never ran).
+    A lock of another workflow is left alone. Pods are named `<workflow>-<template>-<n>`, and
+    a pod's hostname, which the lock records, is its name."""
+    batch = carried_spec(doc)
+    if batch is None:
+        return
+    where = layout.RunLayout.of(batch, run)
+    ours = f"{workflow}-"
+    with contextlib.suppress(OSError, OscarBatchError):
+        if s3.names:  # the embedded server's objects are this folder's files
+            path = opts.data_dir / where.bucket / where.lock
+            if lock.parse(path.read_bytes()).host.startswith(ours):
+                path.unlink()
+                opts.on_start(f"stopped: released the lock of run {run}")
+            return
+        url = endpoints(doc)[0]
+        client = storage.make_client(
+            url, s3.secret("", storage.ACCESS_ENV) or "", s3.secret("", storage.SECRET_ENV) or ""
+        )
+        held = lock.holder(client, batch, run)
+        if held is not None and held.host.startswith(ours):
+            lock.release(client, batch, run)
+            opts.on_start(f"stopped: released the lock of run {run}")
+
+
+def _plan_log(ex: controller.Executor, node_name: str, logs: Path) -> list[str]:
+    """What the plan step said ("new run X", "resuming X: 36 done, 1 to retry"): its log,
+    shown as `argo submit --log` shows a step's, without the shard ids it hands to Argo."""
+    node = next((n for n in reversed(ex.nodes) if n.name == node_name and n.pods), None)
+    if node is None:
+        return []
+    try:
+        text = (logs / f"{node.pods[-1]}-main.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("[")]
+
+
+def carried_spec(doc: dict[str, Any]) -> spec_mod.BatchSpec | None:
+    """The batch spec the plan step is given (its `spec` raw artifact), or None for a
+    workflow that was not generated from one."""
+    for tpl in supported.workflow_spec(doc).get("templates") or []:
+        if "plan" not in ((tpl.get("container") or {}).get("command") or []):
+            continue
+        for artifact in (tpl.get("inputs") or {}).get("artifacts") or []:
+            data = (artifact.get("raw") or {}).get("data")
+            if artifact.get("name") == "spec" and isinstance(data, str):
+                with contextlib.suppress(ValueError, OscarBatchError):
+                    return spec_mod.validate(json.loads(data), "the plan step's spec")
+    return None
 
 
 def _runtime_image(doc: dict[str, Any]) -> str:

@@ -295,6 +295,8 @@ def run_aggregate(
             merge_outputs(client, spec, where, index, merger)
             merged = merger.upload(client, where)
     report = tally.report(spec, run, plan, time.time())
+    if plan.get("pending") == 0:
+        report = _keep_figures(report, s3.get_optional(client, where.bucket, where.report_json))
     report["merged"] = merged
     report["report"] = f"s3://{where.bucket}/{where.report_json}"
     s3.put_bytes(
@@ -319,11 +321,38 @@ def run_aggregate(
     return report
 
 
+# this attempt's figures: a re-run that processed nothing keeps the previous attempt's
+ATTEMPT_FIGURES = (
+    "workers",
+    "invocations",
+    "wall_seconds",
+    "throughput_files_per_s",
+    "file_seconds",
+    "shards",
+)
+
+
+def _keep_figures(report: dict[str, Any], previous: bytes | None) -> dict[str, Any]:
+    """The report of an attempt that had nothing to do, with the figures (wall time,
+    throughput, durations) of the attempt that processed files, not zeros as if it were the
+    run's."""
+    try:
+        before = json.loads(previous) if previous else {}
+    except ValueError:
+        before = {}
+    if not isinstance(before, dict) or before.get("wall_seconds") is None:
+        return report
+    kept = {k: before[k] for k in ATTEMPT_FIGURES if k in before}
+    return {**report, **kept, "attempt": {**report["attempt"], "nothing_to_do": True}}
+
+
 def summary_line(report: dict[str, Any]) -> str:
     """One line for logs and the terminal."""
     no_output = report.get("no_output") or 0
+    nothing = (report.get("attempt") or {}).get("nothing_to_do")
     return (
-        f"{report['succeeded']}/{report['planned']} succeeded"
+        ("nothing to do: " if nothing else "")
+        + f"{report['succeeded']}/{report['planned']} succeeded"
         + (f" ({no_output} with no output)" if no_output else "")
         + f", {report['failed']} failed, {report['missing']} missing,"
         f" {report['unsupported']} unsupported; report {report.get('report', '')}"

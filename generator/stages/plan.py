@@ -399,6 +399,19 @@ def check_scope(client: Minio, spec: BatchSpec, run: str) -> None:
     )
 
 
+def start_line(plan: Plan, resumed: bool) -> str:
+    """What this run is doing, said first: "new run X: ..." or "resuming X: 36 done, 1 to
+    retry" (and why it is this wide)."""
+    if not resumed:
+        return f"new run {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    done = plan.files - plan.pending
+    if plan.pending == 0:
+        return f"resuming {plan.run}: all {done} file(s) done, nothing to do"
+    if done == 0:  # nothing succeeded yet, or worker.skip_existing is off
+        return f"resuming {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    return f"resuming {plan.run}: {done} done, {plan.pending} to retry ({plan.reason})"
+
+
 def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     """Refuse to resume a run that another service version (image, script, env) began.
 
@@ -413,8 +426,8 @@ def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     changed = "; ".join(identity.changes(recorded, now))
     raise RunError(
         f"run {run} was made by another service version ({changed}): leave out --run for a"
-        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
-        f" {run} with it"
+        f" new run of this version ({identity.default_run(spec)}), or pass"
+        f" --resume-other-version to resume {run} with it"
     )
 
 
@@ -427,12 +440,15 @@ def run_plan(
     write: bool = True,
     waiting: Waiting | None = None,
     force: bool = False,
+    resume_other_version: bool = False,
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
     Writing takes the run's lock (the aggregate removes it) after checking that the run, if
-    it exists, is over the same files (always) and was made by the same service version;
-    `force` skips the version and lock refusals.
+    it exists, is over the same files (always) and was made by the same service version.
+    Two separate decisions skip the last two refusals: `force` takes over a lock held by a
+    run that is not stale, and `resume_other_version` resumes a run another service version
+    began.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
@@ -444,7 +460,7 @@ def run_plan(
     """
     if client is not None and write:
         check_scope(client, spec, run)
-        if not force:
+        if not resume_other_version:
             check_identity(client, spec, run)
         runlock.acquire(client, spec, run, force=force)
         try:
