@@ -29,6 +29,10 @@ RUNS = [
         ["bench_runs.py", "100000", "1000000"],
     ),
     (
+        "Estimate: plan's estimate from a 10% sample vs the measured full run",
+        ["bench_estimate.py", "300", "3"],
+    ),
+    (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",
         ["bench_model.py", "300", "40", "3", "100"],
     ),

@@ -29,6 +29,7 @@ from generator.stages import aggregate
 from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
+from tests.test_pages import elements
 from tests.test_runner import KEYS
 
 pytestmark = [requires_fuse]
@@ -99,6 +100,9 @@ def test_embedded_server_run_with_hostile_keys_and_failures(tmp_path: Path) -> N
         out_dir = run_root / "outputs" / key.removeprefix("in/")
         assert (out_dir / "copy").read_bytes() == key.encode() * 10
     assert json.loads((run_root / "report.json").read_text())["succeeded"] == len(HOSTILE)
+    # the page the Argo UI shows, written by the aggregate pod beside report.json
+    page = elements((run_root / "report.html").read_text())
+    assert page.tags.count("svg") == 4 and "script" not in page.tags
     rows = (run_root / "report.csv").read_text().splitlines()
     assert len(rows) == len(keys) + 1
     assert not list(tmp_path.rglob("pwned*"))

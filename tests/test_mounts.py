@@ -171,7 +171,7 @@ def _rclone_pid(wrapper: subprocess.Popen[bytes]) -> int:
 
 
 @requires_fuse
-@pytest.mark.parametrize("how", ["sigkill-rclone", "term-twice"])
+@pytest.mark.parametrize("how", ["sigkill-rclone", "term-group-twice"])
 def test_the_sidecar_never_leaves_a_dead_mount(
     s3_server: rclone.S3Server, bucket: str, tmp_path: Path, how: str
 ) -> None:
@@ -180,9 +180,9 @@ def test_the_sidecar_never_leaves_a_dead_mount(
     try:
         if how == "sigkill-rclone":
             os.kill(_rclone_pid(wrapper), signal.SIGKILL)
-        else:
-            wrapper.send_signal(signal.SIGTERM)
-            wrapper.send_signal(signal.SIGTERM)
+        else:  # as Argo's emissary signals: the whole process group (osspecific Kill)
+            os.killpg(wrapper.pid, signal.SIGTERM)
+            os.killpg(wrapper.pid, signal.SIGTERM)
         wrapper.wait(30)
         left_mounted = _fuse_mounted(point)
     finally:

@@ -110,9 +110,16 @@ def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> No
         "{{workflow.parameters.run}}",
         "{{workflow.parameters.force}}",
         "{{workflow.parameters.resume_other_version}}",
+        "{{workflow.uid}}",
         "{{inputs.parameters.shard}}",
         "{{tasks.plan.outputs.parameters.shards}}",
         "{{item}}",
+        # the aggregate's metrics read its own output parameters
+        "{{outputs.parameters.succeeded}}",
+        "{{outputs.parameters.failed}}",
+        "{{outputs.parameters.missing}}",
+        "{{outputs.parameters.files_per_second}}",
+        "{{outputs.parameters.wall_seconds}}",
     }
 
 

@@ -15,6 +15,7 @@ from generator.spec import quantity
 from generator.spec.model import BatchSpec
 
 GPU = "nvidia.com/gpu"
+RUNTIME_UID = 10001  # the runtime image's USER (Dockerfile): plan and aggregate run as it
 # Bucket names cannot start with '.', so this folder never shadows OSCAR's /mnt/<bucket>.
 WRITE_ROOT = ".oscar-batch"
 
@@ -98,6 +99,17 @@ WRITE_BUFFER = 5 * MIB * 4
 OPEN_FILES = 2
 
 
+# A namespace whose ResourceQuota tracks limits.cpu refuses a container without one
+# (quota "must specify"): every container declares both. rclone's FUSE reads burst above its
+# request; half a core keeps a mount from being throttled while the service computes.
+SIDECAR_CPU_LIMIT = "500m"
+# the plan and aggregate pods' (listing, report) requests and limits
+STAGE_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+
+
 def sidecar_memory_need() -> int:
     """Bytes one mount sidecar needs: base + OPEN_FILES x (read buffer + write chunks)."""
     return RCLONE_BASE + OPEN_FILES * (READ_BUFFER + WRITE_BUFFER)
@@ -117,7 +129,10 @@ def sidecar_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
         )
     return {
         "requests": {"cpu": spec.worker.sidecar_cpu, "memory": spec.worker.sidecar_memory},
-        "limits": {"memory": spec.worker.sidecar_memory},
+        "limits": {
+            "cpu": max(spec.worker.sidecar_cpu, SIDECAR_CPU_LIMIT, key=quantity.parse),
+            "memory": spec.worker.sidecar_memory,
+        },
     }
 
 
@@ -128,12 +143,11 @@ def pod_spec(spec: BatchSpec) -> dict[str, Any]:
         {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
         for i, _ in enumerate(mounts(spec, "/mnt", "run"))
     ]
-    executor = {"requests": dict(spec.planning.executor_requests)}
-    if spec.planning.executor_requests:
-        # Argo adds its `wait` sidecar and, for the script artifact, an `init` container
-        containers.append({"name": "wait", "resources": executor})
-        return {
-            "containers": containers,
-            "initContainers": [{"name": "init", "resources": executor}],
-        }
-    return {"containers": containers}
+    # Argo adds its `wait` container and an `init` one, with the controller's
+    # executor.resources (nothing by default): the spec says what the controller sets
+    executor = {
+        "requests": dict(spec.planning.executor_requests),
+        "limits": dict(spec.planning.executor_limits),
+    }
+    containers.append({"name": "wait", "resources": executor})
+    return {"containers": containers, "initContainers": [{"name": "init", "resources": executor}]}

@@ -7,6 +7,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import posixpath
@@ -213,7 +214,7 @@ class Plan:
 
 def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState) -> Plan:
     """Fit the worker pod on the cluster and shard the pending files (pure)."""
-    request = capacity.pod_requests(workerpod.pod_spec(spec))
+    request = capacity.pod_requests(quota.worker_pod(spec, cluster))
     fits = capacity.fit_cluster(
         cluster.nodes,
         cluster.pods,
@@ -441,6 +442,7 @@ def run_plan(
     waiting: Waiting | None = None,
     force: bool = False,
     resume_other_version: bool = False,
+    workflow: str = "",
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
@@ -452,6 +454,7 @@ def run_plan(
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
+        workflow: the uid of the Argo workflow running the plan: the lock's holder.
 
     Raises:
         StorageError: a bucket is missing, or no file matches.
@@ -462,7 +465,16 @@ def run_plan(
         check_scope(client, spec, run)
         if not resume_other_version:
             check_identity(client, spec, run)
-        runlock.acquire(client, spec, run, force=force)
+        holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
+        if waiting is not None:
+            # the lock is taken before the wait: each look at the cluster keeps it fresh
+            reread = waiting.reread
+
+            def renewing() -> ClusterState:
+                runlock.renew(client, spec, run, holder)
+                return reread()
+
+            waiting = dataclasses.replace(waiting, reread=renewing)
         try:
             return _plan(client, spec, run, cluster, objects, write, waiting)
         except BaseException:
@@ -499,6 +511,9 @@ def _plan(
         raise StorageError(
             f"no file under s3://{spec.input.bucket}/{spec.input.prefix} matches {globs}"
         )
+    refused = quota.unspecified(spec, cluster)
+    if refused:  # no wait for room: no room frees a pod the apiserver refuses
+        raise ClusterError(refused)
     plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
         write_plan(client, spec, plan, listing)
