@@ -328,7 +328,7 @@ def test_every_copied_fdl_is_in_the_table_and_in_sources() -> None:
 
 def _check_generated(tmp_path: Path, spec: Path, rel: str, cluster: str, name: str) -> None:
     out = tmp_path / "out"
-    result = runner.invoke(app, ["generate", str(spec), "-o", str(out)])
+    result = runner.invoke(app, ["generate", str(spec), "--out-dir", str(out)])
     assert result.exit_code == 0, result.stderr
     (written,) = out.glob("*.yaml")
     assert lint.lint_file(written) == []

@@ -55,7 +55,13 @@ def argo_substitute(text: str, values: dict[str, str]) -> str:
     return text
 
 
-TAGS = {workflow.RUN: "run-1", workflow.SHARD: "0003", workflow.FORCE: "false"}
+TAGS = {
+    workflow.RUN: "run-1",
+    workflow.SHARD: "0003",
+    workflow.FORCE: "false",
+    workflow.OTHER_VERSION: "false",
+    workflow.UID: "u-1",
+}
 HOSTILE_SCRIPT = (
     '#!/bin/sh\necho "pid $$ at $(date) in $(HOME) and ${HOME}"\n'
     'printf \'%s\' "$$(INPUT_FILE_PATH)" > "$TMP_OUTPUT_DIR/x"\n'

@@ -14,16 +14,14 @@ from rich.table import Table
 
 from generator import lint
 from generator.cli._common import (
-    Format,
-    FormatOpt,
     SetOpt,
     errors,
     fail,
     load_spec,
     plain,
-    print_json,
     shown,
 )
+from generator.cli._output import Format, FormatOpt, print_data
 from generator.clients import argo_server as argo
 from generator.spec import yamlfile
 
@@ -85,7 +83,7 @@ def follow(s: argo.ArgoSettings, name: str, interval: float, output: Format) -> 
     """Poll the workflow until it ends, showing it live to people."""
     console = Console()
     state = argo.run_state(argo.get(s, name), time.time())
-    if output is Format.json:
+    if not output.people:
         while not state.finished:
             time.sleep(interval)
             state = argo.run_state(argo.get(s, name), time.time())
@@ -101,8 +99,10 @@ def follow(s: argo.ArgoSettings, name: str, interval: float, output: Format) -> 
 def _finish(
     name: str, state: argo.RunState, output: Format, extra: dict[str, Any] | None = None
 ) -> None:
-    if output is Format.json:
-        print_json({**(extra or {}), **state.summary(name)})
+    if output.data:
+        print_data({**(extra or {}), **state.summary(name)}, output)
+    elif output is Format.name:
+        typer.echo(name)
     if state.phase != "Succeeded":
         raise fail(
             f"workflow {name} {state.phase.lower()}"
@@ -135,12 +135,12 @@ def submit(
     kind = str(doc.get("kind", "Workflow"))
     submitted = {"name": name, "kind": kind, "namespace": s.namespace, "url": s.ui_url(kind, name)}
     typer.echo(f"submitted {kind} {name} to namespace {s.namespace}: {submitted['url']}", err=True)
-    if output is Format.table:
+    if output.people or (output is Format.name and not watch):
         typer.echo(name)
     if watch and kind == "Workflow":
         _finish(name, follow(s, name, interval, output), output, submitted)
-    elif output is Format.json:
-        print_json(submitted)
+    elif output.data:
+        print_data(submitted, output)
 
 
 @errors

@@ -31,9 +31,19 @@ from urllib.parse import urlsplit
 import yaml
 
 from generator import lint
+from generator.bucket import layout, lock
 from generator.clients import s3 as storage
-from generator.errors import RunError
-from generator.local import apiserver, controller, lifetime, rclone, supported, workflowpod
+from generator.errors import OscarBatchError, RunError
+from generator.local import (
+    apiserver,
+    cluster,
+    controller,
+    datadir,
+    lifetime,
+    rclone,
+    supported,
+    workflowpod,
+)
 from generator.spec import model as spec_mod
 from generator.spec.yamlfile import read_yaml
 
@@ -185,6 +195,8 @@ class Options:
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
     image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
+    apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
+    image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,12 @@ class Storage:
     secret: Callable[[str, str], str | None]
     trust: str = ""
     probe: str | None = None  # the S3 URL that must answer while pods run
+    no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
+
+
+def _hidden(urls: list[str]) -> list[str]:
+    """The endpoints that do not resolve here: the embedded server answers for them."""
+    return [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
 
 
 @contextlib.contextmanager
@@ -203,7 +221,7 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
     server answering for the endpoint's host name (HTTPS with a certificate the pods trust,
     when the URL is https)."""
     urls = endpoints(doc)
-    hidden = [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+    hidden = _hidden(urls)
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
@@ -236,7 +254,13 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "", server.endpoint)
+        yield Storage(
+            names,
+            secret,
+            tls[0].read_text() if tls else "",
+            server.endpoint,
+            lambda: server.output.no_space,
+        )
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -253,6 +277,9 @@ def run(doc: Document, opts: Options) -> Outcome:
 
 
 def _run(doc: Document, opts: Options) -> Outcome:
+    batch = carried_spec(doc.doc)
+    if batch is not None and _hidden(endpoints(doc.doc)):
+        datadir.check_input(batch, opts.data_dir)  # before anything is created or started
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -271,6 +298,13 @@ def _run(doc: Document, opts: Options) -> Outcome:
     for folder in (logs.parent, logs):  # made world-readable by earlier versions
         folder.chmod(0o700)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
+    gatekeepers = cluster.load(
+        opts.apply,
+        namespace,
+        cluster.generated_rbac(carried_spec(doc.doc), doc.doc, namespace),
+        _runtime_image(doc.doc),
+        opts.image_users,
+    )
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
     with (
@@ -278,7 +312,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         _s3(doc.doc, opts, logs, work) as s3,
         apiserver.serve(
             work / "api",
-            namespace,
+            gatekeepers,
             opts.node_resources,
             opts.node_labels,
             lambda: holder[0].pods() if holder else [],
@@ -292,7 +326,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
-            account_dir=api.account_dir,
+            account_dir=api.accounts.folder_of,
             hosts=names,
             secret=secret,
             trust=s3.trust,
@@ -307,8 +341,16 @@ def _run(doc: Document, opts: Options) -> Outcome:
             image_dirs=workflowpod.image_dirs(opts.image_dirs),
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
+
+        def on_event(line: str) -> None:
+            opts.on_event(line)
+            name, _, phase = line.partition(": ")
+            if name.endswith(".plan") and phase == "Succeeded" and holder:
+                for said in _plan_log(holder[0], name, logs):
+                    opts.on_start(said)
+
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
+            host, work / "pods", logs, gatekeepers, opts.time_scale, opts.parameters, on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
@@ -340,6 +382,15 @@ def _run(doc: Document, opts: Options) -> Outcome:
             # thread marked as ended while it still runs (CPython 3.11)
             down_since: float | None = None
             while not finished.wait(0.5):
+                if s3.no_space():
+                    # every later write fails the same way (rclone and the S3 client retry each
+                    # for minutes); pods' logs are on that disk too, so say it here, now
+                    ex.stop()
+                    finished.wait(linger + 10)
+                    raise RunError(
+                        f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
+                        f" also the pods' logs): every pod was stopped; logs in {logs}"
+                    )
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue
@@ -354,6 +405,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)
+            _release_own_lock(doc.doc, ex.globals["workflow.uid"], label, opts, s3)
             raise
         finally:
             if drawer:
@@ -363,6 +415,60 @@ def _run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def _release_own_lock(
+    doc: dict[str, Any], workflow_uid: str, run: str, opts: Options, s3: Storage
+) -> None:
+    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow holds it (its
+    plan pod took it), so the same command works again at once (the aggregate, which releases
+    it, never ran). A lock of another workflow is left alone."""
+    batch = carried_spec(doc)
+    if batch is None:
+        return
+    where = layout.RunLayout.of(batch, run)
+    with contextlib.suppress(OSError, OscarBatchError):
+        if s3.names:  # the embedded server's objects are this folder's files
+            path = opts.data_dir / where.bucket / where.lock
+            if lock.parse(path.read_bytes()).workflow == workflow_uid:
+                path.unlink()
+                opts.on_start(f"stopped: released the lock of run {run}")
+            return
+        url = endpoints(doc)[0]
+        client = storage.make_client(
+            url, s3.secret("", storage.ACCESS_ENV) or "", s3.secret("", storage.SECRET_ENV) or ""
+        )
+        if lock.holder(client, batch, run) is not None and lock.release_if_mine(
+            client, batch, run, workflow_uid
+        ):
+            opts.on_start(f"stopped: released the lock of run {run}")
+
+
+def _plan_log(ex: controller.Executor, node_name: str, logs: Path) -> list[str]:
+    """What the plan step said ("new run X", "resuming X: 36 done, 1 to retry"): its log,
+    shown as `argo submit --log` shows a step's, without the shard ids it hands to Argo."""
+    node = next((n for n in reversed(ex.nodes) if n.name == node_name and n.pods), None)
+    if node is None:
+        return []
+    try:
+        text = (logs / f"{node.pods[-1]}-main.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("[")]
+
+
+def carried_spec(doc: dict[str, Any]) -> spec_mod.BatchSpec | None:
+    """The batch spec the plan step is given (its `spec` raw artifact), or None for a
+    workflow that was not generated from one."""
+    for tpl in supported.workflow_spec(doc).get("templates") or []:
+        if "plan" not in ((tpl.get("container") or {}).get("command") or []):
+            continue
+        for artifact in (tpl.get("inputs") or {}).get("artifacts") or []:
+            data = (artifact.get("raw") or {}).get("data")
+            if artifact.get("name") == "spec" and isinstance(data, str):
+                with contextlib.suppress(ValueError, OscarBatchError):
+                    return spec_mod.validate(json.loads(data), "the plan step's spec")
+    return None
 
 
 def _runtime_image(doc: dict[str, Any]) -> str:

@@ -149,7 +149,23 @@ def _prefix(value: str) -> str:
     return value if not value or value.endswith("/") else value + "/"
 
 
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _seconds(value: Any) -> Any:
+    """`30s`, `5m`, `1h30m` (as Argo and Kubernetes write durations) as seconds; numbers as
+    they are (the range is checked after)."""
+    if not isinstance(value, str) or value.strip().isdigit():
+        return value
+    found = _DURATION.fullmatch(value.strip())
+    if not found or not any(found.groups()):
+        raise ValueError(f"{value!r} is not a duration: seconds (90), or 30s, 5m, 2h, 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 Name = Annotated[str, AfterValidator(_dns_label)]
+Seconds = Annotated[int, BeforeValidator(_seconds)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Bucket = Annotated[str, AfterValidator(_bucket)]
@@ -325,21 +341,24 @@ class Planning(Frozen):
     executor_requests: dict[str, Quantity] = Field(
         {}, description="requests of Argo's wait/init containers, if the controller sets them"
     )
+    executor_limits: dict[str, Quantity] = Field(
+        {}, description="limits of Argo's wait/init containers, if the controller sets them"
+    )
     kueue_queue: Name | None = Field(
         None, description="Kueue LocalQueue the worker pods join (label kueue.x-k8s.io/queue-name)"
     )
-    wait_for_room: int = Field(
+    wait_for_room: Seconds = Field(
         1800, ge=0, le=86_400, description="seconds the plan waits for room on a busy cluster"
     )
 
 
 class Worker(Frozen):
-    file_timeout: int = Field(3600, ge=1, description="seconds one file may take")
-    pod_timeout: int | None = Field(
+    file_timeout: Seconds = Field(3600, ge=1, description="seconds one file may take")
+    pod_timeout: Seconds | None = Field(
         None, ge=60, description="activeDeadlineSeconds of a worker pod"
     )
     skip_existing: bool = True
-    mount_wait: int = Field(120, ge=1, description="seconds to wait for the bucket mount")
+    mount_wait: Seconds = Field(120, ge=1, description="seconds to wait for the bucket mount")
     sidecar_cpu: Quantity = "100m"
     sidecar_memory: Quantity = "256Mi"
     invoke: Literal["file", "batch", "range"] = Field(
