@@ -17,9 +17,8 @@ pytestmark = [requires_fuse]
 
 
 def _run(
-    tmp_path: Path, script: str, worker: str, keys: list[str], workdir: Path | None = None
+    tmp_path: Path, script: str, worker: str, keys: list[str], service: str = "", *args: str
 ) -> tuple[dict[str, Any], Path]:
-    """`run --local` of a spec; `workdir`: a folder of the image (`--image-dir`), its WORKDIR."""
     data = tmp_path / "data"
     for key in keys:
         path = data / "pics" / key
@@ -27,17 +26,14 @@ def _run(
         path.write_bytes(key.encode() * 100)
     spec_path = write_spec(
         tmp_path / "spec",
-        "name: modes\nservice: {name: m, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi"
-        + (f", workdir: {workdir}" if workdir else "")
-        + "}\n"
+        "name: modes\nservice: {name: m, image: alpine, script: script.sh, cpu: 100m,"
+        f" memory: 64Mi{service}}}\n"
         f"input: {{bucket: pics, prefix: in/}}\nworker: {{{worker}}}\n"
         "failure: {max_failed_ratio: 0.5}\n",
         script,
     )
     done = CliRunner().invoke(
-        app,
-        ["run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"]
-        + ([f"--image-dir=alpine={workdir}"] if workdir else []),
+        app, ["run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json", *args]
     )
     assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout), data / "pics"
@@ -56,13 +52,23 @@ def test_batch_mode_through_run_local(tmp_path: Path) -> None:
     assert sizes == sorted(k.removeprefix("in/") for k in keys if "poison" not in k)
 
 
-def test_a_workdir_script_writing_next_to_its_input_leaves_the_bucket_alone(tmp_path: Path) -> None:
-    app_dir = tmp_path / "app"  # the image's WORKDIR, with the model's program
+def test_a_workdir_script_writing_next_to_its_input_leaves_the_bucket_alone(
+    tmp_path: Path,
+) -> None:
+    app_dir = tmp_path / "app"  # the image's WORKDIR, with the service's program
     app_dir.mkdir()
     (app_dir / "fish_detector.py").write_text(FISH_DETECTOR)
     keys = ["in/a.jpg", "in/sub/b.jpg"]
     data = tmp_path / "data" / "pics" / "in"
-    report, bucket = _run(tmp_path, FISH_SCRIPT, "file_timeout: 30", keys, workdir=app_dir)
+    report, bucket = _run(
+        tmp_path,
+        FISH_SCRIPT,
+        "file_timeout: 30",
+        keys,
+        f", workdir: {app_dir}",
+        "--image-dir",
+        f"alpine={app_dir}",
+    )
     assert report["succeeded"] == 2
     assert sorted(snapshot(data)) == ["a.jpg", "sub/b.jpg"]  # nothing added, nothing removed
     out = next(bucket.glob("oscar-batch/*/outputs/sub/b.jpg"))
