@@ -23,6 +23,7 @@ RUNS = [
     ("Input staging: worker.input link vs copy through a mount", ["bench_input.py", "5"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
+    ("Merge: one CSV output of 1k/16k/100k columns (linear)", ["bench_merge.py"]),
     (
         "Runner per file vs the shell-loop floor, file and batch mode (interleaved)",
         ["bench_runner.py", "320", "3"],
@@ -34,6 +35,10 @@ RUNS = [
     (
         "Projected overhead of a 100k / 500k / 1M-image job, from measured costs",
         ["bench_projection.py", "3"],
+    ),
+    (
+        "Estimate: plan's estimate from a 10% sample vs the measured full run",
+        ["bench_estimate.py", "300", "3"],
     ),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",
