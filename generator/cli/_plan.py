@@ -9,6 +9,8 @@ import typer
 
 from generator.bucket import identity
 from generator.cli._common import (
+    Context,
+    Kubeconfig,
     RunOpt,
     SetOpt,
     SpecArg,
@@ -33,12 +35,14 @@ def _cluster(
     token: str | None,
     namespace: str,
     kueue_queue: str | None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> kube.ClusterState:
     if cluster_from:
         return kube.from_snapshot(cluster_from)
     if oscar:
         return kube.from_oscar(oscar, user=user, password=password, token=token)
-    return kube.from_api(namespace=namespace, kueue_queue=kueue_queue)
+    return kube.from_api(kubeconfig, context, namespace=namespace, kueue_queue=kueue_queue)
 
 
 def _quota_table(plan: planner.Plan, fmt: Format) -> None:
@@ -136,6 +140,14 @@ def plan(
         str | None,
         typer.Option(envvar="OSCAR_TOKEN", help="OSCAR bearer token", show_default=False),
     ] = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace", "-n", help="whose quotas count (else the spec's argo.namespace)"
+        ),
+    ] = None,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
@@ -150,8 +162,10 @@ def plan(
         oscar_user,
         oscar_password,
         oscar_token,
-        batch.argo.namespace,
+        namespace or batch.argo.namespace,
         batch.planning.kueue_queue,
+        kubeconfig,
+        context,
     )
     run = run or identity.default_run(batch)
     if objects_from is not None:
