@@ -14,25 +14,36 @@ import pytest
 from generator.clients import kube as cluster
 from generator.errors import ClusterError
 from generator.local import apiserver
+from generator.local import cluster as local_cluster
 from tests.test_cluster import kubeconfig
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
 
 
+# a ServiceAccount allowed to read nodes and pods (the API authorizes every call)
+READER = [
+    {"kind": "ClusterRole", "metadata": {"name": "read"},
+     "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["list"]}]},
+    {"kind": "ClusterRoleBinding", "metadata": {"name": "read"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "read"},
+     "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}]},
+]  # fmt: skip
+
+
 @pytest.fixture()
 def api(tmp_path: Path) -> Iterator[apiserver.Api]:
-    with apiserver.serve(tmp_path / "api", "default", {}, {}, lambda: []) as served:
+    objects = local_cluster.load([], "default", READER)
+    with apiserver.serve(tmp_path / "api", objects, {}, {}, lambda: []) as served:
         yield served
 
 
 def _config(tmp_path: Path, api: apiserver.Api) -> str:
-    path = kubeconfig(
-        tmp_path, f"https://{api.host}:{api.port}", (api.account_dir / "token").read_text()
-    )
+    account = api.accounts.folder_of("default", "reader")
+    path = kubeconfig(tmp_path, f"https://{api.host}:{api.port}", (account / "token").read_text())
     text = (
         Path(path)
         .read_text()
-        .replace('"server":', f'"certificate-authority": "{api.account_dir / "ca.crt"}", "server":')
+        .replace('"server":', f'"certificate-authority": "{account / "ca.crt"}", "server":')
     )
     Path(path).write_text(text)
     return path

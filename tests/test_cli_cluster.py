@@ -73,7 +73,9 @@ class Api:
                     return self.send_json(200, {"items": [node("n1", cpu="8", memory="32Gi")]})
                 if path == "/api/v1/pods":
                     return self.send_json(200, {"items": [pod("p", "n1", {"cpu": "1"})]})
-                if path.startswith("/api/v1/namespaces/") and path.endswith("/resourcequotas"):
+                if path.startswith("/api/v1/namespaces/") and path.endswith(
+                    ("/resourcequotas", "/limitranges")
+                ):
                     return self.send_json(200, {"items": []})
                 return self.send_json(404, {"kind": "Status", "code": 404})
 

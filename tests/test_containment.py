@@ -131,6 +131,8 @@ def _workflow(env: dict[str, str]) -> str:
                 {
                     "name": "escape",
                     "automountServiceAccountToken": False,
+                    # Argo refuses a pod without token unless its own containers get one
+                    "executor": {"serviceAccountName": "default"},
                     "container": {
                         "image": "python:3.12-alpine",
                         "command": ["python3", "-c", HOSTILE],

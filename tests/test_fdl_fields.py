@@ -132,7 +132,7 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
     mounts = {v["mountPath"] for v in tpl["container"]["volumeMounts"]}
-    assert {"/mnt/images", "/mnt/results", "/mnt/models", "/cache"} <= mounts
+    assert {"/mnt/images", "/mnt/.oscar-batch/results", "/mnt/models", "/cache"} <= mounts
     assert len(tpl["sidecars"]) == 3  # input, output and the FDL's mount bucket
     claims = [v for v in tpl["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [{"name": "service-volume", "persistentVolumeClaim": {"claimName": "cache"}}]

@@ -60,6 +60,7 @@ TAGS = {
     workflow.SHARD: "0003",
     workflow.FORCE: "false",
     workflow.OTHER_VERSION: "false",
+    workflow.UID: "u-1",
 }
 HOSTILE_SCRIPT = (
     '#!/bin/sh\necho "pid $$ at $(date) in $(HOME) and ${HOME}"\n'

@@ -127,6 +127,23 @@ def run(
             "--node-labels", help="labels of this machine's node, e.g. nvidia.com/gpu.present=true"
         ),
     ] = None,
+    apply: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--apply",
+            help="Kubernetes objects the local cluster holds, as `kubectl apply -f FILE` makes"
+            " them: Namespace (Pod Security label), ResourceQuota, LimitRange, RBAC,"
+            " workflow-controller-configmap (executor); after the spec's `generate --rbac`",
+        ),
+    ] = None,
+    image_users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-user",
+            help="the USER of an image (IMAGE=UID or IMAGE=NAME) for kubelet's runAsNonRoot"
+            " check; images not known are taken as root",
+        ),
+    ] = None,
     time_scale: Annotated[
         float,
         typer.Option(
@@ -185,6 +202,8 @@ def run(
         on_event=say if not tty or not output.people else (lambda line: None),
         on_start=say,
         show=_show(console) if tty and output.people else None,
+        apply=list(apply or []),
+        image_users=_pairs(list(image_users or []), "--image-user"),
     )
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -196,7 +215,7 @@ def run(
 
     def failed_pods() -> None:
         for node in result.nodes:
-            if node.phase in ("Failed", "Error") and node.pods:
+            if node.phase in ("Failed", "Error", "Pending") and node.pods:
                 detail = f": {node.detail}" if node.detail else ""
                 say(f"  {node.name}: {node.phase}: {node.message}{detail}")
 

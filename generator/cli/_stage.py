@@ -33,6 +33,9 @@ SpecJson = Annotated[
     Path, typer.Option("--spec", help="the resolved spec JSON the workflow carries")
 ]
 Run = Annotated[str, typer.Option("--run", help="run name")]
+WorkflowUid = Annotated[
+    str, typer.Option("--workflow-uid", help="the Argo workflow's uid: the run lock's holder")
+]
 
 
 def _load(path: Path) -> spec_mod.BatchSpec:
@@ -68,6 +71,7 @@ def plan_stage(
             " another service version began"
         ),
     ] = "false",
+    workflow_uid: WorkflowUid = "",
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
     for name, value in (("--force", force), ("--resume-other-version", resume_other_version)):
@@ -96,6 +100,7 @@ def plan_stage(
             waiting=waiting,
             force=force == "true",
             resume_other_version=resume_other_version == "true",
+            workflow=workflow_uid,
         )
     except OscarBatchError as exc:
         _termination_message(termination_log, str(exc))
@@ -115,10 +120,11 @@ def aggregate_stage(
     outputs_dir: Annotated[
         Path | None, typer.Option(help="write Argo output parameters here")
     ] = None,
+    workflow_uid: WorkflowUid = "",
 ) -> None:
     """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
     batch = _load(spec)
-    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir)
+    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir, workflow_uid)
     typer.echo(aggregate.summary_line(report))
     if not report["passed"]:
         raise fail(

@@ -27,7 +27,7 @@ MAX_SNAPSHOT_BYTES = 256 << 20
 
 
 KUEUE = ("kueue.x-k8s.io", "v1beta1")
-QUOTA_KINDS = ("ResourceQuota",)
+QUOTA_KINDS = ("ResourceQuota", "LimitRange")
 QUEUE_KINDS = ("LocalQueue", "ClusterQueue")
 
 
@@ -36,7 +36,8 @@ class ClusterState:
     """The nodes and the pods bound to them, plus where they were read from.
 
     `quotas` are the workflow namespace's ResourceQuotas; `queues` the Kueue LocalQueue and
-    ClusterQueue objects, None when the source could not say (then Kueue caps nothing).
+    ClusterQueue objects, None when the source could not say (then Kueue caps nothing);
+    `limitranges` the namespace's LimitRanges (their defaults fill containers' resources).
     """
 
     nodes: list[dict[str, Any]]
@@ -44,6 +45,7 @@ class ClusterState:
     source: str = ""
     quotas: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] | None = None
+    limitranges: list[dict[str, Any]] = field(default_factory=list)
 
 
 def from_snapshot(paths: Iterable[Path]) -> ClusterState:
@@ -54,6 +56,7 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
     pods: list[dict[str, Any]] = []
     quotas: list[dict[str, Any]] = []
     queues: list[dict[str, Any]] = []
+    limitranges: list[dict[str, Any]] = []
     names = []
     for path in paths:
         names.append(str(path))
@@ -79,11 +82,13 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
                 pods.append(_checked_pod(item, f"{path}: items[{i}]"))
             elif kind == "ResourceQuota":
                 quotas.append(_mapping(item, f"{path}: items[{i}]"))
+            elif kind == "LimitRange":
+                limitranges.append(_mapping(item, f"{path}: items[{i}]"))
             elif kind in QUEUE_KINDS:
                 queues.append(_mapping(item, f"{path}: items[{i}]"))
     if not nodes:
         raise ClusterError(f"{', '.join(names)}: no Node objects found")
-    return ClusterState(nodes, pods, " + ".join(names), quotas, queues or None)
+    return ClusterState(nodes, pods, " + ".join(names), quotas, queues or None, limitranges)
 
 
 def _mapping(doc: Any, where: str, *keys: str) -> dict[str, Any]:
@@ -202,9 +207,12 @@ def from_api(
             field_selector="status.phase!=Succeeded,status.phase!=Failed",
         )
         quotas: list[dict[str, Any]] = []
+        limitranges: list[dict[str, Any]] = []
         if namespace:
             what = f"list resourcequotas in {namespace}"
             quotas = _pages(api.list_namespaced_resource_quota, namespace=namespace)
+            what = f"list limitranges in {namespace}"
+            limitranges = _pages(api.list_namespaced_limit_range, namespace=namespace)
         if namespace and kueue_queue:
             what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
             custom = client.CustomObjectsApi()
@@ -217,7 +225,9 @@ def from_api(
             )
             queues = [local, found]
     except ApiException as exc:
-        raise ClusterError(f"Kubernetes API refused to {what}: {exc.status} {exc.reason}") from None
+        raise ClusterError(
+            f"Kubernetes API refused to {what}: {exc.status} {exc.reason}{_status_message(exc)}"
+        ) from None
     except (HTTPError, OSError) as exc:
         host = client.Configuration.get_default_copy().host
         cause = getattr(exc, "reason", None) or exc
@@ -228,7 +238,16 @@ def from_api(
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
         ) from None
-    return ClusterState(nodes, pods, where, quotas, queues)
+    return ClusterState(nodes, pods, where, quotas, queues, limitranges)
+
+
+def _status_message(exc: Any) -> str:
+    """The apiserver's own words from a Status body (e.g. which user cannot list what)."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {message}" if isinstance(message, str) and message else ""
 
 
 def _synthetic(

@@ -270,7 +270,8 @@ def run(pod: dict[str, Any]) -> dict[str, Any]:
     while main.poll() is None:
         if STOPPING or os.path.exists(pod["stop"]):
             _stop(procs, pod["grace"])
-            return {"phase": "Failed", "message": "pod deleted"}
+            # Argo errors a node whose pod was deleted (operator.go podReconciliation)
+            return {"phase": "Error", "message": "pod deleted"}
         if deadline is not None and time.monotonic() > deadline:
             _stop(procs, pod["grace"])
             return {"phase": "Failed", "message": DEADLINE_MESSAGE}

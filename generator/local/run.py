@@ -36,6 +36,7 @@ from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
 from generator.local import (
     apiserver,
+    cluster,
     controller,
     datadir,
     lifetime,
@@ -194,6 +195,8 @@ class Options:
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
     image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
+    apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
+    image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class Storage:
     secret: Callable[[str, str], str | None]
     trust: str = ""
     probe: str | None = None  # the S3 URL that must answer while pods run
+    no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
 
 
 def _hidden(urls: list[str]) -> list[str]:
@@ -250,7 +254,13 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "", server.endpoint)
+        yield Storage(
+            names,
+            secret,
+            tls[0].read_text() if tls else "",
+            server.endpoint,
+            lambda: server.output.no_space,
+        )
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -288,6 +298,13 @@ def _run(doc: Document, opts: Options) -> Outcome:
     for folder in (logs.parent, logs):  # made world-readable by earlier versions
         folder.chmod(0o700)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
+    gatekeepers = cluster.load(
+        opts.apply,
+        namespace,
+        cluster.generated_rbac(carried_spec(doc.doc), doc.doc, namespace),
+        _runtime_image(doc.doc),
+        opts.image_users,
+    )
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
     with (
@@ -295,7 +312,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         _s3(doc.doc, opts, logs, work) as s3,
         apiserver.serve(
             work / "api",
-            namespace,
+            gatekeepers,
             opts.node_resources,
             opts.node_labels,
             lambda: holder[0].pods() if holder else [],
@@ -309,7 +326,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
-            account_dir=api.account_dir,
+            account_dir=api.accounts.folder_of,
             hosts=names,
             secret=secret,
             trust=s3.trust,
@@ -333,7 +350,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
                     opts.on_start(said)
 
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, on_event
+            host, work / "pods", logs, gatekeepers, opts.time_scale, opts.parameters, on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
@@ -365,6 +382,15 @@ def _run(doc: Document, opts: Options) -> Outcome:
             # thread marked as ended while it still runs (CPython 3.11)
             down_since: float | None = None
             while not finished.wait(0.5):
+                if s3.no_space():
+                    # every later write fails the same way (rclone and the S3 client retry each
+                    # for minutes); pods' logs are on that disk too, so say it here, now
+                    ex.stop()
+                    finished.wait(linger + 10)
+                    raise RunError(
+                        f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
+                        f" also the pods' logs): every pod was stopped; logs in {logs}"
+                    )
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue
@@ -379,7 +405,7 @@ def _run(doc: Document, opts: Options) -> Outcome:
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)
-            _release_own_lock(doc.doc, ex.name, label, opts, s3)
+            _release_own_lock(doc.doc, ex.globals["workflow.uid"], label, opts, s3)
             raise
         finally:
             if drawer:
@@ -392,21 +418,19 @@ def _run(doc: Document, opts: Options) -> Outcome:
 
 
 def _release_own_lock(
-    doc: dict[str, Any], workflow: str, run: str, opts: Options, s3: Storage
+    doc: dict[str, Any], workflow_uid: str, run: str, opts: Options, s3: Storage
 ) -> None:
-    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow's plan pod took
-    it, so the same command works again at once (the aggregate, which releases it, never ran).
-    A lock of another workflow is left alone. Pods are named `<workflow>-<template>-<n>`, and
-    a pod's hostname, which the lock records, is its name."""
+    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow holds it (its
+    plan pod took it), so the same command works again at once (the aggregate, which releases
+    it, never ran). A lock of another workflow is left alone."""
     batch = carried_spec(doc)
     if batch is None:
         return
     where = layout.RunLayout.of(batch, run)
-    ours = f"{workflow}-"
     with contextlib.suppress(OSError, OscarBatchError):
         if s3.names:  # the embedded server's objects are this folder's files
             path = opts.data_dir / where.bucket / where.lock
-            if lock.parse(path.read_bytes()).host.startswith(ours):
+            if lock.parse(path.read_bytes()).workflow == workflow_uid:
                 path.unlink()
                 opts.on_start(f"stopped: released the lock of run {run}")
             return
@@ -414,9 +438,9 @@ def _release_own_lock(
         client = storage.make_client(
             url, s3.secret("", storage.ACCESS_ENV) or "", s3.secret("", storage.SECRET_ENV) or ""
         )
-        held = lock.holder(client, batch, run)
-        if held is not None and held.host.startswith(ours):
-            lock.release(client, batch, run)
+        if lock.holder(client, batch, run) is not None and lock.release_if_mine(
+            client, batch, run, workflow_uid
+        ):
             opts.on_start(f"stopped: released the lock of run {run}")
 
 

@@ -38,7 +38,7 @@ class Host:
 
     api_host: str
     api_port: int
-    account_dir: Path
+    account_dir: Callable[[str, str], Path]  # (namespace, ServiceAccount) -> its token files
     hosts: Mapping[str, str]
     secret: Callable[[str, str], str | None] = field(repr=False)
     image_path: Callable[[str], list[str]]

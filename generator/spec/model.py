@@ -353,6 +353,9 @@ class Planning(Frozen):
     executor_requests: dict[str, Quantity] = Field(
         {}, description="requests of Argo's wait/init containers, if the controller sets them"
     )
+    executor_limits: dict[str, Quantity] = Field(
+        {}, description="limits of Argo's wait/init containers, if the controller sets them"
+    )
     kueue_queue: Name | None = Field(
         None, description="Kueue LocalQueue the worker pods join (label kueue.x-k8s.io/queue-name)"
     )
