@@ -210,12 +210,12 @@ def _pids(pattern: str) -> str:
 @contextmanager
 def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Path]:
     """The bucket mounted as a worker pod mounts it (workerpod.mounts): read-only at
-    root/<bucket>, read-write at root/.oscar-batch/<bucket>; yields the read-write one."""
+    root/<bucket>, run r's folder read-write at root/.oscar-batch/<bucket>; yields that one."""
     env = sidecar.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     env = {**env, **rclone.EMBEDDED_SERVER_ENV}
     with (
         rclone.mount(bucket, root / bucket, env, read_only=True),
-        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env) as point,
+        rclone.mount(f"{bucket}/oscar-batch/r", root / workerpod.WRITE_ROOT / bucket, env) as point,
     ):
         yield point
 
@@ -226,7 +226,7 @@ def _start_runner(
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
     env = {
         **os.environ,
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),

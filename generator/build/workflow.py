@@ -202,7 +202,7 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
-        command=_literal(sidecar.sidecar_command(mount.bucket, mount.point, mount.read_only)),
+        command=_literal(sidecar.sidecar_command(mount.remote, mount.point, mount.read_only)),
         env=[
             *_env(sidecar.remote_env(endpoint(spec))),
             *_s3_env(spec, *sidecar.KEY_ENV),
@@ -354,7 +354,7 @@ def _worker(spec: BatchSpec) -> Container:
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
-    mounts = workerpod.mounts(spec, MNT)
+    mounts = workerpod.mounts(spec, MNT, run_name(spec))
     volumes = [
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(mounts)

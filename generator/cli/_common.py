@@ -43,7 +43,9 @@ SkipOpt = Annotated[
 ]
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", help="run name (default: spec name + service identity)"),
+    typer.Option(
+        "--run", help="run name (default: spec name + hash of service identity and input)"
+    ),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.cli._common import (
     HtmlOpt,
     RunOpt,
@@ -76,6 +76,9 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
     out.append(["outputs", plain(report.get("outputs"))])
     merged = report.get("merged") or {}
     out += [["merged", plain(where)] for where in merged.get("tables") or []]
+    if merged.get("unreadable"):
+        unmerged = f"{merged['unreadable']} output(s) unreadable (report.json: merged.problems)"
+        out.append(["not merged", unmerged])
     out.append(
         [
             "verdict",
@@ -128,6 +131,7 @@ def report(
     data = store.read(where.report_json)
     if data is None:
         raise missing(store, batch, name, bucket, "report", default=run is None)
+    rundocs.parse(rundocs.Report, data, f"{bucket}{where.report_json}")  # types checked
     parsed = json.loads(data)
     if html is not None:
         write_page(html, pages.report_page(parsed))

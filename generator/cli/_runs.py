@@ -143,7 +143,7 @@ def list_runs(
             _count(r.succeeded),
             _count(r.failed),
             r.state,
-            plain(r.service),
+            plain(r.reason or r.service),  # an unreadable folder: why
         ]
         for r in found
     ]

@@ -25,7 +25,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import layout, merge
+from generator.bucket import layout, merge, rundocs
 from generator.bucket import lock as runlock
 from generator.bucket.results import ResultIndex, output_groups, parse_result
 from generator.clients import s3
@@ -301,7 +301,11 @@ def run_aggregate(
         StorageError: the run has no plan (plan never finished) or S3 fails.
     """
     where = layout.RunLayout.of(spec, run)
-    plan = json.loads(s3.get_bytes(client, where.bucket, where.plan))
+    # typed: the run folder is writable from the workers, and a planted plan.json must fail
+    # the aggregate with one line, not a traceback on every retry
+    name = f"s3://{where.bucket}/{where.plan}"
+    data = s3.get_bytes(client, where.bucket, where.plan)
+    plan = rundocs.parse(rundocs.Plan, data, name).model_dump(exclude_none=True)
     index = ResultIndex.build(s3.list_dated(client, where.bucket, where.results))
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp:
