@@ -125,9 +125,9 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
     )
     path = fdl_spec(tmp_path, extra)
     doc = generate(path, "service.workdir=/app")
-    # the planner sizes the same pod: the service plus one rclone sidecar per bucket
+    # the planner sizes the same pod: the service, one rclone sidecar per bucket, Argo's wait
     containers = workerpod.pod_spec(spec.load(path))["containers"]
-    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2"]
+    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2", "wait"]
     assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
