@@ -129,6 +129,10 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     second = _cli(str(spec_path), "--data-dir", str(data))
     assert second.exit_code == 0, second.stderr
     assert "nothing to do: 12/12 succeeded" in second.stderr
+    # the page beside report.json, the one the Argo UI shows
+    assert (
+        f"/oscar-batch/{identity.default_run(spec.load(spec_path))}/report.html\n" in second.stderr
+    )
     name = identity.default_run(spec.load(spec_path))
     assert f"resuming {name}: all 12 file(s) done, nothing to do" in second.stderr
     said = [p.read_text() for p in plan_logs.glob("*-plan-*-main.log")]

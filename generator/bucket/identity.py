@@ -57,7 +57,9 @@ def of(spec: BatchSpec) -> Identity:
     return Identity(
         image=image,
         digest=digest if at and digest.startswith("sha256:") else None,
-        script_sha256=hashlib.sha256(spec.service.script.encode("utf-8")).hexdigest(),
+        script_sha256=spec.service.script_ref.sha256
+        if spec.service.script_ref
+        else hashlib.sha256(spec.service.script.encode("utf-8")).hexdigest(),
         env=dict(sorted(spec.service.env.items())),
         secret_env=tuple(sorted(spec.service.secret_env)),
     )

@@ -32,7 +32,7 @@ from hera.workflows import models as m
 
 from generator import __version__
 from generator.bucket import identity, layout
-from generator.build import rbac, runner_script, sidecar, workerpod
+from generator.build import rbac, runner_script, sidecar, summary, workerpod
 from generator.clients import s3
 from generator.errors import SpecError
 from generator.spec.model import BatchSpec
@@ -296,7 +296,8 @@ def _stage(
     account: str,
     metrics: list[Gauge] | None = None,
 ) -> Container:
-    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact."""
+    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact
+    (without the script's text, which only the worker runs: the YAML holds it once)."""
     return Container(
         name=stage,
         image=spec.argo.runtime_image,
@@ -307,7 +308,7 @@ def _stage(
             RawArtifact(
                 name="spec",
                 path=SPEC_PATH,
-                data=_inert_json(spec.model_dump(mode="json")),
+                data=_inert_json(spec.for_stages().model_dump(mode="json")),
             )
         ],
         outputs=outputs,
@@ -577,4 +578,4 @@ def to_yaml(spec: BatchSpec) -> str:
     # the object's own metadata is not templated; its spec is (operator.go, substituteParams)
     _refuse_foreign_tags(wf.to_dict()["spec"])
     text: str = wf.to_yaml()
-    return text
+    return summary.header(spec, endpoint(spec)) + text

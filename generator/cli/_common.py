@@ -49,6 +49,15 @@ RunOpt = Annotated[
 ]
 
 
+Context = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (as kubectl's --context)")
+]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (else KUBECONFIG, ~/.kube/config)"),
+]
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
     typer.echo(f"oscar-batch: {plain(urls.redact(message))}", err=True)

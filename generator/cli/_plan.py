@@ -11,6 +11,8 @@ import typer
 from generator.bucket import identity, layout, runs
 from generator.build import workerpod
 from generator.cli._common import (
+    Context,
+    Kubeconfig,
     RunOpt,
     SetOpt,
     SpecArg,
@@ -38,12 +40,14 @@ def _cluster(
     token: str | None,
     namespace: str,
     kueue_queue: str | None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> kube.ClusterState:
     if cluster_from:
         return kube.from_snapshot(cluster_from)
     if oscar:
         return kube.from_oscar(oscar, user=user, password=password, token=token)
-    return kube.from_api(namespace=namespace, kueue_queue=kueue_queue)
+    return kube.from_api(kubeconfig, context, namespace=namespace, kueue_queue=kueue_queue)
 
 
 def _estimate(
@@ -188,6 +192,14 @@ def plan(
         str | None,
         typer.Option(envvar="OSCAR_TOKEN", help="OSCAR bearer token", show_default=False),
     ] = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace", "-n", help="whose quotas count (else the spec's argo.namespace)"
+        ),
+    ] = None,
     endpoint: EndpointOpt = None,
     alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
@@ -207,8 +219,10 @@ def plan(
         oscar_user,
         oscar_password,
         oscar_token,
-        batch.argo.namespace,
+        namespace or batch.argo.namespace,
         batch.planning.kueue_queue,
+        kubeconfig,
+        context,
     )
     run = run or identity.default_run(batch)
     if objects_from is not None:
