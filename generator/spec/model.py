@@ -293,7 +293,11 @@ class Worker(Frozen):
         "range of an index (the original OSCAR-Batch payload)",
     )
     batch_size: int = Field(
-        32, ge=1, le=4096, description="files per invocation in batch and range modes"
+        32,
+        ge=1,
+        le=4096,
+        description="files per invocation in batch and range modes, and per unit of work a"
+        " worker claims in every mode (a finished worker takes other workers' units)",
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import identity, layout
+from generator.bucket import claims, identity, layout
 from generator.bucket import lock as runlock
 from generator.build import workerpod
 from generator.clients import s3
@@ -158,6 +158,7 @@ class Shard:
     id: str
     members: Sequence[int]  # indexes into the listing, ascending
     bytes: int
+    units: int  # claimable units of worker.batch_size members (bucket/claims.py)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ class Plan:
             "nodes": {n.name: n.fits for n in self.nodes},
             "excluded_nodes": {n.name: n.excluded for n in self.nodes if n.excluded},
             "shards": [
-                {"id": s.id, "files": len(s.members), "bytes": s.bytes} for s in self.shards
+                {"id": s.id, "files": len(s.members), "bytes": s.bytes, "units": s.units}
+                for s in self.shards
             ],
             "unsupported": [{"key": k, "reason": r} for k, r in self.rejected],
             "quotas": [
@@ -226,7 +228,12 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         sizes = array("q", (listing.sizes[i] for i in todo))
         groups = [array("I", (todo[j] for j in g)) for g in shards.assign(sizes, width, "bytes")]
     made = [
-        Shard(layout.shard_id(n, width), group, sum(listing.sizes[i] for i in group))
+        Shard(
+            layout.shard_id(n, width),
+            group,
+            sum(listing.sizes[i] for i in group),
+            claims.count(len(group), spec.worker.batch_size),
+        )
         for n, group in enumerate(groups)
     ]
     return Plan(
@@ -286,7 +293,8 @@ def listing_keys(spec: BatchSpec, keys: Iterable[tuple[str, int]]) -> Iterable[t
 
 
 def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> None:
-    """Manifests first, then the index, then plan.json: a plan.json means a complete plan."""
+    """Manifests and claims first, then the index, then plan.json: a plan.json means a
+    complete plan."""
     where = layout.RunLayout.of(spec, plan.run)
     prefix_len = len(spec.input.prefix)
     for shard in plan.shards:
@@ -295,6 +303,18 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
             for i in shard.members
         )
         s3.put_bytes(client, where.bucket, where.shard(shard.id), text.encode("utf-8"))
+    # a previous plan's markers would send workers after shards it had finished
+    stale = (
+        key for prefix in (where.finished, where.stolen)
+        for key, _ in s3.list_objects(client, where.bucket, prefix)
+    )  # fmt: skip
+    for _ in s3.ordered_map(lambda key: s3.remove(client, where.bucket, key), stale):
+        pass
+    for _ in s3.ordered_map(
+        lambda item: s3.put_bytes(client, where.bucket, *item),
+        claims.objects(where, ((s.id, s.units) for s in plan.shards)),
+    ):
+        pass
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as index:
         for key, size in zip(listing.keys, listing.sizes, strict=True):
             index.write(layout.index_line(key, size))
