@@ -57,10 +57,10 @@ class Claim:
 
 def parse(data: bytes) -> Claim:
     """The state, holder shard and attempt of a claim record."""
-    words = data.decode("ascii", "replace").split()
-    state = words[0] if words and words[0] in ("free", "held", "done") else "free"
-    shard, attempt = (words[1:3] + ["", ""])[:2]
-    return Claim(state, shard, attempt)  # type: ignore[arg-type]
+    state, shard, attempt, *_ = [*data.decode("ascii", "replace").split(), "", "", ""]
+    if state == "held" or state == "done":
+        return Claim(state, shard, attempt)
+    return Claim("free", "", "")
 
 
 def tail(units: int) -> bytes:
