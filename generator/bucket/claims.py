@@ -58,8 +58,10 @@ class Claim:
 def parse(data: bytes) -> Claim:
     """The state, holder shard and attempt of a claim record."""
     state, shard, attempt, *_ = [*data.decode("ascii", "replace").split(), "", "", ""]
-    if state == "held" or state == "done":
-        return Claim(state, shard, attempt)
+    if state == "held":
+        return Claim("held", shard, attempt)
+    if state == "done":
+        return Claim("done", shard, attempt)
     return Claim("free", "", "")
 
 
