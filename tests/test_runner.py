@@ -85,11 +85,15 @@ class Layout:
     def replan(self) -> None:
         """What a plan writes beside the manifests: units.tsv and each unit's claim record,
         free (a new plan of a run: a unit finished by the previous one is taken again)."""
-        units = {
-            p.stem: claims.count(len(p.read_text().splitlines()), self.spec.worker.batch_size)
+        files = {
+            p.stem: len(p.read_text().splitlines())
             for p in sorted((self.run_dir / "shards").glob("*.tsv"))
         }
-        for key, body in claims.objects(layout.RunLayout("data", "oscar-batch/r1/"), units.items()):
+        worker = self.spec.worker
+        size = claims.unit_size(worker.invoke, worker.batch_size, sum(files.values()), len(files))
+        units = {sid: claims.count(n, size) for sid, n in files.items()}
+        where = layout.RunLayout("data", "oscar-batch/r1/")
+        for key, body in claims.objects(where, units.items(), size):
             (self.data / key).parent.mkdir(parents=True, exist_ok=True)
             (self.data / key).write_bytes(body)
 

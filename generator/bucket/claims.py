@@ -70,6 +70,20 @@ def tail(units: int) -> bytes:
     return f"{units:0{TAIL_BYTES - 1}d}\n".encode()
 
 
+# In file mode a worker's share is cut into at least this many units: a slow worker's last
+# unit, which nobody can take from it, is then a small part of the run (bench/bench_balance_sim).
+UNITS_PER_SHARE = 40
+
+
+def unit_size(invoke: str, batch_size: int, files: int, width: int) -> int:
+    """Files per unit: one batch in batch and range modes (one invocation each); in file mode
+    at most a batch, fewer when a worker's share would make fewer than UNITS_PER_SHARE units."""
+    if invoke != "file":
+        return batch_size
+    share = math.ceil(files / max(1, width))
+    return max(1, min(batch_size, share // UNITS_PER_SHARE))
+
+
 def count(files: int, size: int) -> int:
     """Units of a shard of `files` files, `size` files each (the last one may be shorter)."""
     return math.ceil(files / size)
@@ -80,13 +94,16 @@ def unit_id(shard: str, unit: int) -> str:
     return f"{shard}.{unit}"
 
 
-def objects(where: RunLayout, shards: Iterable[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
-    """What a plan writes for its (shard, units): every claim record "free", each shard's
-    tail hint, and units.tsv. A new plan of a run writes them all again: its units start free.
+def objects(
+    where: RunLayout, shards: Iterable[tuple[str, int]], size: int
+) -> Iterator[tuple[str, bytes]]:
+    """What a plan writes for its (shard, units) of `size` files: every claim record "free",
+    each shard's tail hint, and units.tsv (shard, units, size). A new plan of a run writes
+    them all again: its units start free.
     """
     listed = []
     for sid, units in shards:
-        listed.append(f"{sid}\t{units}\n")
+        listed.append(f"{sid}\t{units}\t{size}\n")
         for k in range(units):
             yield where.claim(sid, k), FREE
         yield where.tail(sid), tail(units)

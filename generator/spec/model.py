@@ -296,8 +296,8 @@ class Worker(Frozen):
         32,
         ge=1,
         le=4096,
-        description="files per invocation in batch and range modes, and per unit of work a"
-        " worker claims in every mode (a finished worker takes other workers' units)",
+        description="files per invocation in batch and range modes; workers claim work in"
+        " units of one batch (in file mode at most one, fewer when shares are small)",
     )
 
 

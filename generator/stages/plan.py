@@ -170,6 +170,7 @@ class Plan:
     reason: str
     nodes: list[capacity.NodeFit]
     shards: list[Shard]
+    unit_files: int
     files: int
     pending: int
     bytes: int
@@ -190,6 +191,7 @@ class Plan:
             "cluster": self.cluster_source,
             "nodes": {n.name: n.fits for n in self.nodes},
             "excluded_nodes": {n.name: n.excluded for n in self.nodes if n.excluded},
+            "unit_files": self.unit_files,
             "shards": [
                 {"id": s.id, "files": len(s.members), "bytes": s.bytes, "units": s.units}
                 for s in self.shards
@@ -227,12 +229,13 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
     else:
         sizes = array("q", (listing.sizes[i] for i in todo))
         groups = [array("I", (todo[j] for j in g)) for g in shards.assign(sizes, width, "bytes")]
+    unit = claims.unit_size(spec.worker.invoke, spec.worker.batch_size, len(todo), width)
     made = [
         Shard(
             layout.shard_id(n, width),
             group,
             sum(listing.sizes[i] for i in group),
-            claims.count(len(group), spec.worker.batch_size),
+            claims.count(len(group), unit),
         )
         for n, group in enumerate(groups)
     ]
@@ -242,6 +245,7 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         reason=reason,
         nodes=fits,
         shards=made,
+        unit_files=unit,
         files=len(listing.keys),
         pending=len(todo),
         bytes=sum(listing.sizes),
@@ -312,7 +316,7 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
         pass
     for _ in s3.ordered_map(
         lambda item: s3.put_bytes(client, where.bucket, *item),
-        claims.objects(where, ((s.id, s.units) for s in plan.shards)),
+        claims.objects(where, ((s.id, s.units) for s in plan.shards), plan.unit_files),
     ):
         pass
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as index:
