@@ -138,9 +138,7 @@ def _chunks(seconds: float, queue: multiprocessing.Queue[list[float]]) -> None:
 
 def measure(workers: int = 8, seconds: float = 20.0) -> dict[str, object]:
     queue: multiprocessing.Queue[list[float]] = multiprocessing.Queue()
-    procs = [
-        multiprocessing.Process(target=_chunks, args=(seconds, queue)) for _ in range(workers)
-    ]
+    procs = [multiprocessing.Process(target=_chunks, args=(seconds, queue)) for _ in range(workers)]
     for p in procs:
         p.start()
     runs = [queue.get() for _ in procs]
