@@ -90,10 +90,10 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
     assert len(taken) >= 6, report["shards"]
 
 
-def _mark_done(s3: Minio, bucket: str, where: layout.RunLayout, shard: planner.Shard) -> None:
-    """As if the shard's owner had finished it: its workers go straight to stealing."""
+def _taken(s3: Minio, bucket: str, where: layout.RunLayout, shard: planner.Shard) -> None:
+    """As if another worker held every unit of the shard: its owner goes straight to stealing."""
     for k in range(shard.units):
-        body = claims.record("done", shard.id, "x")
+        body = claims.record("held", "9999", "x")
         s3.put_object(bucket, where.claim(shard.id, k), io.BytesIO(body), len(body))
 
 
@@ -120,8 +120,8 @@ def test_two_workers_racing_for_the_same_units_take_each_once(
     plan = planner.run_plan(s3, s, "r", THREE_CPU)
     where = layout.RunLayout.of(s, "r")
     a, b, victim = plan.shards
-    _mark_done(s3, bucket, where, a)
-    _mark_done(s3, bucket, where, b)
+    _taken(s3, bucket, where, a)
+    _taken(s3, bucket, where, b)
     # two pods, each with its own mounts (and listing cache), both after shard 2's tail at once
     with mounted(s3_server, bucket, tmp_path / "pa"), mounted(s3_server, bucket, tmp_path / "pb"):
         procs = [
@@ -139,7 +139,7 @@ def test_two_workers_racing_for_the_same_units_take_each_once(
     assert set(takers) == {a.id, b.id}, takers  # both won some races
     for k in range(victim.units):
         held = claims.parse(s3.get_object(bucket, where.claim(victim.id, k)).read())
-        assert held.state == "done" and held.shard in (a.id, b.id)
+        assert held.state == "held" and held.shard in (a.id, b.id)
 
 
 def _victim_ids(s3: Minio, bucket: str, where: layout.RunLayout, shard: planner.Shard) -> set[str]:
@@ -165,7 +165,7 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
     plan = planner.run_plan(s3, s, "r", THREE_CPU)
     where = layout.RunLayout.of(s, "r")
     victim, thief = plan.shards  # 00-05 and 06-11: 03.jpg is in the victim's unit 1
-    _mark_done(s3, bucket, where, thief)
+    _taken(s3, bucket, where, thief)
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root):
         proc = _start_runner(s, root, thief.id, tmp_path)
@@ -185,7 +185,7 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
     assert {k for k in ran} == {f"in/{i:02d}.jpg" for i in range(6)}
     assert ran["in/03.jpg"] == 2 and sum(ran.values()) == 7
     report = aggregate.run_aggregate(s3, s, "r")
-    assert (report["succeeded"], report["missing"]) == (6, 6)  # the thief's own were "done" only
+    assert (report["succeeded"], report["missing"]) == (6, 6)  # the thief's own were only marked taken
 
 
 @requires_fuse

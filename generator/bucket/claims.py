@@ -3,8 +3,9 @@
 A shard's manifest is cut into units of `worker.batch_size` consecutive lines. The plan
 writes one claim record per unit, `claims/<shard>/<k>`, reading "free"; a worker takes a
 unit by overwriting it with "held <shard> <attempt>", waiting `SETTLE` seconds and reading
-it back (the last writer wins), and marks it "done ..." once its results are stored
-(templates/runner.sh.j2, `claim`). Its own shard's units go first, front to back; then it
+it back (the last writer wins; templates/runner.sh.j2, `try_claim`). A record stays "held"
+(a retry of that shard takes back what it holds). Its own shard's units go first, front to
+back; then it
 takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the lowest unit
 taken there), so a slow worker's leftovers are done by the others.
 
@@ -34,7 +35,7 @@ TAIL_BYTES = 11
 # costs no time while units last longer than it.
 SETTLE = 0.5
 
-State = Literal["free", "held", "done"]
+State = Literal["free", "held"]
 
 
 def record(state: State, shard: str = "", attempt: str = "") -> bytes:
@@ -60,8 +61,6 @@ def parse(data: bytes) -> Claim:
     state, shard, attempt, *_ = [*data.decode("ascii", "replace").split(), "", "", ""]
     if state == "held":
         return Claim("held", shard, attempt)
-    if state == "done":
-        return Claim("done", shard, attempt)
     return Claim("free", "", "")
 
 
