@@ -292,3 +292,38 @@ def test_5_each_retry_is_a_new_pod_name_hostname_and_pid_namespace(tmp_path: Pat
     # a PID namespace each: numbering starts over (namespace inodes are reused once freed,
     # so they prove nothing for pods that run one after the other)
     assert all(int(pid) < 100 for _, pid in said), said
+
+
+# --- the strictest namespace a generated workflow can use ----------------------------------
+
+RESTRICTED_NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "argo", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+}
+LOCKED_DOWN_EXECUTOR = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "workflow-controller-configmap", "namespace": "argo"},
+    "data": {"executor": "securityContext: {runAsNonRoot: true, runAsUser: 8737,"
+             " allowPrivilegeEscalation: false, capabilities: {drop: [ALL]},"
+             " seccompProfile: {type: RuntimeDefault}}\n"},
+}  # fmt: skip
+
+
+def test_under_restricted_the_stages_run_and_the_sidecar_is_refused_as_a_cluster_does(
+    tmp_path: Path,
+) -> None:
+    spec_path = batch(tmp_path)
+    cluster = objects(tmp_path, RESTRICTED_NAMESPACE, LOCKED_DOWN_EXECUTOR)
+    data = tmp_path / "data"
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data), "--apply", str(cluster))
+    assert out.exit_code == 1
+    # the plan ran (its uid, seccomp and Argo's locked-down init/wait pass `restricted`)
+    assert "plan: Succeeded" in out.stderr
+    assert 'violates PodSecurity "restricted:latest": privileged (containers "mount-0",' in (
+        out.stderr
+    )
+    assert "label the namespace pod-security.kubernetes.io/enforce=privileged" in out.stderr
+    rep = json.loads(out.stdout)
+    assert (rep["planned"], rep["missing"]) == (3, 3)  # the aggregate accounts for them
