@@ -327,3 +327,30 @@ def test_under_restricted_the_stages_run_and_the_sidecar_is_refused_as_a_cluster
     assert "label the namespace pod-security.kubernetes.io/enforce=privileged" in out.stderr
     rep = json.loads(out.stdout)
     assert (rep["planned"], rep["missing"]) == (3, 3)  # the aggregate accounts for them
+
+
+def test_d_applying_a_spec_without_kueue_keeps_the_kueue_specs_rights(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path, "planning: {max_workers: 2, kueue_queue: team-q}\n")
+    plain = spec.load(spec_path)
+    plain = plain.model_copy(
+        update={"planning": plain.planning.model_copy(update={"kueue_queue": None})}
+    )
+    queues = [
+        {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+         "metadata": {"name": "team-q", "namespace": "argo"}, "spec": {"clusterQueue": "cq"}},
+        {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue", "metadata": {"name": "cq"},
+         "spec": {"resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [
+             {"name": "default", "resources": [{"name": "cpu", "nominalQuota": "8"},
+                                               {"name": "memory", "nominalQuota": "16Gi"}]}]}]},
+         "status": {"flavorsUsage": []}},
+    ]  # fmt: skip
+    applied = objects(tmp_path, *queues)
+    plain_rbac = tmp_path / "plain-rbac.yaml"
+    plain_rbac.write_text(rbac.to_yaml(plain))
+    data = tmp_path / "data"
+    out = run_local(
+        str(generated(spec_path)), "--data-dir", str(data),
+        "--apply", str(applied), "--apply", str(plain_rbac),
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["succeeded"] == 3
