@@ -354,3 +354,23 @@ def test_d_applying_a_spec_without_kueue_keeps_the_kueue_specs_rights(tmp_path: 
     )  # fmt: skip
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["succeeded"] == 3
+
+
+def test_an_aggregate_killed_every_time_still_gives_the_lock_back(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path)
+
+    def always_killed(doc: dict[str, Any]) -> None:
+        c = templates(doc)["aggregate"]["container"]
+        c["command"] = ["sh", "-c", 'kill -9 $$$$; exec "$@"', "sh", *c["command"]]
+
+    data = tmp_path / "data"
+    out = run_local(
+        str(generated(spec_path, always_killed)), "--data-dir", str(data), "--time-scale", "0.01"
+    )
+    assert out.exit_code == 1
+    assert "aggregate: Failed (No more retries left)" in out.stderr
+    assert "onExit: Succeeded" in out.stderr  # the exit handler ran the release stage
+    assert not list(data.rglob("lock.json"))
+    # so the next submission of the run is not refused as "in progress"
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data))
+    assert out.exit_code == 0, out.stderr
