@@ -23,9 +23,14 @@ RUNS = [
     ("Input staging: worker.input link vs copy through a mount", ["bench_input.py", "5"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
+    ("Merge: one CSV output of 1k/16k/100k columns (linear)", ["bench_merge.py"]),
     (
         "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
         ["bench_runs.py", "100000", "1000000"],
+    ),
+    (
+        "Estimate: plan's estimate from a 10% sample vs the measured full run",
+        ["bench_estimate.py", "300", "3"],
     ),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",

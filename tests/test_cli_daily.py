@@ -409,3 +409,42 @@ def test_compare_counts_records_inside_an_object(
     assert records("--records", "detections") == (1, 3)
     assert records("--records", "$.meta.boxes") == (6, 8)
     assert records("--records", "no.such") == (None, None)  # a wrong path shows, not 0
+
+
+# 11. the script once, readable, and a summary a reviewer approves at a glance
+
+
+def test_generated_yaml_holds_the_script_once_under_a_summary(tmp_path: Path) -> None:
+    script = '#!/bin/sh\n# count fish\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/x"\n'
+    path = write_spec(
+        tmp_path,
+        "name: fish\nservice: {name: s, image: det:v7, script: script.sh, cpu: 250m}\n"
+        "input: {bucket: pics, prefix: in/, include: ['*.jpg']}\n",
+        script,
+    )
+    text = run(["generate", str(path)]).stdout
+    assert text.count("count fish") == 1  # was 3: twice JSON-escaped in the stages' spec
+    assert "  # count fish\n" in text  # readable, as the file is
+    head = text[: text.index("apiVersion:")].splitlines()
+    assert all(line.startswith("# ") and len(line) <= 100 for line in head)
+    summary = "\n".join(head)
+    assert "image det:v7" in summary and "s3://pics/in/ *.jpg" in summary
+    assert "script sha256 " in summary and "3 line(s)" in summary
+    assert "up to 100, each 250m CPU" in summary and "minio-credentials" in summary
+    assert "fails    when any file fails" in summary
+    plan = next(t for t in yaml.safe_load(text)["spec"]["templates"] if t["name"] == "plan")
+    carried = json.loads(plan["inputs"]["artifacts"][0]["raw"]["data"])["service"]
+    assert carried["script"] == "" and carried["script_ref"]["bytes"] == len(script)
+    # the stages' copy names the same service version as the spec
+    staged = spec_mod.validate(json.loads(plan["inputs"]["artifacts"][0]["raw"]["data"]), "x")
+    assert identity.of(staged) == identity.of(spec_mod.load(path))
+
+
+def test_script_ref_is_not_for_people(tmp_path: Path) -> None:
+    path = write_spec(
+        tmp_path,
+        "name: fish\nservice: {name: s, image: det:v7, script: script.sh,"
+        " script_ref: {sha256: x, bytes: 1}}\ninput: {bucket: pics}\n",
+    )
+    result = run(["generate", str(path)])
+    assert result.exit_code == 1 and "service.script_ref is written by generate" in result.stderr

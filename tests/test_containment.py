@@ -18,11 +18,24 @@ from typer.testing import CliRunner, Result
 from generator.cli import app
 from tests.conftest import requires_fuse
 
-requires_unshare = pytest.mark.skipif(
-    shutil.which("unshare") is None or shutil.which("openssl") is None or os.geteuid() != 0,
-    reason="run --local needs root, unshare (util-linux) and openssl",
+
+def _namespaces_missing() -> str | None:
+    """Why run --local cannot make a pod here, or None."""
+    if os.geteuid() != 0:
+        return "run --local needs root"
+    for tool in ("unshare", "openssl"):
+        if shutil.which(tool) is None:
+            return f"{tool} missing"
+    probe = ["unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "true"]
+    if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        return "this machine refuses mount/PID/UTS/IPC namespaces"
+    return None
+
+
+requires_namespaces = pytest.mark.skipif(
+    _namespaces_missing() is not None, reason=str(_namespaces_missing())
 )
-pytestmark = [requires_fuse, requires_unshare]
+pytestmark = [requires_fuse, requires_namespaces]
 
 # Each attempt prints "<name>: blocked <why>" or "<name>: ESCAPED <what>".
 HOSTILE = r"""

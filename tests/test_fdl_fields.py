@@ -125,14 +125,14 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
     )
     path = fdl_spec(tmp_path, extra)
     doc = generate(path, "service.workdir=/app")
-    # the planner sizes the same pod: the service plus one rclone sidecar per bucket
+    # the planner sizes the same pod: the service, one rclone sidecar per bucket, Argo's wait
     containers = workerpod.pod_spec(spec.load(path))["containers"]
-    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2"]
+    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2", "wait"]
     assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
     mounts = {v["mountPath"] for v in tpl["container"]["volumeMounts"]}
-    assert {"/mnt/images", "/mnt/results", "/mnt/models", "/cache"} <= mounts
+    assert {"/mnt/images", "/mnt/.oscar-batch/results", "/mnt/models", "/cache"} <= mounts
     assert len(tpl["sidecars"]) == 3  # input, output and the FDL's mount bucket
     claims = [v for v in tpl["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [{"name": "service-volume", "persistentVolumeClaim": {"claimName": "cache"}}]

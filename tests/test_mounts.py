@@ -36,8 +36,8 @@ def _pod_mounts(s: spec.BatchSpec, server: rclone.S3Server, root: Path) -> Itera
         **rclone.EMBEDDED_SERVER_ENV,
     }
     with contextlib.ExitStack() as stack:
-        for m in workerpod.mounts(s, str(root)):
-            stack.enter_context(rclone.mount(m.bucket, Path(m.point), env, read_only=m.read_only))
+        for m in workerpod.mounts(s, str(root), "r"):
+            stack.enter_context(rclone.mount(m.remote, Path(m.point), env, read_only=m.read_only))
         yield
 
 
@@ -46,7 +46,7 @@ def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
     env = {
         "PATH": os.environ["PATH"],
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),
@@ -73,23 +73,24 @@ def _spec(
 
 def test_input_and_output_mounts(tmp_path: Path) -> None:
     shared = _spec(tmp_path, "data", "http://x:1", "true\n")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(shared, "/mnt")] == [
-        ("/mnt/data", True),
-        ("/mnt/.oscar-batch/data", False),
+    # the runner's read-write mount shows the run's folder only, never the inputs
+    assert [(m.remote, m.point, m.read_only) for m in workerpod.mounts(shared, "/mnt", "r")] == [
+        ("data", "/mnt/data", True),
+        ("data/oscar-batch/r", "/mnt/.oscar-batch/data", False),
     ]
     assert sidecar.mount_args("data", "/mnt/data", read_only=True)[-1] == "--read-only"
     env = runner.environment(shared, mnt_root="/mnt", run="r", shard="0", script="/s")
     assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/data/in"
-    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data/oscar-batch/r"
+    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data"
     apart = spec.validate({**shared.model_dump(mode="json"), "output": {"bucket": "results"}}, "t")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(apart, "/mnt")] == [
-        ("/mnt/data", True),
-        ("/mnt/results", False),
+    assert [(m.remote, m.point, m.read_only) for m in workerpod.mounts(apart, "/mnt", "r")] == [
+        ("data", "/mnt/data", True),
+        ("results/oscar-batch/r", "/mnt/.oscar-batch/results", False),
     ]
     data = apart.model_dump(mode="json")
     data["service"]["mount"] = {"bucket": "models"}  # OSCAR's `mount`, read-write as in OSCAR
     with_mount = spec.validate(data, "t")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(with_mount, "/mnt")][2:] == [
+    assert [(m.point, m.read_only) for m in workerpod.mounts(with_mount, "/mnt", "r")][2:] == [
         ("/mnt/models", False)
     ]
 

@@ -71,7 +71,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def _generate(spec: Path) -> Any:
-    result = CliRunner().invoke(app, ["generate", str(spec), "-o", "-"])
+    result = CliRunner().invoke(app, ["generate", str(spec)])
     return result
 
 

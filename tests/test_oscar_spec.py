@@ -99,7 +99,7 @@ def test_original_range_script_is_refused_with_the_one_line_change(tmp_path: Pat
     (tmp_path / "b.yaml").write_text(
         "name: obsea\nservice: {fdl: fish-detector.yaml}\nworker: {invoke: range}\n"
     )
-    result = CliRunner().invoke(app, ["generate", str(tmp_path / "b.yaml"), "-o", "-"])
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "b.yaml")])
     assert result.exit_code == 1 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.endswith(
@@ -109,5 +109,5 @@ def test_original_range_script_is_refused_with_the_one_line_change(tmp_path: Pat
     script = (tmp_path / "script.sh").read_text().splitlines()
     script[8] = line.split("change line 9 to: ")[1]
     (tmp_path / "script.sh").write_text("\n".join(script) + "\n")
-    result = CliRunner().invoke(app, ["generate", str(tmp_path / "b.yaml"), "-o", "-"])
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "b.yaml")])
     assert result.exit_code == 0, result.stderr

@@ -64,9 +64,9 @@ class Layout:
         self.data = self.mnt / "data"
         self.run_dir = self.data / "oscar-batch" / "r1"
         (self.run_dir / "shards").mkdir(parents=True)
-        # the runner writes through the bucket's second, read-write mount (workerpod.mounts)
+        # the runner writes through a read-write mount of the run's folder (workerpod.mounts)
         (self.mnt / workerpod.WRITE_ROOT).mkdir()
-        (self.mnt / workerpod.WRITE_ROOT / "data").symlink_to(self.data)
+        (self.mnt / workerpod.WRITE_ROOT / "data").symlink_to(self.run_dir)
         self.script = tmp_path / "script.sh"
         self.script.write_text(self.spec.service.script)
         self.runner = tmp_path / "runner.sh"

@@ -109,7 +109,7 @@ def test_the_pod_sees_the_spec_bytes(tmp_path: Path) -> None:
         assert "$child" in words[2] and "$$" not in words[2]
     for stage in ("plan", "aggregate"):
         _, _, stage_raw = _pod_view(doc, stage)
-        assert json.loads(stage_raw["spec"]) == s.model_dump(mode="json")
+        assert json.loads(stage_raw["spec"]) == s.for_stages().model_dump(mode="json")
 
 
 @pytest.mark.parametrize(

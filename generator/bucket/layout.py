@@ -5,7 +5,7 @@
     <output.prefix><run>/shards/<shard>.tsv    one worker's manifest: id, JSON key, relative key
     <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
-    <output.prefix><run>/report.json, report.csv
+    <output.prefix><run>/report.json, report.csv, report.html
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
@@ -99,6 +99,10 @@ class RunLayout:
         return self.root + "report.csv"
 
     @property
+    def report_html(self) -> str:
+        return self.root + "report.html"
+
+    @property
     def lock(self) -> str:
         return self.root + "lock.json"
 
@@ -119,7 +123,11 @@ def parse_result_key(key: str) -> tuple[str, str, str] | None:
 
 
 # The aggregate's output parameters: the workflow declares them, the aggregate stage writes them.
-OUTPUT_PARAMETERS = ("processed", "succeeded", "failed", "missing", "report")
+OUTPUT_PARAMETERS = (
+    "processed", "succeeded", "failed", "missing", "report", "files_per_second", "wall_seconds",
+)  # fmt: skip
+# The aggregate's output artifacts (Argo name, file name): copies of what it stores in the bucket.
+OUTPUT_ARTIFACTS = (("report-html", "report.html"), ("report-json", "report.json"))
 
 
 def index_line(key: str, size: int) -> str:

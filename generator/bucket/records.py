@@ -53,8 +53,8 @@ def count(name: str, data: bytes, path: list[str] | None = None) -> int | None:
         if ext == "json":
             value = json.loads(data.decode("utf-8"))
             return _default(value) if path is None else _sized(_at(value, path))
-    except (ValueError, UnicodeDecodeError, KeyError):
-        return None
+    except (ValueError, UnicodeDecodeError, KeyError, RecursionError):
+        return None  # RecursionError: JSON nested deeper than Python's parser goes
     return None
 
 

@@ -55,11 +55,11 @@ def environment(
         script: where the service script is.
     """
     layout_root = f"{spec.output.prefix}{run}"
-    reads, writes = workerpod.mounts(spec, mnt_root)[:2]  # input, then where runs are written
+    reads, writes = workerpod.mounts(spec, mnt_root, run)[:2]  # input, then the run's folder
     input_dir = f"{reads.point}/{spec.input.prefix}"
     env = {
         "OSCAR_BATCH_SHARD": shard,
-        "OSCAR_BATCH_RUN_DIR": f"{writes.point}/{layout_root}",
+        "OSCAR_BATCH_RUN_DIR": writes.point,
         "OSCAR_BATCH_INPUT_DIR": input_dir.rstrip("/"),
         "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
         "OSCAR_BATCH_INPUT_PREFIX": spec.input.prefix,

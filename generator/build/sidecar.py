@@ -12,6 +12,7 @@ REMOTE = "s3"
 def mount_args(bucket: str, point: str, read_only: bool = False) -> list[str]:
     """`rclone mount` arguments with OSCAR's flags and no VFS write cache.
 
+    `bucket` may name a folder of it (`bucket/prefix`): only that folder is mounted.
     `--vfs-cache-mode off` streams writes, so `cp` returns once the object is stored: the
     sidecar is killed as soon as the main container ends, and write-back would lose outputs.
     `--no-unicode-normalization`: without it rclone's VFS "fixes up" a name to a canonically

@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from hera.workflows import (
     DAG,
     Container,
     CronWorkflow,
     Env,
+    Gauge,
+    Label,
+    NoneArchiveStrategy,
     Parameter,
     RawArtifact,
+    S3Artifact,
     SecretEnv,
     Task,
     UserContainer,
@@ -27,7 +32,7 @@ from hera.workflows import models as m
 
 from generator import __version__
 from generator.bucket import identity, layout
-from generator.build import rbac, runner_script, sidecar, workerpod
+from generator.build import rbac, runner_script, sidecar, summary, workerpod
 from generator.clients import s3
 from generator.errors import SpecError
 from generator.spec.model import BatchSpec
@@ -82,6 +87,9 @@ def _inert_json(data: Any) -> str:
     return json.dumps(data, indent=1, sort_keys=True).replace("{{", "{\\u007b")
 
 
+# What the aggregate's metrics read: its own output parameters (validate.go allows a template
+# to reference its `outputs.` for metric emission; docs/variables.md, "Metrics").
+METRIC_TAGS = tuple(f"{{{{outputs.parameters.{n}}}}}" for n in layout.OUTPUT_PARAMETERS)
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
 ARGO_TAGS = (
     RUN,
@@ -92,6 +100,7 @@ ARGO_TAGS = (
     UID,
     "{{tasks.plan.outputs.parameters.shards}}",
     "{{item}}",
+    *METRIC_TAGS,
 )
 
 
@@ -193,7 +202,7 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
-        command=_literal(sidecar.sidecar_command(mount.bucket, mount.point, mount.read_only)),
+        command=_literal(sidecar.sidecar_command(mount.remote, mount.point, mount.read_only)),
         env=[
             *_env(sidecar.remote_env(endpoint(spec))),
             *_s3_env(spec, *sidecar.KEY_ENV),
@@ -208,10 +217,87 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     )
 
 
+def _report_artifacts(spec: BatchSpec) -> list[S3Artifact]:
+    """report.html and report.json as the aggregate's output artifacts, at the run's own keys.
+
+    Each names its location in full (bucket, endpoint, key, the spec's Secret), so it needs
+    no artifact repository; Argo's wait container uploads it whatever the aggregate's exit
+    code (cmd/argoexec/commands/wait.go), a missing file is skipped when `optional`
+    (executor.go, saveArtifact: the aggregate may stop before writing it), and the file's
+    name keeps its MIME type (stageArchiveFile). The UI shows an artifact inline only when
+    it is not a tgz (`archive.none`) and its key ends in .html/.json (artifact-panel.tsx).
+    """
+    url = urlsplit(endpoint(spec))
+    # the run's folder as RunLayout has it, with the run left to Argo (the aggregate checks it)
+    where = layout.RunLayout(spec.output_bucket, f"{spec.output.prefix}{run_name(spec)}/")
+    keys = {"report.html": where.report_html, "report.json": where.report_json}
+    secret = spec.input.credentials_secret
+    return [
+        S3Artifact(
+            name=name,
+            path=f"{OUT_DIR}/{file}",
+            endpoint=url.netloc,
+            insecure=url.scheme == "http",
+            bucket=where.bucket,
+            key=keys[file],
+            access_key_secret=m.SecretKeySelector(name=secret, key="AWS_ACCESS_KEY_ID"),
+            secret_key_secret=m.SecretKeySelector(name=secret, key="AWS_SECRET_ACCESS_KEY"),
+            archive=NoneArchiveStrategy(),
+            optional=True,
+        )
+        for name, file in layout.OUTPUT_ARTIFACTS
+    ]
+
+
+def _report_metrics(spec: BatchSpec) -> list[Gauge]:
+    """The run's figures as Prometheus gauges, emitted by Argo's controller when the aggregate
+    ends (exported as `argo_workflows_<name>`; docs/workflow-telemetry.md, "Custom metrics").
+
+    Only when the aggregate wrote its outputs (`when`): an empty value cannot be emitted and
+    would mark the workflow with a metrics error. One series per service and run.
+    """
+    labels = [Label(key="service", value=spec.service.name), Label(key="run", value=run_name(spec))]
+    wrote = "'{{outputs.parameters.succeeded}}' != ''"
+
+    def gauge(name: str, help_: str, parameter: str, *extra: Label) -> Gauge:
+        return Gauge(
+            name=name,
+            help=help_,
+            labels=[*labels, *extra],
+            value=f"{{{{outputs.parameters.{parameter}}}}}",
+            realtime=False,
+            when=wrote,
+        )
+
+    files = "Files of an oscar-batch run by outcome (missing counts unsupported ones)"
+    return [
+        *(
+            gauge("oscar_batch_files", files, status, Label(key="status", value=status))
+            for status in ("succeeded", "failed", "missing")
+        ),
+        gauge(
+            "oscar_batch_files_per_second",
+            "Files an oscar-batch run processed per second of its latest attempt",
+            "files_per_second",
+        ),
+        gauge(
+            "oscar_batch_wall_seconds",
+            "Seconds from an oscar-batch run's latest plan to its aggregate",
+            "wall_seconds",
+        ),
+    ]
+
+
 def _stage(
-    spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter], account: str
+    spec: BatchSpec,
+    stage: str,
+    args: list[str],
+    outputs: list[Parameter | S3Artifact],
+    account: str,
+    metrics: list[Gauge] | None = None,
 ) -> Container:
-    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact."""
+    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact
+    (without the script's text, which only the worker runs: the YAML holds it once)."""
     return Container(
         name=stage,
         image=spec.argo.runtime_image,
@@ -222,10 +308,11 @@ def _stage(
             RawArtifact(
                 name="spec",
                 path=SPEC_PATH,
-                data=_inert_json(spec.model_dump(mode="json")),
+                data=_inert_json(spec.for_stages().model_dump(mode="json")),
             )
         ],
         outputs=outputs,
+        metrics=metrics,
         env=[
             *_env({s3.ENDPOINT_ENV: endpoint(spec)}),
             *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
@@ -268,7 +355,7 @@ def _worker(spec: BatchSpec) -> Container:
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
-    mounts = workerpod.mounts(spec, MNT)
+    mounts = workerpod.mounts(spec, MNT, run_name(spec))
     volumes = [
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(mounts)
@@ -459,10 +546,14 @@ def build(spec: BatchSpec) -> Workflow:
             "aggregate",
             ["--outputs-dir", OUT_DIR, "--workflow-uid", UID],
             [
-                Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
-                for n in layout.OUTPUT_PARAMETERS
+                *(
+                    Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
+                    for n in layout.OUTPUT_PARAMETERS
+                ),
+                *_report_artifacts(spec),
             ],
             rbac.executor_account(spec),
+            _report_metrics(spec),
         )
         worker = _worker(spec)
         with DAG(name="main"):
@@ -492,4 +583,4 @@ def to_yaml(spec: BatchSpec) -> str:
     # the object's own metadata is not templated; its spec is (operator.go, substituteParams)
     _refuse_foreign_tags(wf.to_dict()["spec"])
     text: str = wf.to_yaml()
-    return text
+    return summary.header(spec, endpoint(spec)) + text

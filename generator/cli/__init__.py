@@ -108,10 +108,11 @@ app.command("compare", short_help="Compare two runs' outputs file by file.")(_co
 app.command("generate", short_help="Write the Argo Workflow YAML of a spec.")(_generate.generate)
 app.command("lint", short_help="Check workflow YAML offline as Argo's validator does.")(_lint.lint)
 app.command("plan", short_help="Show how wide a run would be on a cluster, and why.")(_plan.plan)
-app.command("submit", short_help="Submit to the Argo Server; print the name and UI address.")(
+app.command("submit", short_help="Submit to Argo (Argo Server, else the Kubernetes API).")(
     _argo.submit
 )
-app.command("watch", short_help="Follow a workflow until it ends.")(_argo.watch)
+app.command("watch", short_help="Follow a workflow until it ends (NAME or @latest).")(_argo.watch)
+app.command("stop", short_help="Stop a workflow as argo stop does (NAME or @latest).")(_argo.stop)
 app.add_typer(_stage.app, name="stage")
 
 

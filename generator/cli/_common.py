@@ -43,7 +43,18 @@ SkipOpt = Annotated[
 ]
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", help="run name (default: spec name + service identity)"),
+    typer.Option(
+        "--run", help="run name (default: spec name + hash of service identity and input)"
+    ),
+]
+
+
+Context = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (as kubectl's --context)")
+]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (else KUBECONFIG, ~/.kube/config)"),
 ]
 
 
@@ -121,3 +132,23 @@ def plain(value: object) -> str:
 def shown(value: object) -> str:
     """`plain`, with rich markup such as `[/x]` escaped: for data printed through rich."""
     return escape(plain(value))
+
+
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="also write the page the Argo UI shows (self-contained HTML) to FILE",
+        show_default=False,
+    ),
+]
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write an HTML page and say where (stderr: stdout stays the table or the JSON)."""
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    typer.echo(f"page written to {plain(path)}", err=True)

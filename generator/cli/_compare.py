@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,17 +11,22 @@ import typer
 
 from generator.bucket import compare as compare_mod
 from generator.bucket import layout
+from generator.bucket.reader import Store
 from generator.cli._common import (
+    HtmlOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
     plain,
+    write_page,
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
 from generator.cli._runs import missing
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
+from generator.clients import s3
+from generator.stages import pages, series
 
 SHOWN = 50
 COLUMNS = (
@@ -62,6 +69,30 @@ def _show(result: dict[str, Any], run_a: str, run_b: str, fmt: Format) -> None:
         note(f"... and {len(files) - SHOWN} more (-o name or -o json lists them all)")
 
 
+def _watched(
+    diffs: Iterator[compare_mod.FileDiff], changes: series.Changes
+) -> Iterator[compare_mod.FileDiff]:
+    for d in diffs:
+        changes.add(d.relative, d.verdict, d.a.get("records"), d.b.get("records"), d.changed)
+        yield d
+
+
+def _classes(store: Store, side: compare_mod.Side) -> series.Classes:
+    """The class values of a run's merged records (results.jsonl, when output.merge wrote it)."""
+    found = series.Classes()
+    key = side.where.merged("jsonl")
+    if store.read(key) is None:  # a run without merged records
+        return found
+    for line in s3.split_lines(store.chunks(key)):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.add(record)
+    return found
+
+
 @errors
 def compare(
     spec: SpecArg,
@@ -87,6 +118,7 @@ def compare(
     alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: HtmlOpt = None,
     overrides: SetOpt = None,
 ) -> None:
     """Compare two runs' outputs per input file by content hash, with record counts of
@@ -105,8 +137,14 @@ def compare(
             raise missing(store, batch, run, where, "plan")
     side_a = compare_mod.Side.open(store_a, batch_a, run_a, records)
     side_b = compare_mod.Side.open(store_b, batch_b, run_b, records)
-    result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)
+    changes = series.Changes()
+    diffs = compare_mod.compare(side_a, side_b)
+    result = compare_mod.summarise(_watched(diffs, changes) if html else diffs, every)
     result = {"a": run_a, "b": run_b, **result}
+    if html is not None:
+        classes = series.class_totals(_classes(store_a, side_a), _classes(store_b, side_b))
+        page = pages.compare_page(result["summary"], run_a, run_b, changes.series(), classes)
+        write_page(html, page)
     if output in (Format.json, Format.yaml):
         print_data(result, output)
     elif output is Format.name:

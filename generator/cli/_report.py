@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.cli._common import (
+    HtmlOpt,
     RunOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
     plain,
+    write_page,
 )
 from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
 from generator.cli._output import table as print_table
 from generator.cli._runs import missing
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
+from generator.stages import pages
 
 PROBLEMS = (
     Col("key", ident=True),
@@ -73,6 +76,9 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
     out.append(["outputs", plain(report.get("outputs"))])
     merged = report.get("merged") or {}
     out += [["merged", plain(where)] for where in merged.get("tables") or []]
+    if merged.get("unreadable"):
+        unmerged = f"{merged['unreadable']} output(s) unreadable (report.json: merged.problems)"
+        out.append(["not merged", unmerged])
     out.append(
         [
             "verdict",
@@ -113,9 +119,11 @@ def report(
     alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: HtmlOpt = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
+    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY);
+    --html draws its page again from it (also for runs of versions that wrote no page)."""
     batch = load_spec(spec, overrides)
     name = run or identity.default_run(batch)
     where = layout.RunLayout.of(batch, name)
@@ -123,7 +131,10 @@ def report(
     data = store.read(where.report_json)
     if data is None:
         raise missing(store, batch, name, bucket, "report", default=run is None)
+    rundocs.parse(rundocs.Report, data, f"{bucket}{where.report_json}")  # types checked
     parsed = json.loads(data)
+    if html is not None:
+        write_page(html, pages.report_page(parsed))
     if output in (Format.json, Format.yaml):
         print_data(parsed, output)
     elif output is Format.name:

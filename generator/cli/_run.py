@@ -246,6 +246,9 @@ def run(
         say(f"logs: {outcome.logs}")
         if outcome.report_file:
             say(f"report: {outcome.report_file}")
+            page = Path(outcome.report_file).with_name("report.html")
+            if page.is_file():  # what the Argo UI shows on the aggregate node
+                say(f"page: {page}")
     if result.phase != "Succeeded":
         raise fail(
             f"workflow {result.name} {result.phase}: {result.message or 'see the logs above'}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from generator.bucket import identity, runs
+from generator.bucket import identity, layout, runs
 from generator.bucket.reader import Store
 from generator.cli._common import (
     SetOpt,
@@ -14,6 +16,7 @@ from generator.cli._common import (
     errors,
     load_spec,
     plain,
+    write_page,
 )
 from generator.cli._output import (
     Col,
@@ -27,8 +30,9 @@ from generator.cli._output import (
 )
 from generator.cli._output import table as print_table
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
-from generator.errors import StorageError
+from generator.errors import SpecError, StorageError
 from generator.spec.model import BatchSpec
+from generator.stages import pages
 
 COLUMNS = (
     Col("run", ident=True),
@@ -74,6 +78,30 @@ def as_json(r: runs.RunInfo) -> dict[str, Any]:
     return {**r.to_json(), "created": rfc3339(r.created)}
 
 
+def _write_pages(
+    folder: Path, store: Store, batch: BatchSpec, found: list[runs.RunInfo], where: str
+) -> None:
+    """Each run's page (drawn from its report.json) and an index.html linking them."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(f"cannot make {folder}: {exc.strerror or exc}") from None
+    drawn = set()
+    for r in found:
+        data = store.read(layout.RunLayout.of(batch, r.run).report_json)
+        if data is None:
+            continue
+        try:
+            report = json.loads(data)
+        except ValueError:
+            continue  # listed as it is, without a page
+        if isinstance(report, dict):
+            (folder / f"{r.run}.html").write_text(pages.report_page(report), encoding="utf-8")
+            drawn.add(r.run)
+    index = pages.runs_page(f"{where}{batch.output.prefix}", [r.to_json() for r in found], drawn)
+    write_page(folder / "index.html", index)
+
+
 @errors
 def list_runs(
     spec: SpecArg,
@@ -84,12 +112,23 @@ def list_runs(
     alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="DIR",
+            help="also write each run's page and an index.html linking them into DIR",
+            show_default=False,
+        ),
+    ] = None,
     overrides: SetOpt = None,
 ) -> None:
     """List the runs in the output bucket: service identity, date, counts, verdict."""
     batch = load_spec(spec, overrides)
     store, where = output_store(batch, endpoint, data_dir, alias)
     found = runs.list_runs(store, batch, every)
+    if html is not None:
+        _write_pages(html, store, batch, found, where)
     if output in (Format.json, Format.yaml):
         print_data([as_json(r) for r in found], output)
         return
@@ -104,7 +143,7 @@ def list_runs(
             _count(r.succeeded),
             _count(r.failed),
             r.state,
-            plain(r.service),
+            plain(r.reason or r.service),  # an unreadable folder: why
         ]
         for r in found
     ]

@@ -376,8 +376,12 @@ class Executor:
         folder.mkdir(parents=True)
         progress = folder / "argo"
         progress.mkdir()
+        # A template's metrics are substituted and emitted by Argo's controller once the node
+        # has completed, from its outputs (operator.go, computeMetrics); here they are noted
+        # (local/supported), never part of the pod.
+        pod_template = {k: v for k, v in tpl.items() if k != "metrics"}
         try:
-            t = _substituted(tpl, {**scope, "pod.name": pod_name})
+            t = _substituted(pod_template, {**scope, "pod.name": pod_name})
             doc = argopod.pod(
                 t, self.spec, name=pod_name, namespace=self.namespace,
                 executor=self.s.cluster.executor,

@@ -112,8 +112,7 @@ def build_root(pod: dict[str, Any], index: int, shared: dict[str, str]) -> str:
         os.makedirs(root + folder, exist_ok=True)
         scratch = os.path.join(base, f"layer{i}")
         os.makedirs(scratch)
-        sandbox.hide(scratch, pod["hidden"].get(folder, []))
-        sandbox.layer(folder, root + folder, scratch)
+        sandbox.layer(folder, root + folder, scratch, pod["hidden"].get(folder, []))
     for sub, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777),
                       ("root", 0o700), ("run", 0o755), ("var/tmp", 0o1777)):  # fmt: skip
         # a folder already there leads to an image folder (this Python may live under /root):

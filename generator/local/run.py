@@ -207,6 +207,7 @@ class Storage:
     secret: Callable[[str, str], str | None]
     trust: str = ""
     probe: str | None = None  # the S3 URL that must answer while pods run
+    no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
 
 
 def _hidden(urls: list[str]) -> list[str]:
@@ -253,7 +254,13 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "", server.endpoint)
+        yield Storage(
+            names,
+            secret,
+            tls[0].read_text() if tls else "",
+            server.endpoint,
+            lambda: server.output.no_space,
+        )
 
 
 def run(doc: Document, opts: Options) -> Outcome:
@@ -375,6 +382,15 @@ def _run(doc: Document, opts: Options) -> Outcome:
             # thread marked as ended while it still runs (CPython 3.11)
             down_since: float | None = None
             while not finished.wait(0.5):
+                if s3.no_space():
+                    # every later write fails the same way (rclone and the S3 client retry each
+                    # for minutes); pods' logs are on that disk too, so say it here, now
+                    ex.stop()
+                    finished.wait(linger + 10)
+                    raise RunError(
+                        f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
+                        f" also the pods' logs): every pod was stopped; logs in {logs}"
+                    )
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue

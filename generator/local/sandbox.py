@@ -100,23 +100,32 @@ def bind(source: str, target: str, read_only: bool = False) -> None:
         mount("", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
-def layer(lower: str, target: str, scratch: str) -> None:
-    """`lower` at `target`, copy-on-write (writes land in `scratch`, a tmpfs): an image layer."""
+def layer(lower: str, target: str, scratch: str, hidden: Iterable[str] = ()) -> None:
+    """`lower` at `target`, copy-on-write (writes land in `scratch`, a tmpfs): an image layer,
+    without the `hidden` paths (relative to `lower`)."""
     upper, work = os.path.join(scratch, "up"), os.path.join(scratch, "wk")
-    os.makedirs(upper, exist_ok=True)
+    os.makedirs(upper)
     os.mkdir(work)
-    try:
-        mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
-    except OSError:  # a lower folder overlayfs refuses (nfs, FUSE): read-only instead
-        bind(lower, target, read_only=True)
-
-
-def hide(scratch: str, relative: Iterable[str]) -> None:
-    """Whiteouts in a layer's upper folder: those paths are absent from the layer."""
-    for rel in relative:
-        path = os.path.join(scratch, "up", rel)
+    hidden = list(hidden)
+    for rel in hidden:  # whiteouts: overlayfs shows these paths as absent
+        path = os.path.join(upper, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    try:
+        mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+    except OSError:  # a lower folder overlayfs refuses (nfs, FUSE): read-only, masked
+        bind(lower, target, read_only=True)
+        for rel in hidden:
+            _mask(os.path.join(target, rel), "/dev/null")
+
+
+def _mask(path: str, null: str) -> None:
+    """runc rootfs_linux.go maskPaths: an empty read-only tmpfs over a folder, `null` (a
+    /dev/null) over a file."""
+    if os.path.isdir(path):
+        mount("tmpfs", path, "tmpfs", MS_RDONLY, "nr_blocks=1,nr_inodes=2")
+    elif os.path.lexists(path):
+        mount(null, path, "", MS_BIND)
 
 
 def make_dev(dev: str, privileged: bool) -> None:
@@ -141,11 +150,7 @@ def mask(root: str) -> None:
     """runc's masked paths (rootfs_linux.go maskPaths: /dev/null over a file, an empty read-only
     tmpfs over a folder) and read-only paths (readonlyPath) under `root`'s /proc and /sys."""
     for path in MASKED_PATHS:
-        target = root + path
-        if os.path.isdir(target):
-            mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0,nr_inodes=2")
-        elif os.path.exists(target):
-            mount(f"{root}/dev/null", target, "", MS_BIND)
+        _mask(root + path, f"{root}/dev/null")
     for path in READONLY_PATHS:
         target = root + path
         if os.path.exists(target):

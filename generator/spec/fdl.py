@@ -322,6 +322,7 @@ def _from_fdl(
         raw.get("cluster"),
         source,
     )
+    _refusals(tagged, where)  # a refused field is the reason, even when the script is missing
     script = _read_script(raw.get("script") or tagged.get("script"), fdl_path.parent, where)
     return _from_service(tagged, where, script, layout)
 
@@ -340,6 +341,7 @@ def _from_cluster(
     unknown = sorted(set(svc) - OSCAR_SERVICE_FIELDS)
     if unknown:
         raise SpecError(f"{where}: unknown OSCAR service field {unknown[0]!r}")
+    _refusals(svc, where)
     script = (
         _read_script(raw["script"], base, f"{source}: service")
         if raw.get("script")
@@ -351,8 +353,7 @@ def _from_cluster(
 def _from_service(
     tagged: dict[str, Any], where: str, script: str, layout: Any
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Service fields and spec defaults from one OSCAR service definition."""
-    _refusals(tagged, where)
+    """Service fields and spec defaults from one OSCAR service definition (refusals checked)."""
     gpu = _flag(tagged, "enable_gpu", where)
     env, secret_names = _environment(tagged, where)
     env = {str(k): env_text(str(k), v, f"{where}.environment") for k, v in env.items()}

@@ -8,6 +8,7 @@ then passed explicitly. The resolved model is also what the plan and aggregate p
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -204,12 +205,23 @@ class Volume(Frozen):
     mount_path: AbsolutePath
 
 
+class ScriptRef(Frozen):
+    """The script as the plan and aggregate pods' copy of the spec names it: its text is the
+    worker's alone (written once in the workflow YAML), these pods need only who made a run."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
 class Service(Frozen):
     """The OSCAR service every file is processed with, resolved from an FDL or written inline."""
 
     name: Name
     image: Image
     script: str = Field(description="the script's text, run once per file")
+    script_ref: ScriptRef | None = Field(
+        None, description="(written by generate for the plan and aggregate pods, not by people)"
+    )
     cpu: Quantity = "1.0"
     memory: Quantity = "1Gi"
     gpu: int = Field(0, ge=0)
@@ -419,10 +431,21 @@ class BatchSpec(Frozen):
 
     @model_validator(mode="after")
     def _range_script(self) -> BatchSpec:
-        found = rangescript.problem(self.service.script) if self.worker.invoke == "range" else None
+        checked = self.worker.invoke == "range" and self.service.script_ref is None
+        found = rangescript.problem(self.service.script) if checked else None
         if found:
             raise ValueError(f"service.script: {found}")
         return self
+
+    def for_stages(self) -> BatchSpec:
+        """This spec without the script's text: the copy the plan and aggregate pods get, so
+        the workflow YAML holds the script once (the worker's), readable."""
+        if self.service.script_ref is not None:
+            return self
+        data = self.service.script.encode("utf-8")
+        ref = ScriptRef(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+        service = self.service.model_copy(update={"script": "", "script_ref": ref})
+        return self.model_copy(update={"service": service})
 
     @property
     def output_bucket(self) -> str:
@@ -475,6 +498,11 @@ def load(
     raw_service = data.get("service")
     if not isinstance(raw_service, dict):
         raise SpecError(f"{path}: service: required (fdl, or image and script)")
+    if "script_ref" in raw_service:
+        raise SpecError(
+            f"{path}: service.script_ref is written by generate for the plan and aggregate pods;"
+            " give service.script (a path to the script)"
+        )
     if "fdl" not in raw_service and "name" not in raw_service and "name" in data:
         raw_service = {**raw_service, "name": data["name"]}  # an inline service: the spec's name
     given_output = data.get("output")

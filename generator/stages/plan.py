@@ -21,7 +21,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.bucket import lock as runlock
 from generator.build import workerpod
 from generator.clients import s3
@@ -319,6 +319,7 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
         **plan.summary(),
         "spec": spec.name,
         "identity": identity.of(spec).record(),
+        "scope": identity.scope(spec),
         "created": time.time(),
     }
     s3.put_bytes(
@@ -368,6 +369,37 @@ def plan_when_room(
             cluster = waiting.reread()
 
 
+def recorded_plan(client: Minio, spec: BatchSpec, run: str) -> rundocs.Plan | None:
+    """The run's plan.json, if it has one.
+
+    Raises:
+        Unreadable: plan.json is there but is not a plan (one line saying why).
+    """
+    where = layout.RunLayout.of(spec, run)
+    data = s3.get_optional(client, where.bucket, where.plan)
+    return rundocs.parse(rundocs.Plan, data, f"s3://{where.bucket}/{where.plan}") if data else None
+
+
+def check_scope(client: Minio, spec: BatchSpec, run: str) -> None:
+    """Refuse to plan a run over other files than it began with, even with --force: outputs are
+    stored by the key relative to the prefix, so another prefix's files would overwrite this
+    run's outputs, and the new index and report would replace its own.
+
+    Raises:
+        RunError: one line naming both scopes and how to go on.
+    """
+    recorded = recorded_plan(client, spec, run)
+    now = identity.scope(spec)
+    if recorded is None or recorded.scope is None or recorded.scope == now:
+        return  # a new run, the same files, or a run from before scopes were recorded
+    raise RunError(
+        f"run {run} is over {identity.scope_line(recorded.scope)}, not"
+        f" {identity.scope_line(now)}: planning it would overwrite its outputs and report;"
+        f" leave out --run for this spec's own run ({identity.default_run(spec)}), or pass"
+        " another --run"
+    )
+
+
 def start_line(plan: Plan, resumed: bool) -> str:
     """What this run is doing, said first: "new run X: ..." or "resuming X: 36 done, 1 to
     retry" (and why it is this wide)."""
@@ -387,11 +419,10 @@ def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     Raises:
         RunError: one line naming what changed and how to go on.
     """
-    where = layout.RunLayout.of(spec, run)
-    data = s3.get_optional(client, where.bucket, where.plan)
-    recorded = json.loads(data).get("identity") if data else None
+    plan = recorded_plan(client, spec, run)
+    recorded = plan.identity.model_dump() if plan and plan.identity else None
     now = identity.of(spec)
-    if not isinstance(recorded, dict) or recorded.get("id") == now.fingerprint:
+    if recorded is None or recorded.get("id") == now.fingerprint:
         return  # a new run, the same service, or a run from before identities were recorded
     changed = "; ".join(identity.changes(recorded, now))
     raise RunError(
@@ -416,9 +447,10 @@ def run_plan(
     """List (or take `objects`), plan, and write the plan to the bucket.
 
     Writing takes the run's lock (the aggregate removes it) after checking that the run, if
-    it exists, was made by the same service version. Two separate decisions skip the two
-    refusals: `force` takes over a lock held by a run that is not stale, and
-    `resume_other_version` resumes a run another service version began.
+    it exists, is over the same files (always) and was made by the same service version.
+    Two separate decisions skip the last two refusals: `force` takes over a lock held by a
+    run that is not stale, and `resume_other_version` resumes a run another service version
+    began.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
@@ -430,6 +462,7 @@ def run_plan(
         RunError: the run belongs to another service version, or another run holds it.
     """
     if client is not None and write:
+        check_scope(client, spec, run)
         if not resume_other_version:
             check_identity(client, spec, run)
         holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
