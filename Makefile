@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 FUSE   := /usr/bin/fusermount3
+# the run's page is tested in a real browser, Debian's headless Chromium
+CHROMIUM := /usr/bin/chromium-headless-shell
 
 .PHONY: help setup test demo workflows check-workflows docs check-docs lint bench bench-model clean
 
@@ -25,16 +27,26 @@ $(FUSE):
 	  || echo "warning: could not install fuse3; FUSE tests will skip"; \
 	else echo "warning: fusermount3 missing (apt-get install fuse3); FUSE tests will skip"; fi
 
-setup: $(STAMP) $(FUSE) ## create .venv and install the package with its dev tools (idempotent)
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq chromium-headless-shell >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium-headless-shell >/dev/null)) \
+	  || echo "warning: could not install chromium-headless-shell; browser tests will skip"; \
+	else echo "warning: chromium-headless-shell missing (apt-get install chromium-headless-shell); browser tests will skip"; fi
+
+setup: $(STAMP) $(FUSE) $(CHROMIUM) ## create .venv and install the package with its dev tools (idempotent)
 
 test: setup ## run the test suite
 	$(BIN)/pytest -q
 
 demo: setup ## write the example's workflow, then execute that very YAML locally (embedded S3, FUSE, pods)
 	$(BIN)/python examples/image-stats/make_images.py demo-data 300
-	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml -o demo-data/workflow
+	$(BIN)/oscar-batch generate examples/image-stats/batch.yaml --out-dir demo-data/workflow
 	$(BIN)/oscar-batch run demo-data/workflow/image-stats.yaml --local --data-dir demo-data
+	$(BIN)/oscar-batch report examples/image-stats/batch.yaml --data-dir demo-data
 	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
+	@echo "next: source .venv/bin/activate, then run it again (it resumes: only failures retry),"
+	@echo "  oscar-batch runs examples/image-stats/batch.yaml --data-dir demo-data, or your own"
+	@echo "  files: README.md, 'Quick start with your own data'"
 
 workflows: setup ## regenerate the committed workflows/ from examples/
 	$(BIN)/python -m generator.build.golden workflows

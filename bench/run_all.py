@@ -19,11 +19,18 @@ RUNS = [
     ),
     ("Capacity: our per-node planner vs the original cluster-total formula", ["bench_capacity.py"]),
     ("End to end, local: 5,000 images through run --local vs raw reads", ["bench_e2e.py", "5000"]),
+    ("run --local: one pod's start and stop", ["bench_pods.py", "20"]),
+    ("Input staging: worker.input link vs copy through a mount", ["bench_input.py", "5"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
+    ("Merge: one CSV output of 1k/16k/100k columns (linear)", ["bench_merge.py"]),
     (
         "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
         ["bench_runs.py", "100000", "1000000"],
+    ),
+    (
+        "Estimate: plan's estimate from a 10% sample vs the measured full run",
+        ["bench_estimate.py", "300", "3"],
     ),
     (
         "Model: YOLOv8n, worker.invoke file vs batch vs a warm loop, and the bisect cost",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.local import rclone
 from generator.spec import model as spec
 from generator.stages import aggregate
@@ -178,3 +178,16 @@ def test_report_after_a_resume_describes_this_attempt(
     again = aggregate.run_aggregate(s3, s, "r")
     assert again["attempt"]["processed"] == 0 and again["throughput_files_per_s"] == 0.0
     assert again["file_seconds"]["max"] is None and again["shards"] == {}
+
+
+def test_a_planted_plan_fails_the_aggregate_in_one_line(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    s = _spec(tmp_path, bucket)
+    stage(s3, s, "r", [File("in/a.jpg", "ok")])
+    put(s3, bucket, "oscar-batch/r/plan.json", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(rundocs.Unreadable, match=r"^s3://.*/oscar-batch/r/plan.json: nested too"):
+        aggregate.run_aggregate(s3, s, "r")
+    put(s3, bucket, "oscar-batch/r/plan.json", json.dumps({"identity": "x"}).encode())
+    with pytest.raises(rundocs.Unreadable, match="identity: input should be a valid dictionary"):
+        aggregate.run_aggregate(s3, s, "r")

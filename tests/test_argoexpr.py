@@ -172,7 +172,7 @@ def test_allow_list_refuses_and_notes() -> None:
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
         "spec": {"entrypoint": "m", "podGC": {"strategy": "OnPodSuccess"}, "templates": [
             {"name": "m", "script": {"image": "x", "source": "y"}},
-            {"name": "n", "container": {"image": "x", "resources": {}}, "memoize": {}},
+            {"name": "n", "container": {"image": "x", "imagePullPolicy": "Always"}, "memoize": {}},
             {"name": "o", "volumes": [{"name": "v", "hostPath": {"path": "/"}}]},
         ]},
     }  # fmt: skip
@@ -182,4 +182,19 @@ def test_allow_list_refuses_and_notes() -> None:
         "spec.templates[1].memoize",
         "spec.templates[2].volumes[0].hostPath",
     ]
-    assert noted == ["podGC", "resources"]
+    assert noted == ["imagePullPolicy", "podGC"]
+
+
+def test_retry_expression_after_policy_and_limit() -> None:
+    strategy = {"limit": 2, "retryPolicy": "Always",
+                "expression": "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == 137"}  # fmt: skip
+    killed = Attempt(0, 1, "Failed", "OOMKilled (exit code 137)", "137")
+    verdict = Attempt(0, 1, "Failed", "Error (exit code 1)", "1")
+    assert argoexpr.retry(strategy, [killed], 1).retry
+    stopped = argoexpr.retry(strategy, [verdict], 1)
+    assert not stopped.retry and stopped.message == "retryStrategy.expression evaluated to false"
+    assert argoexpr.retry(strategy, [killed] * 3, 1).message == "No more retries left"
+    with pytest.raises(argoexpr.ExprError, match="mismatched types"):
+        argoexpr.truth("lastRetry.exitCode == 137", {"lastRetry.exitCode": "137"})
+    with pytest.raises(argoexpr.ExprError, match="unknown name"):
+        argoexpr.truth("lastRetry.code == '1'", {})

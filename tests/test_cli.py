@@ -48,7 +48,7 @@ def test_generate_to_stdout_then_lint_the_file(tmp_path: Path) -> None:
 
 
 def test_generate_to_a_folder_with_rbac(tmp_path: Path) -> None:
-    code, out, err = invoke("generate", FISH, "-o", str(tmp_path), "--rbac")
+    code, out, err = invoke("generate", FISH, "--out-dir", str(tmp_path), "--rbac")
     assert code == 0 and out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["obsea-fish-rbac.yaml", "obsea-fish.yaml"]
     assert "wrote" in err
@@ -191,5 +191,5 @@ def test_a_bad_run_name_is_one_line(tmp_path: Path) -> None:
 def test_an_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, _, err = invoke("generate", FISH, "-o", str(blocker / "sub"))
+    code, _, err = invoke("generate", FISH, "--out-dir", str(blocker / "sub"))
     assert code == 1 and err.count("\n") == 1 and str(blocker) in err

@@ -14,6 +14,7 @@ from generator.local import rclone
 from generator.spec import model as spec
 from tests.conftest import write_spec
 from tests.staging import File, stage
+from tests.test_pages import elements
 
 
 def _spec(folder: Path, bucket: str, prefix: str, image: str) -> tuple[Path, spec.BatchSpec]:
@@ -84,7 +85,7 @@ def test_compare_two_specs_reports_exactly_the_differences(
     same = next(f for f in every["files"] if f["file"] == "same.jpg")
     assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
     missing = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
-    assert missing.exit_code == 1 and "run nope has no plan" in missing.stderr
+    assert missing.exit_code == 1 and "no run nope in s3://" in missing.stderr
 
 
 def test_runs_lists_each_run_with_its_service(
@@ -112,10 +113,69 @@ def test_runs_lists_each_run_with_its_service(
         app, ["runs", str(path), "--endpoint", s3_env.endpoint, "--set", "service.image=det:v2"]
     )
     assert (
-        "first" in table.stdout and "2023-11-14" in table.stdout and "first *" not in table.stdout
+        "first" in table.stdout and "2023-11-14" in table.stdout and "passed *" not in table.stdout
     )
+    # --html: each run's page beside an index linking those that have one
+    folder = tmp_path / "pages"
+    pages_out = cli.invoke(
+        app, ["runs", str(path), "--endpoint", s3_env.endpoint, "--html", str(folder)]
+    )
+    assert pages_out.exit_code == 0, pages_out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["first.html", "index.html"]
+    index = (folder / "index.html").read_text()
+    assert '<a href="first.html">first</a>' in index and "second" in index
+    assert "2023-11-14 22:13" in index and "Run first of" not in index
+    assert "<h1>Run" in (folder / "first.html").read_text()
 
 
 def _body(data: dict[str, object]) -> tuple[io.BytesIO, int]:
     raw = json.dumps(data).encode()
     return io.BytesIO(raw), len(raw)
+
+
+def test_compare_html_page_shows_records_changes_and_classes(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path_a, a = _spec(tmp_path / "a", bucket, "in/", "det:v1")
+    hostile = "in/<b>bold</b>.jpg"
+    stage(s3, a, "old", [
+        File("in/same.jpg", "ok", {"d.json": b"[1, 2]"}),
+        File("in/more.jpg", "ok", {"d.json": b"[1]"}),
+        File(hostile, "ok", {"d.json": b"[1, 2, 3, 4]"}),
+    ])  # fmt: skip
+    stage(s3, a, "new", [
+        File("in/same.jpg", "ok", {"d.json": b"[1, 2]"}),
+        File("in/more.jpg", "ok", {"d.json": b"[1, 2, 3]"}),
+        File(hostile, "ok", {"d.json": b"[]"}),
+    ])  # fmt: skip
+    for run, labels in (("old", ["fish", "fish", "crab"]), ("new", ["fish", "eel"])):
+        lines = "".join(
+            json.dumps({"input_key": "in/x.jpg", "label": x, "score": 0.5}) + "\n" for x in labels
+        )
+        s3.put_object(bucket, f"runs/in/{run}/results.jsonl", *_body_text(lines))
+    page = tmp_path / "compare.html"
+    args = [
+        "compare",
+        str(path_a),
+        "old",
+        "new",
+        "--endpoint",
+        s3_env.endpoint,
+        "--html",
+        str(page),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "more.jpg" in result.stdout  # the table is still printed
+    html = page.read_text()
+    found = elements(html)
+    assert found.tags.count("svg") == 3 and "script" not in found.tags  # pairs, deltas, classes
+    # the files that changed most, largest change first; keys escaped
+    assert html.index("&lt;b&gt;bold&lt;/b&gt;.jpg") < html.index("more.jpg")
+    assert "<b>bold</b>" not in html and "-4" in html and "+2" in html
+    assert "Records per label" in html and ">eel<" in html and ">crab<" in html
+
+
+def _body_text(text: str) -> tuple[io.BytesIO, int]:
+    data = text.encode()
+    return io.BytesIO(data), len(data)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -92,7 +93,7 @@ def test_the_mount_disappearing_stops_the_worker_and_nothing_lands_on_local_disk
     with mounted(s3_server, bucket, root) as point:
         proc = _start_runner(s, root, shard.id, tmp_path)
         deadline = time.monotonic() + 60  # the mount goes away mid-shard, not before it starts
-        while not list((point / "oscar-batch" / "r" / "results").rglob("*.ok")):
+        while not list((point / "results").rglob("*.ok")):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         subprocess.run([shutil.which("fusermount3") or "fusermount", "-uz", str(point)], check=True)
@@ -215,13 +216,8 @@ def test_spec_loader_never_crashes(tmp_path: Path, data: dict[str, object]) -> N
         assert loaded.name and loaded.service.image
 
 
-@requires_fuse
-def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -> None:
-    """15.9: the embedded server killed mid-run: the run gives up (localrun.S3_GIVE_UP), stops
-    every pod and leaves nothing, instead of freezing in a FUSE read for many minutes."""
-    data, path = slow_batch(
-        tmp_path, "dead", 60, 'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n'
-    )
+def _run_until_a_result(data: Path, path: Path) -> tuple[subprocess.Popen[str], int]:
+    """`run --local` started on `path`, once a first file has its result; and its S3 server."""
     exe = Path(sys.executable).parent / "oscar-batch"
     proc = subprocess.Popen(
         [str(exe), "run", str(path), "--local", "--data-dir", str(data)],
@@ -233,8 +229,47 @@ def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -
         time.sleep(0.05)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     (server,) = [c for c in children if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    os.kill(int(server), 9)
+    return proc, int(server)
+
+
+@requires_fuse
+def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -> None:
+    """15.9: the embedded server killed mid-run: the run gives up (localrun.S3_GIVE_UP), stops
+    every pod and leaves nothing, instead of freezing in a FUSE read for many minutes."""
+    data, path = slow_batch(
+        tmp_path, "dead", 60, 'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n'
+    )
+    proc, server = _run_until_a_result(data, path)
+    os.kill(server, signal.SIGKILL)
     _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 60)
     assert proc.returncode == 1
     assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert str(data) not in Path("/proc/mounts").read_text()
+
+
+@requires_fuse
+def test_a_frozen_s3_server_ends_the_run_and_no_file_is_blamed(tmp_path: Path) -> None:
+    """Issue 20 item 5: the embedded server stopped (SIGSTOP) mid-run still accepts TCP
+    connections (the kernel does): the run must give up on it as on a dead one, and the stall
+    must not be recorded as the script's timeout."""
+    data, path = slow_batch(
+        tmp_path,
+        "frozen",
+        40,
+        'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n',
+        "worker: {file_timeout: 3}\n",
+    )
+    proc, server = _run_until_a_result(data, path)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 40)
+    except subprocess.TimeoutExpired:
+        os.kill(server, signal.SIGCONT)  # let the stalled run finish as it would
+        _, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGCONT)
+    assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert proc.returncode == 1
+    assert not list(data.rglob("*.fail"))  # no file blamed for the server's stall
     assert str(data) not in Path("/proc/mounts").read_text()

@@ -86,7 +86,9 @@ def test_fields_are_partitioned_and_cover_oscars_service_type() -> None:
     assert oscar <= fdl.OSCAR_SERVICE_FIELDS
 
 
-def test_lowercase_variables_keep_yamls_spelling(tmp_path: Path) -> None:
+def test_lowercase_variables_read_as_oscar_cli_reads_them(tmp_path: Path) -> None:
+    """oscar-cli's Go decoder types a plain scalar, then prints it into the string: `1.0`
+    becomes "1", `1.10` "1.1" (spec/goyaml.py); text it does not type stays as written."""
     extra = (
         INPUT
         + "      environment:\n        variables: {A: false, B: 1.0, C: 7, D: yes-no, E: 1.10}\n"
@@ -94,11 +96,12 @@ def test_lowercase_variables_keep_yamls_spelling(tmp_path: Path) -> None:
     env = env_of(generate(fdl_spec(tmp_path, extra)))
     assert (env["A"], env["B"], env["C"], env["D"], env["E"]) == (
         "false",
-        "1.0",
+        "1",
         "7",
         "yes-no",
-        "1.10",
+        "1.1",
     )
+    # a spec is ours: its env values keep YAML's spelling
     inline = SPEC.replace("script: script.sh", "script: script.sh, env: {R: 0.50}")
     env = env_of(generate(write_spec(tmp_path, inline), "service.env.S=2.00"))
     assert (env["R"], env["S"]) == ("0.50", "2.00")
@@ -122,14 +125,14 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
     )
     path = fdl_spec(tmp_path, extra)
     doc = generate(path, "service.workdir=/app")
-    # the planner sizes the same pod: the service plus one rclone sidecar per bucket
+    # the planner sizes the same pod: the service, one rclone sidecar per bucket, Argo's wait
     containers = workerpod.pod_spec(spec.load(path))["containers"]
-    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2"]
+    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2", "wait"]
     assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
     mounts = {v["mountPath"] for v in tpl["container"]["volumeMounts"]}
-    assert {"/mnt/images", "/mnt/results", "/mnt/models", "/cache"} <= mounts
+    assert {"/mnt/images", "/mnt/.oscar-batch/results", "/mnt/models", "/cache"} <= mounts
     assert len(tpl["sidecars"]) == 3  # input, output and the FDL's mount bucket
     claims = [v for v in tpl["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [{"name": "service-volume", "persistentVolumeClaim": {"claimName": "cache"}}]

@@ -29,6 +29,7 @@ from generator.stages import aggregate
 from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
+from tests.test_pages import elements
 from tests.test_runner import KEYS
 
 pytestmark = [requires_fuse]
@@ -99,6 +100,9 @@ def test_embedded_server_run_with_hostile_keys_and_failures(tmp_path: Path) -> N
         out_dir = run_root / "outputs" / key.removeprefix("in/")
         assert (out_dir / "copy").read_bytes() == key.encode() * 10
     assert json.loads((run_root / "report.json").read_text())["succeeded"] == len(HOSTILE)
+    # the page the Argo UI shows, written by the aggregate pod beside report.json
+    page = elements((run_root / "report.html").read_text())
+    assert page.tags.count("svg") == 4 and "script" not in page.tags
     rows = (run_root / "report.csv").read_text().splitlines()
     assert len(rows) == len(keys) + 1
     assert not list(tmp_path.rglob("pwned*"))
@@ -123,17 +127,24 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
     plan_logs = data / ".oscar-batch-logs" / identity.default_run(spec.load(spec_path))
     second = _cli(str(spec_path), "--data-dir", str(data))
     assert second.exit_code == 0, second.stderr
-    assert "12/12 succeeded" in second.stderr
+    assert "nothing to do: 12/12 succeeded" in second.stderr
+    # the page beside report.json, the one the Argo UI shows
+    assert (
+        f"/oscar-batch/{identity.default_run(spec.load(spec_path))}/report.html\n" in second.stderr
+    )
+    name = identity.default_run(spec.load(spec_path))
+    assert f"resuming {name}: all 12 file(s) done, nothing to do" in second.stderr
     said = [p.read_text() for p in plan_logs.glob("*-plan-*-main.log")]
-    assert sum("0 of 12 files to process" in t for t in said) == 1
+    assert sum(f"new run {name}: 12 file(s) to process" in t for t in said) == 1
     again = _cli(str(spec_path), "--data-dir", str(data), "--no-skip-existing")
     assert again.exit_code == 0, again.stderr
-    said = [p.read_text() for p in plan_logs.glob("*-plan-*-main.log")]
-    assert sum("12 of 12 files to process" in t for t in said) == 2
+    assert f"resuming {name}: 12 file(s) to process" in again.stderr
 
 
-def slow_batch(tmp_path: Path, name: str, files: int, script: str) -> tuple[Path, Path]:
-    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name."""
+def slow_batch(
+    tmp_path: Path, name: str, files: int, script: str, extra: str = ""
+) -> tuple[Path, Path]:
+    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name (+ `extra`)."""
     data = tmp_path / "data"
     (data / "pics" / "in").mkdir(parents=True)
     for i in range(files):
@@ -141,7 +152,7 @@ def slow_batch(tmp_path: Path, name: str, files: int, script: str) -> tuple[Path
     spec_path = write_spec(
         tmp_path / "spec",
         f"name: {name}\nservice: {{name: c, image: alpine, script: script.sh, cpu: 100m,"
-        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n",
+        " memory: 64Mi}\ninput: {bucket: pics, prefix: in/}\nplanning: {max_workers: 2}\n" + extra,
         script,
     )
     return data, spec_path
@@ -199,12 +210,12 @@ def _pids(pattern: str) -> str:
 @contextmanager
 def mounted(s3_server: rclone.S3Server, bucket: str, root: Path) -> Iterator[Path]:
     """The bucket mounted as a worker pod mounts it (workerpod.mounts): read-only at
-    root/<bucket>, read-write at root/.oscar-batch/<bucket>; yields the read-write one."""
+    root/<bucket>, run r's folder read-write at root/.oscar-batch/<bucket>; yields that one."""
     env = sidecar.keyed_env(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     env = {**env, **rclone.EMBEDDED_SERVER_ENV}
     with (
         rclone.mount(bucket, root / bucket, env, read_only=True),
-        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env) as point,
+        rclone.mount(f"{bucket}/oscar-batch/r", root / workerpod.WRITE_ROOT / bucket, env) as point,
     ):
         yield point
 
@@ -215,7 +226,7 @@ def _start_runner(
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
     env = {
         **os.environ,
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),

@@ -36,8 +36,8 @@ def _pod_mounts(s: spec.BatchSpec, server: rclone.S3Server, root: Path) -> Itera
         **rclone.EMBEDDED_SERVER_ENV,
     }
     with contextlib.ExitStack() as stack:
-        for m in workerpod.mounts(s, str(root)):
-            stack.enter_context(rclone.mount(m.bucket, Path(m.point), env, read_only=m.read_only))
+        for m in workerpod.mounts(s, str(root), "r"):
+            stack.enter_context(rclone.mount(m.remote, Path(m.point), env, read_only=m.read_only))
         yield
 
 
@@ -46,7 +46,7 @@ def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root))))
+    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
     env = {
         "PATH": os.environ["PATH"],
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),
@@ -60,48 +60,52 @@ def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard
     return done.stdout
 
 
-def _spec(tmp_path: Path, bucket: str, endpoint: str, script: str) -> spec.BatchSpec:
+def _spec(
+    tmp_path: Path, bucket: str, endpoint: str, script: str, extra: str = ""
+) -> spec.BatchSpec:
     text = (
         "name: t\nservice: {name: s, image: alpine, script: script.sh, cpu: 1, memory: 1Gi}\n"
         f"input: {{endpoint: '{endpoint}', bucket: {bucket}, prefix: in/}}\n"
-        "planning: {max_workers: 1}\n"
+        f"planning: {{max_workers: 1}}\n{extra}"
     )
     return spec.load(write_spec(tmp_path / "spec", text, script))
 
 
 def test_input_and_output_mounts(tmp_path: Path) -> None:
     shared = _spec(tmp_path, "data", "http://x:1", "true\n")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(shared, "/mnt")] == [
-        ("/mnt/data", True),
-        ("/mnt/.oscar-batch/data", False),
+    # the runner's read-write mount shows the run's folder only, never the inputs
+    assert [(m.remote, m.point, m.read_only) for m in workerpod.mounts(shared, "/mnt", "r")] == [
+        ("data", "/mnt/data", True),
+        ("data/oscar-batch/r", "/mnt/.oscar-batch/data", False),
     ]
     assert sidecar.mount_args("data", "/mnt/data", read_only=True)[-1] == "--read-only"
     env = runner.environment(shared, mnt_root="/mnt", run="r", shard="0", script="/s")
     assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/data/in"
-    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data/oscar-batch/r"
+    assert env["OSCAR_BATCH_RUN_DIR"] == "/mnt/.oscar-batch/data"
     apart = spec.validate({**shared.model_dump(mode="json"), "output": {"bucket": "results"}}, "t")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(apart, "/mnt")] == [
-        ("/mnt/data", True),
-        ("/mnt/results", False),
+    assert [(m.remote, m.point, m.read_only) for m in workerpod.mounts(apart, "/mnt", "r")] == [
+        ("data", "/mnt/data", True),
+        ("results/oscar-batch/r", "/mnt/.oscar-batch/results", False),
     ]
     data = apart.model_dump(mode="json")
     data["service"]["mount"] = {"bucket": "models"}  # OSCAR's `mount`, read-write as in OSCAR
     with_mount = spec.validate(data, "t")
-    assert [(m.point, m.read_only) for m in workerpod.mounts(with_mount, "/mnt")][2:] == [
+    assert [(m.point, m.read_only) for m in workerpod.mounts(with_mount, "/mnt", "r")][2:] == [
         ("/mnt/models", False)
     ]
 
 
 @requires_fuse
-def test_a_script_cannot_delete_or_overwrite_its_sources(
-    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+@pytest.mark.parametrize("staged", ["copy", "link"])
+def test_scripts_cannot_alter_sources(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, staged: str
 ) -> None:
     hostile = (
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
         'case "$INPUT_FILE_PATH" in *rm*) rm -f "$INPUT_FILE_PATH" ;;'
         ' *) echo changed > "$INPUT_FILE_PATH" ;; esac\n'
     )
-    s = _spec(tmp_path, bucket, s3_server.endpoint, hostile)
+    s = _spec(tmp_path, bucket, s3_server.endpoint, hostile, f"worker: {{input: {staged}}}\n")
     keys = ["in/rm-1.jpg", "in/rm-2.jpg", "in/write-1.jpg", "in/write-2.jpg"]
     for key in keys:
         s3.put_object(bucket, key, io.BytesIO(key.encode()), len(key))
@@ -110,9 +114,9 @@ def test_a_script_cannot_delete_or_overwrite_its_sources(
     for key in keys:  # the bucket is untouched
         assert s3.get_object(bucket, key).read() == key.encode()
         fid = layout.file_id(key)
-        # removing INPUT_FILE_PATH removes the script's private link (as OSCAR's private copy:
-        # fine); writing through it hits the read-only mount and fails that file
-        verdict = "ok" if "/rm-" in key else "fail"
+        # the copy is the script's own, as OSCAR's; removing the link only touches the private
+        # folder, writing through it hits the read-only mount and fails that file
+        verdict = "fail" if staged == "link" and "/write-" in key else "ok"
         s3.stat_object(bucket, f"oscar-batch/r/results/{shard.id}/{fid}.{verdict}")
 
 
@@ -167,7 +171,7 @@ def _rclone_pid(wrapper: subprocess.Popen[bytes]) -> int:
 
 
 @requires_fuse
-@pytest.mark.parametrize("how", ["sigkill-rclone", "term-twice"])
+@pytest.mark.parametrize("how", ["sigkill-rclone", "term-group-twice"])
 def test_the_sidecar_never_leaves_a_dead_mount(
     s3_server: rclone.S3Server, bucket: str, tmp_path: Path, how: str
 ) -> None:
@@ -176,9 +180,9 @@ def test_the_sidecar_never_leaves_a_dead_mount(
     try:
         if how == "sigkill-rclone":
             os.kill(_rclone_pid(wrapper), signal.SIGKILL)
-        else:
-            wrapper.send_signal(signal.SIGTERM)
-            wrapper.send_signal(signal.SIGTERM)
+        else:  # as Argo's emissary signals: the whole process group (osspecific Kill)
+            os.killpg(wrapper.pid, signal.SIGTERM)
+            os.killpg(wrapper.pid, signal.SIGTERM)
         wrapper.wait(30)
         left_mounted = _fuse_mounted(point)
     finally:

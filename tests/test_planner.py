@@ -192,3 +192,27 @@ def test_the_runs_own_files_are_never_input(s3: Minio, bucket: str, tmp_path: Pa
     assert plan.files == 2
     again = planner.run_plan(s3, s, "t", ROOMY)
     assert again.files == 2
+
+
+def test_another_runs_bookkeeping_is_never_input(tmp_path: Path) -> None:
+    """A chain in layout run: the second service reads the first one's output folder, which
+    holds that run's folder; only its outputs are input (issue 22: 9 planned instead of 2)."""
+    text = "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: b-1, prefix: mid/}\n"
+    s = spec.load(write_spec(tmp_path, text))
+    run = "mid/first-0123456789/"
+    listing = [
+        (f"{run}{name}", 1)
+        for name in (
+            "index.tsv", "lock.json", "plan.json", "report.csv", "report.json", "results.csv",
+            "results.jsonl", "results/0000/0123456789abcdef.ok", "shards/0000.tsv",
+            "outputs/street.mp4/street/img1.jpg", "outputs/street.mp4/street/img2.jpg",
+        )
+    ] + [("mid/own/plan.json", 1), ("mid/index.tsv", 1)]  # fmt: skip
+    got = planner.collect(listing, s, set(), "second")
+    assert got.keys == [
+        f"{run}outputs/street.mp4/street/img1.jpg",
+        f"{run}outputs/street.mp4/street/img2.jpg",
+        "mid/index.tsv",  # a folder with no plan.json beside it is no run folder
+        "mid/own/plan.json",
+    ]
+    assert list(got.sizes) == [1, 1, 1, 1]

@@ -72,6 +72,15 @@ def cluster_queue(name: str, nominal: dict[str, str], used: dict[str, str]) -> d
     }
 
 
+# Argo's init and wait containers declare no resources by default: a quota on cpu/memory
+# needs a LimitRange to admit them (test_gatekeepers, test_a_quota_without_limitrange_...)
+DEFAULTS = {
+    "kind": "LimitRange",
+    "metadata": {"name": "defaults", "namespace": "batch"},
+    "spec": {"limits": [{"type": "Container", "default": {"cpu": "100m", "memory": "128Mi"}}]},
+}
+
+
 @pytest.fixture()
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -92,23 +101,26 @@ def test_a_resource_quota_caps_the_width(server: FakeServer, tmp_path: Path) -> 
         {"requests.cpu": "4500m", "limits.memory": "10Gi", "pods": "3"},
     )  # fmt: skip
     server.routes["/api/v1/namespaces/batch/resourcequotas"] = paginated("ResourceQuota", [quota])
+    server.routes["/api/v1/namespaces/batch/limitranges"] = paginated("LimitRange", [DEFAULTS])
     state = cluster.from_api(kubeconfig(tmp_path, server.url), namespace="batch")
     plan = planner.run_plan(None, _spec(tmp_path), "r", state, OBJECTS, write=False)
     # 5.5 cores left / 1.2 per pod
     assert plan.workers == 4
     assert plan.reason == "4 worker(s), limited by ResourceQuota batch/compute requests.cpu"
     fits = {q.resource: q.fits for q in plan.quotas}
-    assert fits == {"requests.cpu": 4, "limits.memory": 60, "pods": 47}
+    # the wait container's LimitRange default (128Mi) counts too: 90Gi / 1.625Gi
+    assert fits == {"requests.cpu": 4, "limits.memory": 55, "pods": 47}
 
 
 def test_an_exhausted_quota_is_a_reason_to_wait(server: FakeServer, tmp_path: Path) -> None:
     quota = resource_quota("compute", {"requests.memory": "8Gi"}, {"requests.memory": "7Gi"})
     server.routes["/api/v1/namespaces/batch/resourcequotas"] = paginated("ResourceQuota", [quota])
+    server.routes["/api/v1/namespaces/batch/limitranges"] = paginated("LimitRange", [DEFAULTS])
     state = cluster.from_api(kubeconfig(tmp_path, server.url), namespace="batch")
     with pytest.raises(ClusterError) as caught:
         planner.run_plan(None, _spec(tmp_path), "r", state, OBJECTS, write=False)
     assert str(caught.value) == (
-        "ResourceQuota batch/compute: requests.memory has 1.0Gi left, a worker pod needs 1.5Gi"
+        "ResourceQuota batch/compute: requests.memory has 1.0Gi left, a worker pod needs 1.6Gi"
     )
 
 
@@ -116,6 +128,7 @@ def test_a_kueue_queue_caps_the_width_and_labels_the_workers(
     server: FakeServer, tmp_path: Path
 ) -> None:
     server.routes["/api/v1/namespaces/batch/resourcequotas"] = paginated("ResourceQuota", [])
+    server.routes["/api/v1/namespaces/batch/limitranges"] = paginated("LimitRange", [])
     server.routes["/apis/kueue.x-k8s.io/v1beta1/namespaces/batch/localqueues/team-a"] = (
         lambda q, h: (200, local_queue("team-a", "cq-a"))
     )
@@ -138,6 +151,7 @@ def test_a_kueue_queue_caps_the_width_and_labels_the_workers(
 
 def test_a_missing_kueue_queue_is_one_line(server: FakeServer, tmp_path: Path) -> None:
     server.routes["/api/v1/namespaces/batch/resourcequotas"] = paginated("ResourceQuota", [])
+    server.routes["/api/v1/namespaces/batch/limitranges"] = paginated("LimitRange", [])
     with pytest.raises(ClusterError, match=r"refused to get Kueue LocalQueue batch/nope.*404"):
         cluster.from_api(kubeconfig(tmp_path, server.url), namespace="batch", kueue_queue="nope")
 
@@ -149,6 +163,7 @@ def test_plan_shows_quotas_from_a_snapshot(tmp_path: Path) -> None:
             kubectl_list(
                 *BIG,
                 resource_quota("compute", {"requests.cpu": "10"}, {"requests.cpu": "4500m"}),
+                DEFAULTS,
                 local_queue("team-a", "cq-a"),
                 cluster_queue("cq-a", {"cpu": "100"}, {"cpu": "0"}),
             )
@@ -171,7 +186,10 @@ def test_plan_shows_quotas_from_a_snapshot(tmp_path: Path) -> None:
          "-o", "json"],
     )  # fmt: skip
     quotas = json.loads(as_json.stdout)["quotas"]
-    assert {q["source"]: q["fits"] for q in quotas} == {
-        "ResourceQuota batch/compute": 4,
-        "Kueue ClusterQueue cq-a (LocalQueue team-a)": 83,
-    }
+    assert (
+        {q["source"]: q["fits"] for q in quotas}
+        == {
+            "ResourceQuota batch/compute": 4,
+            "Kueue ClusterQueue cq-a (LocalQueue team-a)": 76,  # 100 cores / (1.2 + the wait container's 0.1 default)
+        }
+    )

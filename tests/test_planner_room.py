@@ -46,6 +46,7 @@ class BusyCluster:
         server.routes["/api/v1/pods"] = pods
         quotas = paginated("ResourceQuota", [])
         server.routes["/api/v1/namespaces/argo/resourcequotas"] = quotas
+        server.routes["/api/v1/namespaces/argo/limitranges"] = paginated("LimitRange", [])
 
 
 @pytest.fixture()

@@ -47,13 +47,17 @@ def test_new_model_version_new_run_then_compare(tmp_path: Path) -> None:
 
     v1_name = identity.default_run(spec.load(path, ["service.env.MODEL=v1"]))
     v2_name = identity.default_run(spec.load(path, ["service.env.MODEL=v2"]))
-    code, v1, _ = run("v1")
+    code, v1, err = run("v1")
     assert code == 0 and v1["run"] == v1_name and v1["succeeded"] == 3
+    assert f"new run {v1_name}: 3 file(s) to process (3 worker(s)" in err  # said at the start
     # the same service again resumes its run: nothing to do, and the report says so
-    code, again, _ = run("v1")
+    code, again, err = run("v1")
     assert code == 0 and again["run"] == v1_name
-    assert again["attempt"] == {"processed": 0, "succeeded": 0, "failed": 0}
-    assert again["throughput_files_per_s"] == 0.0
+    assert f"resuming {v1_name}: all 3 file(s) done, nothing to do" in err
+    assert again["attempt"] == {"processed": 0, "succeeded": 0, "failed": 0, "nothing_to_do": True}
+    # the first attempt's figures stay: not overwritten by a re-run that did nothing
+    for figure in ("wall_seconds", "throughput_files_per_s", "file_seconds", "workers"):
+        assert again[figure] == v1[figure], figure
     v1_outputs = data / "pics" / "oscar-batch" / v1_name / "outputs"
     before = {p: p.read_bytes() for p in v1_outputs.rglob("*") if p.is_file()}
     # a new model version starts a new run and processes every file; v1 stays as it was
@@ -67,11 +71,13 @@ def test_new_model_version_new_run_then_compare(tmp_path: Path) -> None:
     # the plan pod refuses (no retry: a verdict); run --local shows why, then the failure
     assert (
         f"oscar-batch: run {v1_name} was made by another service version (env MODEL v1 -> v2):"
-        f" leave out --run for a new run of this version ({v2_name}), or pass --force to resume"
-        f" {v1_name} with it"
+        f" leave out --run for a new run of this version ({v2_name}), or pass"
+        f" --resume-other-version to resume {v1_name} with it"
     ) in err
     assert "retry in" not in err and "Failed" in err.strip().splitlines()[-1]
-    code, forced, _ = run("v2", "--run", v1_name, "--force")
+    code, _, err = run("v2", "--run", v1_name, "--force")  # a lock's takeover is another decision
+    assert code == 1 and "--resume-other-version" in err
+    code, forced, _ = run("v2", "--run", v1_name, "--resume-other-version")
     assert code == 0 and forced["attempt"]["processed"] == 0  # all done by v1 already
     # runs lists both, with the service that made each
     listing = cli.invoke(
@@ -101,4 +107,4 @@ def test_new_model_version_new_run_then_compare(tmp_path: Path) -> None:
     assert (by_file["b.jpg"]["a"]["records"], by_file["b.jpg"]["b"]["records"]) == (1, 2)
     assert by_file["c.jpg"]["verdict"] == "only_a" and by_file["c.jpg"]["b"]["status"] == "failed"
     table = cli.invoke(app, ["compare", str(path), v1_name, v2_name, "--data-dir", str(data)])
-    assert "1 identical, 1 differ, 1 only in" in table.stdout.replace("\n", " ")
+    assert "1 identical, 1 differ, 1 only in" in table.stderr.replace("\n", " ")

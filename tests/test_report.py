@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.local import rclone
+from generator.spec.model import load
 from tests.conftest import write_spec
+from tests.test_pages import elements, synthetic_report
 
 REPORT = {
     "run": "r", "service": "s", "input": "s3://b/in/", "planned": 3, "succeeded": 2, "failed": 1, "missing": 0,
@@ -47,7 +49,7 @@ def test_report_table_and_json(
         app, ["report", str(spec), "--run", "other", "--endpoint", s3_env.endpoint]
     )
     assert missing.exit_code == 1
-    assert "oscar-batch/other/report.json does not exist" in missing.stderr
+    assert "no run other in s3://" in missing.stderr
     assert s3_env.secret_key not in missing.stderr + missing.stdout
 
 
@@ -89,6 +91,28 @@ def test_report_reads_a_local_runs_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == REPORT
     missing = cli.invoke(app, [*args[:2], "--run", "other", *args[4:]])
-    assert (
-        missing.exit_code == 1 and "oscar-batch/other/report.json does not exist" in missing.stderr
+    assert missing.exit_code == 1 and "no run other in " in missing.stderr
+
+
+def test_report_html_draws_the_page_from_report_json(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    folder = data / "pics" / "oscar-batch"
+    spec = write_spec(
+        tmp_path,
+        "name: t\nservice: {name: s, image: a, script: script.sh}\ninput: {bucket: pics}\n",
     )
+    new = synthetic_report(load(spec), 300, 3)
+    for run, report in (("new", new), ("old", REPORT)):  # "old": a version with no series
+        (folder / run).mkdir(parents=True)
+        (folder / run / "report.json").write_text(json.dumps(report))
+    cli = CliRunner()
+    for run, charts in (("new", 4), ("old", 0)):
+        page = tmp_path / f"{run}.html"
+        args = ["report", str(spec), "--run", run, "--data-dir", str(data), "--html", str(page)]
+        result = cli.invoke(app, [*args, "-o", "json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["run"] in ("r1", "r")  # stdout stays the report
+        assert f"page written to {page}" in result.stderr
+        assert elements(page.read_text()).tags.count("svg") == charts
+    denied = cli.invoke(app, [*args[:-1], str(tmp_path / "no" / "such" / "dir.html")])
+    assert denied.exit_code == 1 and denied.stderr.startswith("oscar-batch: cannot write")

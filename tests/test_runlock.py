@@ -104,3 +104,54 @@ def test_a_live_process_of_this_host_keeps_its_lock(
     put(s3, bucket, where.lock, _held(socket.gethostname(), os.getppid()))
     with pytest.raises(RunError, match=f"pid {os.getppid()}"):
         runlock.acquire(s3, s, "r", settle=0)  # another process of this host, alive
+
+
+def test_a_workflow_holds_its_lock_whichever_pod_asks(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    s = _spec(tmp_path, bucket)
+    where = layout.RunLayout.of(s, "r")
+    first = runlock.acquire(s3, s, "r", settle=0, workflow="uid-1")
+    # another pod of the same workflow (a retried plan: new hostname and pid)
+    held = json.loads(s3.get_object(bucket, where.lock).read())
+    put(s3, bucket, where.lock, json.dumps({**held, "host": "old-pod", "pid": 1}).encode())
+    again = runlock.acquire(s3, s, "r", settle=0, workflow="uid-1")
+    assert again.workflow == first.workflow == "uid-1"
+    with pytest.raises(RunError, match=r"locked by workflow uid-1 \(pod "):
+        runlock.acquire(s3, s, "r", settle=0, workflow="uid-2")
+    with pytest.raises(RunError, match="locked by workflow uid-1"):
+        runlock.acquire(s3, s, "r", settle=0)  # nor a process outside any workflow
+    # only its own workflow's aggregate removes it
+    assert not runlock.release_if_mine(s3, s, "r", "uid-2")
+    assert list(s3.list_objects(bucket, where.lock))
+    assert runlock.release_if_mine(s3, s, "r", "uid-1")
+    assert not list(s3.list_objects(bucket, where.lock))
+
+
+def test_a_plan_waiting_for_room_keeps_its_lock_fresh(
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    from generator.clients.kube import ClusterState
+    from generator.errors import ClusterError
+    from generator.stages import plan as planner
+    from tests.k8s import node
+
+    s = _spec(tmp_path, bucket)
+    put(s3, bucket, "a.jpg", b"x")
+    where = layout.RunLayout.of(s, "r")
+    full = ClusterState([node("n1", cpu="100m")])
+
+    def stamp() -> float:
+        (obj,) = s3.list_objects(bucket, where.lock)
+        return obj.last_modified.timestamp()
+
+    stamps_seen: list[float] = []
+    waiting = planner.Waiting(
+        lambda: (stamps_seen.append(stamp()), full)[1], lambda _line: None, 2.5,
+        sleep=lambda seconds: time.sleep(1.1),
+    )  # fmt: skip
+    with pytest.raises(ClusterError, match="waited"):
+        planner.run_plan(s3, s, "r", full, waiting=waiting, workflow="uid-1")
+    # each look at the cluster rewrote the lock (a quiet run folder goes stale)
+    assert len(stamps_seen) >= 2 and stamps_seen[-1] > stamps_seen[0]
+    assert not list(s3.list_objects(bucket, where.lock))  # released when the wait failed

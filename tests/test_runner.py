@@ -64,9 +64,9 @@ class Layout:
         self.data = self.mnt / "data"
         self.run_dir = self.data / "oscar-batch" / "r1"
         (self.run_dir / "shards").mkdir(parents=True)
-        # the runner writes through the bucket's second, read-write mount (workerpod.mounts)
+        # the runner writes through a read-write mount of the run's folder (workerpod.mounts)
         (self.mnt / workerpod.WRITE_ROOT).mkdir()
-        (self.mnt / workerpod.WRITE_ROOT / "data").symlink_to(self.data)
+        (self.mnt / workerpod.WRITE_ROOT / "data").symlink_to(self.run_dir)
         self.script = tmp_path / "script.sh"
         self.script.write_text(self.spec.service.script)
         self.runner = tmp_path / "runner.sh"
@@ -187,17 +187,18 @@ def test_skip_existing_off_processes_again(tmp_path: Path) -> None:
     assert [line.split(" ")[0] for line in lay.run().stdout.splitlines()] == ["ok"]
 
 
-def test_scripts_without_shebang_run_with_sh_and_with_one_use_it(tmp_path: Path) -> None:
+def test_file_mode_runs_every_script_as_oscar_does(tmp_path: Path) -> None:
+    """`/bin/sh SCRIPT` whatever the first line says (faas-supervisor execute_function)."""
     lay = Layout(tmp_path, script='echo "$0" > "$TMP_OUTPUT_DIR/how"\n')
     lay.add(["in/a.jpg"])
     assert lay.run().returncode == 0
-    assert (lay.run_dir / "outputs" / "a.jpg" / "how").read_text().strip().endswith("script")
+    assert (lay.run_dir / "outputs" / "a.jpg" / "how").read_text().strip().endswith("script.sh")
     bash = Layout(
         tmp_path / "b", script='#!/bin/bash\necho "${BASH_VERSION:-none}" > "$TMP_OUTPUT_DIR/how"\n'
     )
     bash.add(["in/a.jpg"])
     assert bash.run().returncode == 0
-    assert (bash.run_dir / "outputs" / "a.jpg" / "how").read_text().strip() != "none"
+    assert (bash.run_dir / "outputs" / "a.jpg" / "how").read_text().strip() == "none"
 
 
 def test_a_service_that_writes_nothing_succeeds_with_no_outputs(tmp_path: Path) -> None:

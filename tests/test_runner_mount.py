@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
@@ -17,7 +16,9 @@ from tests.test_runner_batch import BATCH
 pytestmark = [requires_fuse]
 
 
-def _run(tmp_path: Path, script: str, worker: str, keys: list[str]) -> tuple[dict[str, Any], Path]:
+def _run(
+    tmp_path: Path, script: str, worker: str, keys: list[str], service: str = "", *args: str
+) -> tuple[dict[str, Any], Path]:
     data = tmp_path / "data"
     for key in keys:
         path = data / "pics" / key
@@ -25,13 +26,14 @@ def _run(tmp_path: Path, script: str, worker: str, keys: list[str]) -> tuple[dic
         path.write_bytes(key.encode() * 100)
     spec_path = write_spec(
         tmp_path / "spec",
-        "name: modes\nservice: {name: m, image: alpine, script: script.sh, cpu: 100m, memory: 64Mi}\n"
+        "name: modes\nservice: {name: m, image: alpine, script: script.sh, cpu: 100m,"
+        f" memory: 64Mi{service}}}\n"
         f"input: {{bucket: pics, prefix: in/}}\nworker: {{{worker}}}\n"
         "failure: {max_failed_ratio: 0.5}\n",
         script,
     )
     done = CliRunner().invoke(
-        app, ["run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json"]
+        app, ["run", str(spec_path), "--local", "--data-dir", str(data), "-o", "json", *args]
     )
     assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout), data / "pics"
@@ -51,15 +53,22 @@ def test_batch_mode_through_run_local(tmp_path: Path) -> None:
 
 
 def test_a_workdir_script_writing_next_to_its_input_leaves_the_bucket_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    app_dir = tmp_path / "app"  # run --local: the script runs where the command was started
+    app_dir = tmp_path / "app"  # the image's WORKDIR, with the service's program
     app_dir.mkdir()
     (app_dir / "fish_detector.py").write_text(FISH_DETECTOR)
-    monkeypatch.chdir(app_dir)
     keys = ["in/a.jpg", "in/sub/b.jpg"]
     data = tmp_path / "data" / "pics" / "in"
-    report, bucket = _run(tmp_path, FISH_SCRIPT, "file_timeout: 30", keys)
+    report, bucket = _run(
+        tmp_path,
+        FISH_SCRIPT,
+        "file_timeout: 30",
+        keys,
+        f", workdir: {app_dir}",
+        "--image-dir",
+        f"alpine={app_dir}",
+    )
     assert report["succeeded"] == 2
     assert sorted(snapshot(data)) == ["a.jpg", "sub/b.jpg"]  # nothing added, nothing removed
     out = next(bucket.glob("oscar-batch/*/outputs/sub/b.jpg"))

@@ -51,29 +51,28 @@ def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -
     assert main["command"][:2] == ["sh", "-c"]
     assert main["resources"]["requests"] == {"cpu": "1.0", "memory": "3Gi"}
     assert main["resources"]["limits"] == main["resources"]["requests"]
-    # the input read-only at OSCAR's path, the same bucket read-write for the runner's writes
+    # the input read-only at OSCAR's path, only the run's folder read-write for the runner
     points = ["/mnt/fish-detector", "/mnt/.oscar-batch/fish-detector"]
+    remotes = ["s3:fish-detector", "s3:fish-detector/output/{{workflow.parameters.run}}"]
     assert main["volumeMounts"] == [
         {"name": f"bucket-{i}", "mountPath": p, "mountPropagation": "HostToContainer"}
         for i, p in enumerate(points)
     ]
     reads, writes = worker["sidecars"]
-    for sidecar, point in zip((reads, writes), points, strict=True):
+    for sidecar, point, remote in zip((reads, writes), points, remotes, strict=True):
         assert sidecar["image"].startswith("rclone/rclone:")
         assert sidecar["securityContext"] == {"privileged": True}
         assert sidecar["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
         rclone_args = sidecar["command"][5:]  # sh -c SCRIPT $0 POINT, then rclone's arguments
         assert sidecar["command"][4] == point
-        assert rclone_args[:3] == ["mount", "s3:fish-detector", point]
+        assert rclone_args[:3] == ["mount", remote, point]
         assert rclone_args[3:5] == ["--vfs-cache-mode", "off"]
     assert "--read-only" in reads["command"] and "--read-only" not in writes["command"]
     assert worker["volumes"] == [{"name": f"bucket-{i}", "emptyDir": {}} for i in range(2)]
     assert worker["retryStrategy"]["limit"] == 3
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["BUCKET_DIR"] == "/mnt/fish-detector"
-    assert env["OSCAR_BATCH_RUN_DIR"] == (
-        "/mnt/.oscar-batch/fish-detector/output/{{workflow.parameters.run}}"
-    )
+    assert env["OSCAR_BATCH_RUN_DIR"] == ("/mnt/.oscar-batch/fish-detector")
     assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/fish-detector/input"
     assert env["OSCAR_BATCH_SHARD"] == "{{inputs.parameters.shard}}"
     script = worker["inputs"]["artifacts"][0]
@@ -110,9 +109,17 @@ def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> No
     assert braces == {
         "{{workflow.parameters.run}}",
         "{{workflow.parameters.force}}",
+        "{{workflow.parameters.resume_other_version}}",
+        "{{workflow.uid}}",
         "{{inputs.parameters.shard}}",
         "{{tasks.plan.outputs.parameters.shards}}",
         "{{item}}",
+        # the aggregate's metrics read its own output parameters
+        "{{outputs.parameters.succeeded}}",
+        "{{outputs.parameters.failed}}",
+        "{{outputs.parameters.missing}}",
+        "{{outputs.parameters.files_per_second}}",
+        "{{outputs.parameters.wall_seconds}}",
     }
 
 
@@ -141,7 +148,10 @@ def test_secrets_are_references_only(tmp_path: Path) -> None:
     keys = [e for e in worker["sidecars"][0]["env"] if "valueFrom" in e]
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in keys} == {"s3-keys"}
     # two buckets: two sidecars, each its own emptyDir
-    assert [c["command"][6] for c in worker["sidecars"]] == ["s3:data", "s3:results"]
+    assert [c["command"][6] for c in worker["sidecars"]] == [
+        "s3:data",
+        "s3:results/oscar-batch/{{workflow.parameters.run}}",
+    ]
     assert lint.lint_text(text, "secretive.yaml") == []
 
 

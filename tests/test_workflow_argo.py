@@ -3,6 +3,7 @@ labels, accounts, Pod Security, CronWorkflow fields per Argo version."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import yaml
 from typer.testing import CliRunner
 
 from generator import lint
+from generator.bucket import layout
 from generator.build import rbac, workerpod, workflow
 from generator.cli import app
+from generator.local import argoexpr
 from generator.spec import model as spec
 from generator.spec import quantity
-from tests.conftest import EXAMPLES, write_spec
+from tests.conftest import EXAMPLES, ROOT, write_spec
 
 FISH = EXAMPLES / "fish-detector" / "batch.yaml"
 # metadata.labels values (k8s.io/apimachinery/pkg/util/validation, IsValidLabelValue)
@@ -106,9 +109,22 @@ def test_the_aggregate_does_not_run_without_a_plan(fish: spec.BatchSpec) -> None
 @pytest.mark.parametrize("version", ["3.5", "3.6", "3.7", "4.0", "4.1"])
 def test_retries_cap_the_wait_never_the_attempts(fish: spec.BatchSpec, version: str) -> None:
     templates = _templates(_doc(_with(fish, "argo", version=version)))
-    for name, policy in (("plan", "OnError"), ("worker", "Always"), ("aggregate", "OnError")):
+    # what Argo retries (processNodeRetries, emulated by local/argoexpr.retry): the stages'
+    # verdicts (exit 1) are final; a deleted pod (Error) or a killed one (137) is retried
+    cases = {
+        ("Failed", "Error (exit code 1)"): {"plan": False, "worker": True, "aggregate": False},
+        ("Failed", "OOMKilled (exit code 137)"): {"plan": True, "worker": True, "aggregate": True},
+        ("Error", "pod deleted"): {"plan": True, "worker": True, "aggregate": True},
+    }
+    for (phase, message), expected in cases.items():
+        code = message.rpartition("exit code ")[2].rstrip(")") if "exit code" in message else "-1"
+        attempt = argoexpr.Attempt(0.0, 1.0, phase, message, code)
+        for name, retried in expected.items():
+            decision = argoexpr.retry(templates[name]["retryStrategy"], [attempt], 1.0)
+            assert decision.retry is retried, (name, phase, message)
+    for name in ("plan", "worker", "aggregate"):
         strategy = templates[name]["retryStrategy"]
-        assert strategy["retryPolicy"] == policy and strategy["limit"] >= 1
+        assert strategy["limit"] >= 1
         backoff = strategy["backoff"]
         # maxDuration would become every retry pod's deadline (operator.go)
         assert "maxDuration" not in backoff
@@ -218,25 +234,13 @@ def test_rbac_output_never_overwrites_a_secret(tmp_path: Path) -> None:
 
 
 def test_pod_security_is_said_where_the_user_meets_it(tmp_path: Path) -> None:
-    out = CliRunner().invoke(app, ["generate", str(FISH), "-o", str(tmp_path), "--rbac"])
+    out = CliRunner().invoke(app, ["generate", str(FISH), "--out-dir", str(tmp_path), "--rbac"])
     assert out.exit_code == 0
     assert "Pod Security" in out.stderr and "privileged" in out.stderr
     assert (
         "pod-security.kubernetes.io/enforce=privileged"
         in (tmp_path / "obsea-fish-rbac.yaml").read_text()
     )
-
-
-def test_plan_and_aggregate_pass_restricted(fish: spec.BatchSpec) -> None:
-    templates = _templates(_doc(fish))
-    for name in ("plan", "aggregate"):
-        pod = templates[name]["securityContext"]
-        container = templates[name]["container"]["securityContext"]
-        assert pod["runAsNonRoot"] is True
-        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert container["allowPrivilegeEscalation"] is False
-        assert container["capabilities"] == {"drop": ["ALL"]}
-        assert "privileged" not in container
 
 
 # --- Argo versions ------------------------------------------------------------------------------
@@ -285,3 +289,54 @@ def test_a_nightly_workflow_lints_clean_for_its_argo_version_only(version: str) 
     # v3.5 knows only `schedule`, gone from v4; `schedules` exists from v3.6 (issue 10 item 11)
     other = "4.1" if version == "3.5" else "3.5"
     assert lint.lint_text(text, "nightly.yaml", version=other)
+
+
+@pytest.mark.parametrize("version", ["3.5", "3.6", "3.7", "4.0", "4.1"])
+def test_the_report_is_an_output_artifact_the_ui_shows_inline(
+    fish: spec.BatchSpec, version: str
+) -> None:
+    s = _with(fish, "argo", version=version)
+    text = workflow.to_yaml(s)
+    assert lint.lint_text(text, "fish.yaml", version=version) == []
+    artifacts = _templates(yaml.safe_load(text))["aggregate"]["outputs"]["artifacts"]
+    where = layout.RunLayout(s.output_bucket, f"{s.output.prefix}{{{{workflow.parameters.run}}}}/")
+    assert [(a["name"], a["path"], a["s3"]["key"]) for a in artifacts] == [
+        ("report-html", "/tmp/oscar-batch/report.html", where.report_html),
+        ("report-json", "/tmp/oscar-batch/report.json", where.report_json),
+    ]
+    for a in artifacts:
+        # uncompressed, or the UI says "cannot be shown because it is a tgz"; optional, or an
+        # aggregate stopped before writing it errors the node (executor.go, saveArtifact)
+        assert a["archive"] == {"none": {}} and a["optional"] is True
+        assert a["s3"]["bucket"] == s.output_bucket
+        assert (a["s3"]["endpoint"], a["s3"]["insecure"]) == ("minio.minio:9000", True)
+        assert a["s3"]["accessKeySecret"] == {
+            "name": s.input.credentials_secret,
+            "key": "AWS_ACCESS_KEY_ID",
+        }
+        assert a["s3"]["secretKeySecret"]["name"] == s.input.credentials_secret
+    tls = _with(s, "input", endpoint="https://s3.example.org:8443")
+    https = _templates(_doc(tls))["aggregate"]["outputs"]["artifacts"][0]["s3"]
+    assert (https["endpoint"], https["insecure"]) == ("s3.example.org:8443", False)
+
+
+def test_metrics_read_the_aggregate_outputs_and_feed_the_dashboard(fish: spec.BatchSpec) -> None:
+    aggregate = _templates(_doc(fish))["aggregate"]
+    declared = {p["name"] for p in aggregate["outputs"]["parameters"]}
+    metrics = aggregate["metrics"]["prometheus"]
+    for m in metrics:
+        value = re.fullmatch(r"\{\{outputs\.parameters\.(\w+)\}\}", m["gauge"]["value"])
+        assert value and value[1] in declared, m
+        assert [label["key"] for label in m["labels"]][:2] == ["service", "run"]
+        assert m["labels"][1]["value"] == "{{workflow.parameters.run}}"
+    files = {m["labels"][2]["value"] for m in metrics if m["name"] == "oscar_batch_files"}
+    assert files == {"succeeded", "failed", "missing"}
+    # Argo exports a custom metric as argo_workflows_<name>; the dashboard queries exactly those
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = set(re.findall(r"argo_workflows_\w+", json.dumps(dashboard)))
+    assert used == {f"argo_workflows_{m['name']}" for m in metrics}
+    # the lint checks the metric fields as Argo's validator does
+    broken = _doc(fish)
+    _templates(broken)["aggregate"]["metrics"]["prometheus"][0]["help"] = ""
+    problems = lint.lint_text(yaml.safe_dump(broken), "broken.yaml")
+    assert [p.rule for p in problems] == ["metric"]

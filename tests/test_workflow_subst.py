@@ -55,7 +55,13 @@ def argo_substitute(text: str, values: dict[str, str]) -> str:
     return text
 
 
-TAGS = {workflow.RUN: "run-1", workflow.SHARD: "0003", workflow.FORCE: "false"}
+TAGS = {
+    workflow.RUN: "run-1",
+    workflow.SHARD: "0003",
+    workflow.FORCE: "false",
+    workflow.OTHER_VERSION: "false",
+    workflow.UID: "u-1",
+}
 HOSTILE_SCRIPT = (
     '#!/bin/sh\necho "pid $$ at $(date) in $(HOME) and ${HOME}"\n'
     'printf \'%s\' "$$(INPUT_FILE_PATH)" > "$TMP_OUTPUT_DIR/x"\n'
@@ -103,7 +109,7 @@ def test_the_pod_sees_the_spec_bytes(tmp_path: Path) -> None:
         assert "$child" in words[2] and "$$" not in words[2]
     for stage in ("plan", "aggregate"):
         _, _, stage_raw = _pod_view(doc, stage)
-        assert json.loads(stage_raw["spec"]) == s.model_dump(mode="json")
+        assert json.loads(stage_raw["spec"]) == s.for_stages().model_dump(mode="json")
 
 
 @pytest.mark.parametrize(

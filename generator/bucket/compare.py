@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from generator.bucket import layout, merge
+from generator.bucket import records as record_count
 from generator.bucket.reader import Store
 from generator.bucket.results import ResultIndex, output_groups
 from generator.clients import s3
@@ -40,13 +41,16 @@ class Side:
     run: str
     where: layout.RunLayout
     index: ResultIndex
+    records: list[str] | None = None  # where an output's records are (records.parse_path)
 
     @classmethod
-    def open(cls, store: Store, spec: BatchSpec, run: str) -> Side:
+    def open(cls, store: Store, spec: BatchSpec, run: str, records: str | None = None) -> Side:
         where = layout.RunLayout.of(spec, run)
         if store.read(where.plan) is None:
             raise StorageError(f"run {run} has no plan ({where.plan} does not exist)")
-        return cls(store, spec, run, where, ResultIndex.build(store.listing(where.results)))
+        index = ResultIndex.build(store.listing(where.results))
+        path = None if records is None else record_count.parse_path(records)
+        return cls(store, spec, run, where, index, path)
 
     def keys(self) -> Iterator[tuple[str, str]]:
         """(key relative to the input prefix, key) of every planned, supported file."""
@@ -79,7 +83,8 @@ class Side:
                 if countable and len(kept) <= COUNT_LIMIT:
                     kept += chunk
             whole = countable and len(kept) <= COUNT_LIMIT
-            out[name] = (digest.hexdigest(), merge.count(name, bytes(kept)) if whole else None)
+            counted = record_count.count(name, bytes(kept), self.records) if whole else None
+            out[name] = (digest.hexdigest(), counted)
         return out
 
 

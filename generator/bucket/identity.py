@@ -1,4 +1,5 @@
-"""The identity of what processes a run's files, and the default run name derived from it.
+"""The identity of what processes a run's files, what the run is over, and the default run
+name derived from both.
 
 A run resumes by name, so a name that ignores the model would resume a v1 run with v2 and
 label v1's outputs as v2's. The identity is what decides a file's outputs: the image (its
@@ -7,6 +8,10 @@ environment (secret values by name only). Resources (cpu, memory, gpu), the log 
 how files are grouped per invocation (worker.invoke, worker.batch_size) are left out: they
 change speed and placement, not what a correct script computes from a file. Registries are
 not consulted: a tag that moves is only noticed when the spec pins the digest.
+
+What a run is over (its `scope`: input bucket, prefix and globs) is part of the run name too:
+outputs are stored under the key relative to the prefix, so two prefixes' `x.jpg` would
+share one outputs folder, and the second plan would replace the first's index and report.
 """
 
 from __future__ import annotations
@@ -52,15 +57,36 @@ def of(spec: BatchSpec) -> Identity:
     return Identity(
         image=image,
         digest=digest if at and digest.startswith("sha256:") else None,
-        script_sha256=hashlib.sha256(spec.service.script.encode("utf-8")).hexdigest(),
+        script_sha256=spec.service.script_ref.sha256
+        if spec.service.script_ref
+        else hashlib.sha256(spec.service.script.encode("utf-8")).hexdigest(),
         env=dict(sorted(spec.service.env.items())),
         secret_env=tuple(sorted(spec.service.secret_env)),
     )
 
 
+def scope(spec: BatchSpec) -> dict[str, Any]:
+    """What a run is over (pure): plan.json keeps it, a run over anything else is refused."""
+    return {
+        "bucket": spec.input.bucket,
+        "prefix": spec.input.prefix,
+        "include": list(spec.input.include),
+        "exclude": list(spec.input.exclude),
+    }
+
+
+def scope_line(record: dict[str, Any]) -> str:
+    """`s3://bucket/prefix` with its globs when they are not the default (`*`)."""
+    globs = [*record.get("include", ["*"]), *(f"!{g}" for g in record.get("exclude", []))]
+    shown = "" if globs == ["*"] else f" ({' '.join(globs)})"
+    return f"s3://{record.get('bucket')}/{record.get('prefix')}{shown}"
+
+
 def default_run(spec: BatchSpec) -> str:
-    """`<spec name>-<fingerprint>`: a new model version starts a new run, the same one resumes."""
-    return f"{spec.name}-{of(spec).fingerprint}"
+    """`<spec name>-<10 hex>` of the service version and the scope: a new model version or
+    another input folder starts a new run, the same ones resume."""
+    canonical = json.dumps([of(spec).fingerprint, scope(spec)], sort_keys=True)
+    return f"{spec.name}-{hashlib.sha256(canonical.encode()).hexdigest()[:FINGERPRINT_CHARS]}"
 
 
 def changes(recorded: dict[str, Any], now: Identity) -> list[str]:

@@ -9,7 +9,7 @@
     <output.prefix><run>/finished/<shard>      a shard with no unit left to take
     <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
-    <output.prefix><run>/report.json, report.csv
+    <output.prefix><run>/report.json, report.csv, report.html
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
@@ -103,6 +103,10 @@ class RunLayout:
         return self.root + "report.csv"
 
     @property
+    def report_html(self) -> str:
+        return self.root + "report.html"
+
+    @property
     def lock(self) -> str:
         return self.root + "lock.json"
 
@@ -141,7 +145,11 @@ def parse_result_key(key: str) -> tuple[str, str, str] | None:
 
 
 # The aggregate's output parameters: the workflow declares them, the aggregate stage writes them.
-OUTPUT_PARAMETERS = ("processed", "succeeded", "failed", "missing", "report")
+OUTPUT_PARAMETERS = (
+    "processed", "succeeded", "failed", "missing", "report", "files_per_second", "wall_seconds",
+)  # fmt: skip
+# The aggregate's output artifacts (Argo name, file name): copies of what it stores in the bucket.
+OUTPUT_ARTIFACTS = (("report-html", "report.html"), ("report-json", "report.json"))
 
 
 def index_line(key: str, size: int) -> str:
@@ -165,3 +173,37 @@ def parse_index_line(line: str) -> tuple[str, int, str, str]:
         text, reason = key.rsplit("\t", 1)
         return fid, int(size), json.loads(text), reason
     return fid, int(size), key, ""
+
+
+class RunFolders:
+    """Recognises run folders in a listing, whatever spec wrote them: a folder holding both
+    `plan.json` and `index.tsv` is one. Its bookkeeping (everything but `outputs/`) is never
+    input: a service whose input folder holds another run's folder (a chain of services in
+    layout run, or input and output in one folder) must not process plans and results.
+    """
+
+    def __init__(self) -> None:
+        self._plans: set[str] = set()
+        self._indexes: set[str] = set()
+
+    def see(self, key: str) -> None:
+        """Note one listed key."""
+        folder, _, name = key.rpartition("/")
+        if name == "plan.json":
+            self._plans.add(folder + "/")
+        elif name == "index.tsv":
+            self._indexes.add(folder + "/")
+
+    def roots(self) -> set[str]:
+        """The run folders seen so far, each ending in '/'."""
+        return self._plans & self._indexes
+
+    @staticmethod
+    def bookkeeping(key: str, roots: set[str]) -> bool:
+        """Whether `key` is a run's own file (not one of its outputs) under one of `roots`."""
+        at = key.find("/")
+        while at != -1:
+            if key[: at + 1] in roots and not key.startswith("outputs/", at + 1):
+                return True
+            at = key.find("/", at + 1)
+        return False

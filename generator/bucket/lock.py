@@ -10,12 +10,17 @@ two overlapping writers the later one wins and the earlier one sees the other's 
 gives up. What that guarantees without If-None-Match: both runs go on only if one run's
 read-then-write took longer than the other's whole write-and-settle (more than SETTLE).
 
-Stale rule: a lock is stale when its holder is this very process (a retry inside one
-process), when it was taken on this host by a process that no longer exists (Ctrl-C, kill;
-in a pod the host is the pod's name, so only that pod's own retry matches), or when nothing
-in the run folder (the lock, any result) was written for `quiet_seconds` (twice the per-file
-timeout plus 10 minutes: a live worker writes a result at least that often).
-`--force` takes over a lock that is not stale.
+In a workflow the holder is the workflow (its uid): Argo retries a plan pod as a new pod,
+with a new name, hostname and PID, and that retry must find the lock its own workflow took;
+the aggregate removes the lock only when its workflow holds it (a run taken over with
+--force is not released by the old workflow).
+
+Stale rule: a lock is stale when its holder is this very workflow or process (a retry),
+when it was taken on this host by a process that no longer exists (Ctrl-C, kill), or when
+nothing in the run folder (the lock, any result) was written for `quiet_seconds` (twice the
+per-file timeout plus 10 minutes: a live worker writes a result at least that often; a plan
+waiting for room rewrites the lock meanwhile, `renew`). `--force` takes over a lock that is
+not stale.
 """
 
 from __future__ import annotations
@@ -45,9 +50,12 @@ class Holder:
     pid: int
     started: float
     token: str
+    workflow: str = ""  # the uid of the Argo workflow holding it ("" outside a workflow)
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
+        if self.workflow:
+            return f"workflow {self.workflow} (pod {self.host}) since {when}"
         return f"{self.owner} on {self.host} (pid {self.pid}) since {when}"
 
 
@@ -55,12 +63,12 @@ def quiet_seconds(spec: BatchSpec) -> float:
     return 2.0 * spec.worker.file_timeout + 600.0
 
 
-def me(now: float) -> Holder:
+def me(now: float, workflow: str = "") -> Holder:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # a container's uid without a passwd entry
         user = str(os.getuid())
-    return Holder(user, socket.gethostname(), os.getpid(), now, secrets.token_hex(8))
+    return Holder(user, socket.gethostname(), os.getpid(), now, secrets.token_hex(8), workflow)
 
 
 def _alive(pid: int) -> bool:
@@ -74,20 +82,29 @@ def _alive(pid: int) -> bool:
 
 
 def stale_locally(held: Holder, mine: Holder) -> bool:
-    """This process's own lock, or one of a dead process of this host."""
-    if held.host != mine.host:
+    """This workflow's or this process's own lock, or one of a dead process of this host."""
+    if mine.workflow:
+        return held.workflow == mine.workflow
+    if held.host != mine.host or held.workflow:
         return False
     return held.pid == mine.pid or not _alive(held.pid)
 
 
 def _read(client: Minio, where: layout.RunLayout) -> Holder | None:
     data = s3.get_optional(client, where.bucket, where.lock)
-    if data is None:
-        return None
+    return None if data is None else parse(data)
+
+
+def holder(client: Minio, spec: BatchSpec, run: str) -> Holder | None:
+    """Who holds the run's lock, if anyone."""
+    return _read(client, layout.RunLayout.of(spec, run))
+
+
+def parse(data: bytes) -> Holder:
+    """A lock object's holder (an unreadable one is "unknown": not a run of this version)."""
     try:
         return Holder(**json.loads(data))
     except (ValueError, TypeError):
-        # unreadable: whoever wrote it is not a run of this version; take it as the run's
         return Holder("unknown", "unknown", 0, 0.0, "")
 
 
@@ -102,15 +119,21 @@ def _newest_write(client: Minio, where: layout.RunLayout, since: float) -> float
 
 
 def acquire(
-    client: Minio, spec: BatchSpec, run: str, *, force: bool = False, settle: float = SETTLE
+    client: Minio,
+    spec: BatchSpec,
+    run: str,
+    *,
+    force: bool = False,
+    settle: float = SETTLE,
+    workflow: str = "",
 ) -> Holder:
-    """Take the run's lock.
+    """Take the run's lock, for `workflow` (its uid) when run by one.
 
     Raises:
         RunError: another live run holds it (one line naming the holder).
     """
     where = layout.RunLayout.of(spec, run)
-    mine = me(time.time())
+    mine = me(time.time(), workflow)
     body = json.dumps(asdict(mine)).encode()
     held = _read(client, where)
     if held is not None and not force and not stale_locally(held, mine):
@@ -135,7 +158,25 @@ def acquire(
     return mine
 
 
+def renew(client: Minio, spec: BatchSpec, run: str, holder: Holder) -> None:
+    """Write the held lock again: the run folder has a fresh write while nothing else is
+    written (the plan waiting for room), so no one takes the run as quiet and stale."""
+    where = layout.RunLayout.of(spec, run)
+    body = json.dumps(asdict(holder)).encode()
+    s3.put_bytes(client, where.bucket, where.lock, body, "application/json")
+
+
 def release(client: Minio, spec: BatchSpec, run: str) -> None:
-    """Remove the lock (the aggregate's last act; a missing lock is fine)."""
+    """Remove the lock (a missing lock is fine)."""
     where = layout.RunLayout.of(spec, run)
     s3.remove(client, where.bucket, where.lock)
+
+
+def release_if_mine(client: Minio, spec: BatchSpec, run: str, workflow: str) -> bool:
+    """Remove the lock when workflow `workflow` holds it (the aggregate's last act; a
+    stopped run --local). True when it is gone; False when another holder has it."""
+    held = _read(client, layout.RunLayout.of(spec, run))
+    if held is not None and held.workflow != workflow:
+        return False
+    release(client, spec, run)
+    return True

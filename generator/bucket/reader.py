@@ -87,8 +87,8 @@ class FolderStore:
     def read(self, key: str) -> bytes | None:
         try:
             return (self.root / key).read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # as S3 answers: a "folder" is no object
 
     def chunks(self, key: str) -> Iterator[bytes]:
         with (self.root / key).open("rb") as handle:

@@ -60,11 +60,11 @@ def environment(
         script: where the service script is.
     """
     layout_root = f"{spec.output.prefix}{run}"
-    reads, writes = workerpod.mounts(spec, mnt_root)[:2]  # input, then where runs are written
+    reads, writes = workerpod.mounts(spec, mnt_root, run)[:2]  # input, then the run's folder
     input_dir = f"{reads.point}/{spec.input.prefix}"
     env = {
         "OSCAR_BATCH_SHARD": shard,
-        "OSCAR_BATCH_RUN_DIR": f"{writes.point}/{layout_root}",
+        "OSCAR_BATCH_RUN_DIR": writes.point,
         "OSCAR_BATCH_INPUT_DIR": input_dir.rstrip("/"),
         "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
         "OSCAR_BATCH_INPUT_PREFIX": spec.input.prefix,
@@ -79,7 +79,22 @@ def environment(
         # OSCAR gives every service container its name (grycap/oscar pkg/types/service.go
         # addServiceMetadataEnvVars); the runner also builds JOB_UUID from it, as OSCAR does.
         "OSCAR_SERVICE_NAME": spec.service.name,
+        "OSCAR_BATCH_INPUT": spec.worker.input,
+        "OSCAR_BATCH_EXIT_CODE": spec.worker.exit_code,
+        "OSCAR_BATCH_LAYOUT": spec.output.layout,
     }
+    if spec.output.layout == "oscar":
+        env["OSCAR_BATCH_OUTPUTS"] = outputs_text(spec, mnt_root)
     if spec.service.log_level:
         env["LOG_LEVEL"] = spec.service.log_level
     return {**spec.service.env, **env}
+
+
+def outputs_text(spec: BatchSpec, mnt_root: str) -> str:
+    """OSCAR's outputs for the runner, one line each: the folder files go to, its key prefix
+    in its bucket, the name prefixes, an empty field, the name suffixes (TAB-separated; the
+    model keeps tabs and line breaks out of them)."""
+    lines = []
+    for folder, t in zip(workerpod.target_dirs(spec, mnt_root), spec.output.targets, strict=True):
+        lines.append("\t".join((folder, t.prefix, *t.name_prefixes, "", *t.name_suffixes)))
+    return "\n".join(lines)

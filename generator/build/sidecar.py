@@ -12,6 +12,7 @@ REMOTE = "s3"
 def mount_args(bucket: str, point: str, read_only: bool = False) -> list[str]:
     """`rclone mount` arguments with OSCAR's flags and no VFS write cache.
 
+    `bucket` may name a folder of it (`bucket/prefix`): only that folder is mounted.
     `--vfs-cache-mode off` streams writes, so `cp` returns once the object is stored: the
     sidecar is killed as soon as the main container ends, and write-back would lose outputs.
     `--no-unicode-normalization`: without it rclone's VFS "fixes up" a name to a canonically
@@ -26,19 +27,22 @@ def mount_args(bucket: str, point: str, read_only: bool = False) -> list[str]:
     ]  # fmt: skip
 
 
-# The sidecar's entrypoint: rclone in the background, TERM/INT/HUP forwarded to it, and a
-# lazy unmount on every way out. rclone unmounts itself on SIGTERM, but not when it is
-# SIGKILLed (OOM, grace period over) or signalled again mid-unmount; the dead FUSE mount left
-# in the emptyDir then hangs the pod in Terminating. Argo stops sidecars with `kill -15 1`
-# (workflow/signal/signal.go, killCommand), i.e. this shell, hence the trap; `wait` returns
-# early on a trapped signal, so the loop waits until rclone is really gone. The rclone/rclone
-# image is alpine with fuse3 (rclone's Dockerfile), so fusermount3; busybox umount -l else.
+# The sidecar's entrypoint: rclone in the background and a lazy unmount on every way out.
+# Argo's emissary runs the command in its own process group and delivers every signal to
+# the whole group (workflow/executor/osspecific, Kill: syscall.Kill(-pgid, sig)), so rclone
+# gets the SIGTERM itself: the shell must not forward it again. rclone stops watching signals
+# after the first (lib/atexit Register: signal.Stop), so a second SIGTERM killed it in the
+# middle of its unmount. The shell only traps the signals (so it outlives rclone; `wait`
+# returns early on a trapped signal, hence the loop until rclone is really gone). The unmount
+# below is for a SIGKILLed rclone (OOM, grace period over): a dead FUSE mount left in the
+# emptyDir hangs the pod in Terminating. The rclone/rclone image is alpine with fuse3
+# (rclone's Dockerfile), so fusermount3; busybox umount -l else.
 SIDECAR_SCRIPT = """\
 point=$1
 shift
 rclone "$@" &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
+trap : TERM INT HUP
 while :; do
   wait "$child"
   code=$?

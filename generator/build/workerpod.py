@@ -15,40 +15,68 @@ from generator.spec import quantity
 from generator.spec.model import BatchSpec
 
 GPU = "nvidia.com/gpu"
+RUNTIME_UID = 10001  # the runtime image's USER (Dockerfile): plan and aggregate run as it
 # Bucket names cannot start with '.', so this folder never shadows OSCAR's /mnt/<bucket>.
 WRITE_ROOT = ".oscar-batch"
 
 
 @dataclass(frozen=True)
 class Mount:
-    """One rclone mount of a worker pod (one sidecar each)."""
+    """One rclone mount of a worker pod (one sidecar each): a bucket, or a folder of it."""
 
     bucket: str
     point: str
     read_only: bool
+    prefix: str = ""  # only the keys under it are mounted (the point shows them without it)
+
+    @property
+    def remote(self) -> str:
+        """What rclone mounts: `bucket` or `bucket/folder`."""
+        return f"{self.bucket}/{self.prefix}".rstrip("/")
 
 
-def mounts(spec: BatchSpec, mnt_root: str) -> list[Mount]:
+def mounts(spec: BatchSpec, mnt_root: str, run: str) -> list[Mount]:
     """The worker's bucket mounts, input first.
 
     The input is mounted read-only at OSCAR's path, /mnt/<bucket>: a script that deletes or
     rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy) fails that file
-    and never touches the bucket. The runner writes through a read-write mount: of the output
-    bucket at /mnt/<bucket>, or, when the output shares the input bucket, a second mount of it
-    at /mnt/.oscar-batch/<bucket>. The service's own `mount` bucket, if any, comes last.
+    and never touches the bucket. The runner writes through a read-write mount of the run's
+    folder only (`<output.prefix><run>/` of the output bucket) at /mnt/.oscar-batch/<bucket>:
+    the script shares the runner's container, so whatever that mount shows it can write, and
+    it must show neither the inputs nor other runs, even when input and output share a bucket.
+    The service's own `mount` bucket, if any, comes last, read-write as under OSCAR.
+
+    Args:
+        run: the run name (an Argo expression in a workflow).
     """
     root = mnt_root.rstrip("/")
     out = spec.output_bucket
-    write_point = f"{root}/{WRITE_ROOT}/{out}" if out == spec.input.bucket else f"{root}/{out}"
     found = [
         Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True),
-        Mount(out, write_point, read_only=False),
+        Mount(out, f"{root}/{WRITE_ROOT}/{out}", False, f"{spec.output.prefix}{run}/"),
     ]
     extra = spec.service.mount
     if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
         # OSCAR's `mount` of a further bucket, read-write at /mnt/<bucket> as OSCAR mounts it
         found.append(Mount(extra.bucket, f"{root}/{extra.bucket}", read_only=False))
-    return found
+    return found + target_mounts(spec, root)
+
+
+def target_mounts(spec: BatchSpec, root: str) -> list[Mount]:
+    """One read-write mount per folder of OSCAR's outputs (layout oscar), of that folder only
+    (the script may write where its outputs go, nothing else), at /mnt/.oscar-batch/.outputs/<i>
+    (OSCAR itself mounts no output; a bucket name cannot start with '.')."""
+    folders = dict.fromkeys((t.bucket, t.prefix) for t in spec.output.targets)
+    return [
+        Mount(bucket, f"{root}/{WRITE_ROOT}/.outputs/{i}", False, prefix)
+        for i, (bucket, prefix) in enumerate(folders)
+    ]
+
+
+def target_dirs(spec: BatchSpec, mnt_root: str) -> list[str]:
+    """Where each of OSCAR's outputs (layout oscar) is written: its folder's mount point."""
+    points = {(m.bucket, m.prefix): m.point for m in target_mounts(spec, mnt_root.rstrip("/"))}
+    return [points[(t.bucket, t.prefix)] for t in spec.output.targets]
 
 
 def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
@@ -71,6 +99,17 @@ WRITE_BUFFER = 5 * MIB * 4
 OPEN_FILES = 2
 
 
+# A namespace whose ResourceQuota tracks limits.cpu refuses a container without one
+# (quota "must specify"): every container declares both. rclone's FUSE reads burst above its
+# request; half a core keeps a mount from being throttled while the service computes.
+SIDECAR_CPU_LIMIT = "500m"
+# the plan and aggregate pods' (listing, report) requests and limits
+STAGE_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+
+
 def sidecar_memory_need() -> int:
     """Bytes one mount sidecar needs: base + OPEN_FILES x (read buffer + write chunks)."""
     return RCLONE_BASE + OPEN_FILES * (READ_BUFFER + WRITE_BUFFER)
@@ -90,7 +129,10 @@ def sidecar_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
         )
     return {
         "requests": {"cpu": spec.worker.sidecar_cpu, "memory": spec.worker.sidecar_memory},
-        "limits": {"memory": spec.worker.sidecar_memory},
+        "limits": {
+            "cpu": max(spec.worker.sidecar_cpu, SIDECAR_CPU_LIMIT, key=quantity.parse),
+            "memory": spec.worker.sidecar_memory,
+        },
     }
 
 
@@ -99,14 +141,13 @@ def pod_spec(spec: BatchSpec) -> dict[str, Any]:
     containers = [{"name": "main", "resources": service_resources(spec)}]
     containers += [
         {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
-        for i, _ in enumerate(mounts(spec, "/mnt"))
+        for i, _ in enumerate(mounts(spec, "/mnt", "run"))
     ]
-    executor = {"requests": dict(spec.planning.executor_requests)}
-    if spec.planning.executor_requests:
-        # Argo adds its `wait` sidecar and, for the script artifact, an `init` container
-        containers.append({"name": "wait", "resources": executor})
-        return {
-            "containers": containers,
-            "initContainers": [{"name": "init", "resources": executor}],
-        }
-    return {"containers": containers}
+    # Argo adds its `wait` container and an `init` one, with the controller's
+    # executor.resources (nothing by default): the spec says what the controller sets
+    executor = {
+        "requests": dict(spec.planning.executor_requests),
+        "limits": dict(spec.planning.executor_limits),
+    }
+    containers.append({"name": "wait", "resources": executor})
+    return {"containers": containers, "initContainers": [{"name": "init", "resources": executor}]}

@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from hera.workflows import (
     DAG,
     Container,
     CronWorkflow,
     Env,
+    Gauge,
+    Label,
+    NoneArchiveStrategy,
     Parameter,
     RawArtifact,
+    S3Artifact,
     SecretEnv,
     Task,
     UserContainer,
@@ -27,19 +32,26 @@ from hera.workflows import models as m
 
 from generator import __version__
 from generator.bucket import identity, layout
-from generator.build import rbac, runner_script, sidecar, workerpod
+from generator.build import rbac, runner_script, sidecar, summary, workerpod
 from generator.clients import s3
 from generator.errors import SpecError
 from generator.spec.model import BatchSpec
 
 RUN = "{{workflow.parameters.run}}"
+# A CronWorkflow's night: the UTC date its workflow was created (operator.go
+# setGlobalParameters: workflow.creationTimestamp.<strftime letter>)
+NIGHT = "".join(f"{{{{workflow.creationTimestamp.{letter}}}}}" for letter in "Ymd")
 SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
+OTHER_VERSION = "{{workflow.parameters.resume_other_version}}"
+UID = "{{workflow.uid}}"  # the run lock's holder: the workflow, whichever pod retries
 SPEC_PATH = "/etc/oscar-batch/spec.json"
-SCRIPT_PATH = "/etc/oscar-batch/script.sh"
+# OSCAR's path of the script (oscar pkg/types/service.go ConfigPath, ScriptFileName): its $0
+SCRIPT_PATH = "/oscar/config/script.sh"
 OUT_DIR = "/tmp/oscar-batch"
 MNT = "/mnt"
 STAGE_RETRIES = 3
+STAGE_RETRY_EXPRESSION = "lastRetry.status == 'Error' || lastRetry.exitCode == '137'"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 # The aggregate runs whatever became of the workers, so every file is accounted for. Argo
 # rejects `continueOn` beside `depends`, so the condition names every finished outcome. A
@@ -75,8 +87,31 @@ def _inert_json(data: Any) -> str:
     return json.dumps(data, indent=1, sort_keys=True).replace("{{", "{\\u007b")
 
 
+# What the aggregate's metrics read: its own output parameters (validate.go allows a template
+# to reference its `outputs.` for metric emission; docs/variables.md, "Metrics").
+METRIC_TAGS = tuple(f"{{{{outputs.parameters.{n}}}}}" for n in layout.OUTPUT_PARAMETERS)
 # The only `{{...}}` the generated workflow may carry: Argo fills exactly these.
-ARGO_TAGS = (RUN, SHARD, FORCE, "{{tasks.plan.outputs.parameters.shards}}", "{{item}}")
+ARGO_TAGS = (
+    RUN,
+    NIGHT,
+    SHARD,
+    FORCE,
+    OTHER_VERSION,
+    UID,
+    "{{tasks.plan.outputs.parameters.shards}}",
+    "{{item}}",
+    *METRIC_TAGS,
+)
+
+
+def run_name(spec: BatchSpec) -> str:
+    """The run every template names: the `run` parameter, or for a CronWorkflow one run per
+    night, `<default run>-<YYYYMMDD>`. A nightly run is a new run folder: objects uploaded
+    again under a known key are processed again, and a night never resumes another night's
+    run (a manual `argo submit --from cronwf/...` the same day resumes that day's)."""
+    if spec.argo.kind == "CronWorkflow":
+        return f"{identity.default_run(spec)}-{NIGHT}"
+    return RUN
 
 
 def _refuse_foreign_tags(node: Any, path: str = "") -> None:
@@ -113,7 +148,12 @@ def version(spec: BatchSpec) -> tuple[int, int]:
 
 
 def retry(
-    spec: BatchSpec, limit: int, first: str, cap: str, policy: str = "Always"
+    spec: BatchSpec,
+    limit: int,
+    first: str,
+    cap: str,
+    policy: str = "Always",
+    expression: str | None = None,
 ) -> m.RetryStrategy:
     """Retry (on `policy`), waiting `first`, doubling, never more than `cap` between tries.
 
@@ -128,7 +168,9 @@ def retry(
         if version(spec) >= (3, 7)
         else m.Backoff(duration=first, factor=m.IntOrString(1))
     )
-    return m.RetryStrategy(limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff)
+    return m.RetryStrategy(
+        limit=m.IntOrString(limit), retry_policy=policy, backoff=backoff, expression=expression
+    )
 
 
 def _s3_env(spec: BatchSpec, access: str, secret: str) -> list[Env | SecretEnv]:
@@ -160,7 +202,7 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     return UserContainer(
         name=f"mount-{index}",
         image=spec.argo.rclone_image,
-        command=_literal(sidecar.sidecar_command(mount.bucket, mount.point, mount.read_only)),
+        command=_literal(sidecar.sidecar_command(mount.remote, mount.point, mount.read_only)),
         env=[
             *_env(sidecar.remote_env(endpoint(spec))),
             *_s3_env(spec, *sidecar.KEY_ENV),
@@ -175,33 +217,117 @@ def _mount_sidecar(spec: BatchSpec, index: int, mount: workerpod.Mount) -> UserC
     )
 
 
+def _report_artifacts(spec: BatchSpec) -> list[S3Artifact]:
+    """report.html and report.json as the aggregate's output artifacts, at the run's own keys.
+
+    Each names its location in full (bucket, endpoint, key, the spec's Secret), so it needs
+    no artifact repository; Argo's wait container uploads it whatever the aggregate's exit
+    code (cmd/argoexec/commands/wait.go), a missing file is skipped when `optional`
+    (executor.go, saveArtifact: the aggregate may stop before writing it), and the file's
+    name keeps its MIME type (stageArchiveFile). The UI shows an artifact inline only when
+    it is not a tgz (`archive.none`) and its key ends in .html/.json (artifact-panel.tsx).
+    """
+    url = urlsplit(endpoint(spec))
+    # the run's folder as RunLayout has it, with the run left to Argo (the aggregate checks it)
+    where = layout.RunLayout(spec.output_bucket, f"{spec.output.prefix}{run_name(spec)}/")
+    keys = {"report.html": where.report_html, "report.json": where.report_json}
+    secret = spec.input.credentials_secret
+    return [
+        S3Artifact(
+            name=name,
+            path=f"{OUT_DIR}/{file}",
+            endpoint=url.netloc,
+            insecure=url.scheme == "http",
+            bucket=where.bucket,
+            key=keys[file],
+            access_key_secret=m.SecretKeySelector(name=secret, key="AWS_ACCESS_KEY_ID"),
+            secret_key_secret=m.SecretKeySelector(name=secret, key="AWS_SECRET_ACCESS_KEY"),
+            archive=NoneArchiveStrategy(),
+            optional=True,
+        )
+        for name, file in layout.OUTPUT_ARTIFACTS
+    ]
+
+
+def _report_metrics(spec: BatchSpec) -> list[Gauge]:
+    """The run's figures as Prometheus gauges, emitted by Argo's controller when the aggregate
+    ends (exported as `argo_workflows_<name>`; docs/workflow-telemetry.md, "Custom metrics").
+
+    Only when the aggregate wrote its outputs (`when`): an empty value cannot be emitted and
+    would mark the workflow with a metrics error. One series per service and run.
+    """
+    labels = [Label(key="service", value=spec.service.name), Label(key="run", value=run_name(spec))]
+    wrote = "'{{outputs.parameters.succeeded}}' != ''"
+
+    def gauge(name: str, help_: str, parameter: str, *extra: Label) -> Gauge:
+        return Gauge(
+            name=name,
+            help=help_,
+            labels=[*labels, *extra],
+            value=f"{{{{outputs.parameters.{parameter}}}}}",
+            realtime=False,
+            when=wrote,
+        )
+
+    files = "Files of an oscar-batch run by outcome (missing counts unsupported ones)"
+    return [
+        *(
+            gauge("oscar_batch_files", files, status, Label(key="status", value=status))
+            for status in ("succeeded", "failed", "missing")
+        ),
+        gauge(
+            "oscar_batch_files_per_second",
+            "Files an oscar-batch run processed per second of its latest attempt",
+            "files_per_second",
+        ),
+        gauge(
+            "oscar_batch_wall_seconds",
+            "Seconds from an oscar-batch run's latest plan to its aggregate",
+            "wall_seconds",
+        ),
+    ]
+
+
 def _stage(
-    spec: BatchSpec, stage: str, args: list[str], outputs: list[Parameter], account: str
+    spec: BatchSpec,
+    stage: str,
+    args: list[str],
+    outputs: list[Parameter | S3Artifact],
+    account: str,
+    metrics: list[Gauge] | None = None,
 ) -> Container:
-    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact."""
+    """A plan/aggregate container: this package's runtime image, the spec as a raw artifact
+    (without the script's text, which only the worker runs: the YAML holds it once)."""
     return Container(
         name=stage,
         image=spec.argo.runtime_image,
-        command=_literal(["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", RUN, *args]),
+        command=_literal(
+            ["oscar-batch", "stage", stage, "--spec", SPEC_PATH, "--run", run_name(spec), *args]
+        ),
         inputs=[
             RawArtifact(
                 name="spec",
                 path=SPEC_PATH,
-                data=_inert_json(spec.model_dump(mode="json")),
+                data=_inert_json(spec.for_stages().model_dump(mode="json")),
             )
         ],
         outputs=outputs,
+        metrics=metrics,
         env=[
             *_env({s3.ENDPOINT_ENV: endpoint(spec)}),
             *_s3_env(spec, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         ],
-        resources=m.ResourceRequirements(
-            requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
-        ),
+        resources=m.ResourceRequirements(**workerpod.STAGE_RESOURCES),
         # Pod Security "restricted" (pod-security-standards): non-root, RuntimeDefault seccomp,
-        # no escalation, no capabilities; the pod-level part also covers Argo's own containers.
+        # no escalation, no capabilities. The pod-level part also applies to Argo's init and
+        # wait containers, whose argoexec image has no USER (root): runAsNonRoot alone makes
+        # the kubelet refuse them (kuberuntime verifyRunAsNonRoot) and the pod never starts,
+        # so the uid is given. Escalation and capabilities exist per container only: Argo's
+        # take them from the controller's executor.securityContext (docs/argo.md).
         pod_security_context=m.PodSecurityContext(
-            run_as_non_root=True, seccomp_profile=m.SeccompProfile(type="RuntimeDefault")
+            run_as_non_root=True,
+            run_as_user=workerpod.RUNTIME_UID,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
         security_context=m.SecurityContext(
             run_as_non_root=True,
@@ -213,18 +339,23 @@ def _stage(
         # A stage's non-zero exit is a verdict a retry would repeat (a refused run, too many
         # failed files); transient S3/API errors are retried inside, by the clients
         # (s3.make_client). What is left for Argo is a pod that ended in Error (deleted,
-        # evicted, node lost): OnError retries exactly those (operator.go, processNodeRetries).
-        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", policy="OnError"),
+        # evicted, node lost) and one killed (exit 137: OOM-killed, or SIGKILL), which Argo
+        # marks Failed, not Error: a killed aggregate left the lock and no report. The
+        # expression retries exactly those (operator.go processNodeRetries: policy, then
+        # limit, then the expression over buildRetryStrategyLocalScope's strings).
+        retry_strategy=retry(spec, STAGE_RETRIES, "10s", "1m", expression=STAGE_RETRY_EXPRESSION),
     )
 
 
 def _worker(spec: BatchSpec) -> Container:
-    env = runner_script.environment(spec, mnt_root=MNT, run=RUN, shard=SHARD, script=SCRIPT_PATH)
+    env = runner_script.environment(
+        spec, mnt_root=MNT, run=run_name(spec), shard=SHARD, script=SCRIPT_PATH
+    )
     secret_env = [
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
-    mounts = workerpod.mounts(spec, MNT)
+    mounts = workerpod.mounts(spec, MNT, run_name(spec))
     volumes = [
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(mounts)
@@ -345,7 +476,7 @@ def build(spec: BatchSpec) -> Workflow:
     naming: dict[str, Any] = (
         {"generate_name": f"{spec.name}-"} if spec.argo.kind == "Workflow" else {"name": spec.name}
     )
-    # Forbid: a night still running when the next starts would share its run folder
+    # Forbid: a night still running when the next starts would run beside it
     extra: dict[str, Any] = (
         {"schedules": [spec.argo.schedule], "concurrency_policy": "Forbid"}
         if spec.argo.kind == "CronWorkflow"
@@ -357,20 +488,32 @@ def build(spec: BatchSpec) -> Workflow:
         **extra,
         namespace=spec.argo.namespace,
         entrypoint="main",
+        on_exit="release",
         service_account_name=rbac.executor_account(spec),
         image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
         or None,
         arguments=[
-            Parameter(
-                name="run",
-                value=identity.default_run(spec),
-                description="run name: a new name starts over, the same name resumes",
+            *(
+                []
+                if spec.argo.kind == "CronWorkflow"  # its run is the night's (run_name)
+                else [
+                    Parameter(
+                        name="run",
+                        value=identity.default_run(spec),
+                        description="run name: a new name starts over, the same name resumes",
+                    )
+                ]
             ),
             Parameter(
                 name="force",
                 value="false",
-                description="true: resume a run made by another service version, or held by"
-                " a run that is gone (its lock)",
+                description="true: take over the run's lock from a run that is gone",
+            ),
+            Parameter(
+                name="resume_other_version",
+                value="false",
+                description="true: resume a run that another service version (image, script,"
+                " env) began; its files then mix both versions",
             ),
         ],
         # a static cap: the plan never fans out wider than max_workers, plus plan and aggregate
@@ -385,19 +528,32 @@ def build(spec: BatchSpec) -> Workflow:
         plan = _stage(
             spec,
             "plan",
-            ["--shards-out", f"{OUT_DIR}/shards.json", "--force", FORCE],
+            [
+                "--shards-out",
+                f"{OUT_DIR}/shards.json",
+                "--force",
+                FORCE,
+                "--resume-other-version",
+                OTHER_VERSION,
+                "--workflow-uid",
+                UID,
+            ],
             [Parameter(name="shards", value_from=m.ValueFrom(path=f"{OUT_DIR}/shards.json"))],
             rbac.plan_account(spec),
         )
         aggregate_step = _stage(
             spec,
             "aggregate",
-            ["--outputs-dir", OUT_DIR],
+            ["--outputs-dir", OUT_DIR, "--workflow-uid", UID],
             [
-                Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
-                for n in layout.OUTPUT_PARAMETERS
+                *(
+                    Parameter(name=n, value_from=m.ValueFrom(path=f"{OUT_DIR}/{n}", default=""))
+                    for n in layout.OUTPUT_PARAMETERS
+                ),
+                *_report_artifacts(spec),
             ],
             rbac.executor_account(spec),
+            _report_metrics(spec),
         )
         worker = _worker(spec)
         with DAG(name="main"):
@@ -410,6 +566,10 @@ def build(spec: BatchSpec) -> Workflow:
                 arguments={"shard": "{{item}}"},
             )
             Task(name="aggregate", template=aggregate_step, depends=AGGREGATE_DEPENDS)
+        # Argo runs the exit handler however the workflow ends (operator.go, onExit): a run
+        # whose aggregate never finished (killed each time, a deadline, a stop) gives its lock
+        # back instead of holding it until it goes stale
+        _stage(spec, "release", ["--workflow-uid", UID], [], rbac.executor_account(spec))
     return wf
 
 
@@ -423,4 +583,4 @@ def to_yaml(spec: BatchSpec) -> str:
     # the object's own metadata is not templated; its spec is (operator.go, substituteParams)
     _refuse_foreign_tags(wf.to_dict()["spec"])
     text: str = wf.to_yaml()
-    return text
+    return summary.header(spec, endpoint(spec)) + text

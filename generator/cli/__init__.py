@@ -1,12 +1,17 @@
 """The `oscar-batch` command line: parses, calls the library, prints.
 
 Errors the user can act on (`OscarBatchError`) become one line on stderr and exit 1;
-bad options exit 2 (Typer/Click's usage errors).
+bad options are one line too and exit 2 (Click's usage errors, reworded by `_Group`).
 """
 
 from __future__ import annotations
 
+import sys
+from importlib.metadata import version
+from typing import Annotated, Any
+
 import typer
+from typer.core import TyperGroup
 
 from generator.cli import (
     _argo,
@@ -19,23 +24,95 @@ from generator.cli import (
     _runs,
     _stage,
 )
+from generator.cli._common import plain
+
+
+class _Group(TyperGroup):
+    """Usage errors as one line: `oscar-batch runs: missing argument 'SPEC' (see ... -h)`."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # Click's ClickException, vendored by Typer
+            if not standalone_mode:
+                raise
+            message = exc.format_message()
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help
+                sys.stdout.write(message + "\n")
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "oscar-batch"
+            message = message.replace("Value error, ", "").rstrip(".")
+            sys.stderr.write(
+                plain(f"{where}: {message[:1].lower()}{message[1:]} (see {where} -h)") + "\n"
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            sys.stderr.write("oscar-batch: aborted\n")
+            sys.exit(1)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oscar-batch {version('oscar-batch')}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="oscar-batch",
-    help="Turn 'process every file in this bucket with this OSCAR service' into an Argo Workflow.",
+    cls=_Group,
+    help="Turn 'process every file in this bucket with this OSCAR service' into an Argo"
+    " Workflow. Start with `oscar-batch run SPEC --local` (see the README), then"
+    " `generate` and `submit` for a cluster.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: wraps at the terminal's width, never cuts a word
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("generate")(_generate.generate)
-app.command("lint")(_lint.lint)
-app.command("plan")(_plan.plan)
-app.command("run")(_run.run)
-app.command("submit")(_argo.submit)
-app.command("watch")(_argo.watch)
-app.command("report")(_report.report)
-app.command("runs")(_runs.list_runs)
-app.command("compare")(_compare.compare)
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+# the listing of `oscar-batch -h`: one line each, whole at 80 columns
+app.command("run", short_help="Run a spec or workflow YAML on this machine (--local).")(_run.run)
+app.command("runs", short_help="List a spec's runs: which service made each, counts.")(
+    _runs.list_runs
+)
+app.command("report", short_help="Show a run's report: counts, failures, throughput.")(
+    _report.report
+)
+app.command("compare", short_help="Compare two runs' outputs file by file.")(_compare.compare)
+app.command("generate", short_help="Write the Argo Workflow YAML of a spec.")(_generate.generate)
+app.command("lint", short_help="Check workflow YAML offline as Argo's validator does.")(_lint.lint)
+app.command("plan", short_help="Show how wide a run would be on a cluster, and why.")(_plan.plan)
+app.command("submit", short_help="Submit to Argo (Argo Server, else the Kubernetes API).")(
+    _argo.submit
+)
+app.command("watch", short_help="Follow a workflow until it ends (NAME or @latest).")(_argo.watch)
+app.command("stop", short_help="Stop a workflow as argo stop does (NAME or @latest).")(_argo.stop)
 app.add_typer(_stage.app, name="stage")
 
 

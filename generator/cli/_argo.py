@@ -1,8 +1,12 @@
-"""`oscar-batch submit` and `watch`: the run through the Argo Server, followed live."""
+"""`oscar-batch submit`, `watch` and `stop`: through the Argo Server when one is given
+(--argo-server, ARGO_SERVER), else through the Kubernetes API with the kubeconfig's context
+and namespace, as the `argo` CLI does."""
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,16 +18,17 @@ from rich.table import Table
 
 from generator import lint
 from generator.cli._common import (
-    Format,
-    FormatOpt,
+    Context,
+    Kubeconfig,
     SetOpt,
     errors,
     fail,
     load_spec,
     plain,
-    print_json,
     shown,
 )
+from generator.cli._output import Format, FormatOpt, print_data
+from generator.clients import argo_kube
 from generator.clients import argo_server as argo
 from generator.spec import yamlfile
 
@@ -46,6 +51,82 @@ Insecure = Annotated[
     ),
 ]
 Interval = Annotated[float, typer.Option(min=0.05, help="seconds between polls")]
+LATEST = "@latest"
+NameArg = Annotated[
+    str, typer.Argument(help=f"workflow name, or {LATEST} (the namespace's newest)")
+]
+
+
+@dataclass(frozen=True)
+class Workflows:
+    """Where workflows go: an Argo Server, else the Kubernetes API (one of the two is set)."""
+
+    server: argo.ArgoSettings | None
+    kube: argo_kube.KubeTarget | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        server: str | None,
+        token: str | None,
+        token_file: Path | None,
+        namespace: str | None,
+        insecure: bool | None,
+        context: str | None,
+        kubeconfig: str | None,
+        default_namespace: str,
+    ) -> Workflows:
+        if server or os.environ.get("ARGO_SERVER"):
+            s = argo.settings(
+                server=server, token=token, token_file=token_file, namespace=namespace,
+                insecure=insecure, default_namespace=default_namespace,
+            )  # fmt: skip
+            return cls(s, None)
+        ns = namespace or os.environ.get("ARGO_NAMESPACE")
+        return cls(None, argo_kube.target(kubeconfig, context, ns, default_namespace))
+
+    @property
+    def namespace(self) -> str:
+        return self.server.namespace if self.server else self.kube.namespace if self.kube else ""
+
+    def where(self, kind: str, name: str) -> str:
+        if self.server:
+            return self.server.ui_url(kind, name)
+        assert self.kube is not None
+        return f"Kubernetes API, context {self.kube.context}"
+
+    def submit(self, doc: dict[str, Any]) -> str:
+        if self.server:
+            return argo.submit(self.server, doc)
+        assert self.kube is not None
+        return argo_kube.submit(self.kube, doc)
+
+    def get(self, name: str) -> dict[str, Any]:
+        if self.server:
+            return argo.get(self.server, name)
+        assert self.kube is not None
+        return argo_kube.get(self.kube, name)
+
+    def stop(self, name: str) -> None:
+        if self.server:
+            argo.stop(self.server, name)
+        else:
+            assert self.kube is not None
+            argo_kube.stop(self.kube, name)
+
+    def resolve(self, name: str) -> str:
+        """A name, or `@latest`: the namespace's newest workflow."""
+        if name != LATEST:
+            return name
+        if self.server:
+            found = argo.names(self.server)
+        else:
+            assert self.kube is not None
+            found = argo_kube.names(self.kube)
+        if not found:
+            raise argo.ArgoError(f"no workflow in namespace {self.namespace!r}")
+        return found[0]
 
 
 def _document(path: Path, overrides: list[str] | None) -> tuple[dict[str, Any], str]:
@@ -81,19 +162,19 @@ def _table(name: str, state: argo.RunState) -> Table:
     return table
 
 
-def follow(s: argo.ArgoSettings, name: str, interval: float, output: Format) -> argo.RunState:
+def follow(w: Workflows, name: str, interval: float, output: Format) -> argo.RunState:
     """Poll the workflow until it ends, showing it live to people."""
     console = Console()
-    state = argo.run_state(argo.get(s, name), time.time())
-    if output is Format.json:
+    state = argo.run_state(w.get(name), time.time())
+    if not output.people:
         while not state.finished:
             time.sleep(interval)
-            state = argo.run_state(argo.get(s, name), time.time())
+            state = argo.run_state(w.get(name), time.time())
         return state
     with Live(_table(name, state), console=console, auto_refresh=False) as live:
         while not state.finished:
             time.sleep(interval)
-            state = argo.run_state(argo.get(s, name), time.time())
+            state = argo.run_state(w.get(name), time.time())
             live.update(_table(name, state), refresh=True)
     return state
 
@@ -101,8 +182,10 @@ def follow(s: argo.ArgoSettings, name: str, interval: float, output: Format) -> 
 def _finish(
     name: str, state: argo.RunState, output: Format, extra: dict[str, Any] | None = None
 ) -> None:
-    if output is Format.json:
-        print_json({**(extra or {}), **state.summary(name)})
+    if output.data:
+        print_data({**(extra or {}), **state.summary(name)}, output)
+    elif output is Format.name:
+        typer.echo(name)
     if state.phase != "Succeeded":
         raise fail(
             f"workflow {name} {state.phase.lower()}"
@@ -120,43 +203,71 @@ def submit(
     token_file: TokenFile = None,
     namespace: Namespace = None,
     insecure: Insecure = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
     watch: Annotated[bool, typer.Option("--watch", help="follow the run until it ends")] = False,
     interval: Interval = 2.0,
     output: FormatOpt = Format.table,
     overrides: SetOpt = None,
 ) -> None:
-    """Submit through the Argo Server; print the name and its Argo UI address."""
+    """Submit through the Argo Server, else the Kubernetes API (kubeconfig); print the name
+    and where to see it."""
     doc, default_ns = _document(target, overrides)
-    s = argo.settings(
+    w = Workflows.of(
         server=argo_server, token=token, token_file=token_file, namespace=namespace,
-        insecure=insecure, default_namespace=default_ns,
+        insecure=insecure, context=context, kubeconfig=kubeconfig, default_namespace=default_ns,
     )  # fmt: skip
-    name = argo.submit(s, doc)
+    name = w.submit(doc)
     kind = str(doc.get("kind", "Workflow"))
-    submitted = {"name": name, "kind": kind, "namespace": s.namespace, "url": s.ui_url(kind, name)}
-    typer.echo(f"submitted {kind} {name} to namespace {s.namespace}: {submitted['url']}", err=True)
-    if output is Format.table:
+    submitted = {"name": name, "kind": kind, "namespace": w.namespace, "url": w.where(kind, name)}
+    typer.echo(f"submitted {kind} {name} to namespace {w.namespace}: {submitted['url']}", err=True)
+    if output.people or (output is Format.name and not watch):
         typer.echo(name)
     if watch and kind == "Workflow":
-        _finish(name, follow(s, name, interval, output), output, submitted)
-    elif output is Format.json:
-        print_json(submitted)
+        _finish(name, follow(w, name, interval, output), output, submitted)
+    elif output.data:
+        print_data(submitted, output)
 
 
 @errors
 def watch(
-    name: Annotated[str, typer.Argument(help="workflow name")],
+    name: NameArg,
     argo_server: Server = None,
     token: Token = None,
     token_file: TokenFile = None,
     namespace: Namespace = None,
     insecure: Insecure = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
     interval: Interval = 2.0,
     output: FormatOpt = Format.table,
 ) -> None:
     """Follow a workflow until it ends; exit 0 only when it Succeeded."""
-    s = argo.settings(
+    w = Workflows.of(
         server=argo_server, token=token, token_file=token_file, namespace=namespace,
-        insecure=insecure, default_namespace="argo",
+        insecure=insecure, context=context, kubeconfig=kubeconfig, default_namespace="argo",
     )  # fmt: skip
-    _finish(name, follow(s, name, interval, output), output)
+    name = w.resolve(name)
+    _finish(name, follow(w, name, interval, output), output)
+
+
+@errors
+def stop(
+    name: NameArg,
+    argo_server: Server = None,
+    token: Token = None,
+    token_file: TokenFile = None,
+    namespace: Namespace = None,
+    insecure: Insecure = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Stop a workflow as `argo stop` does: its pods stop, exit handlers still run. The run
+    resumes when submitted again (what succeeded is kept)."""
+    w = Workflows.of(
+        server=argo_server, token=token, token_file=token_file, namespace=namespace,
+        insecure=insecure, context=context, kubeconfig=kubeconfig, default_namespace="argo",
+    )  # fmt: skip
+    name = w.resolve(name)
+    w.stop(name)
+    typer.echo(f"stopping workflow {name} in namespace {w.namespace}", err=True)

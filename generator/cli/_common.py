@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sys
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from minio import Minio
 from rich.markup import escape
 
 from generator.bucket import layout
-from generator.bucket.reader import FolderStore, S3Store, Store
-from generator.clients import s3
+from generator.clients import oscar, s3
 from generator.errors import OscarBatchError, SpecError
 from generator.spec import model as spec_mod
 from generator.spec import urls
@@ -27,12 +24,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-SpecArg = Annotated[Path, typer.Argument(help="batch spec YAML", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="batch spec YAML", show_default=False, metavar="SPEC")
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -49,22 +43,18 @@ SkipOpt = Annotated[
 ]
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", help="run name (default: spec name + service identity)"),
-]
-EndpointOpt = Annotated[
-    str | None, typer.Option(help="S3 endpoint (default: OSCAR_BATCH_ENDPOINT, the spec's)")
-]
-LOCAL_DATA = Path("oscar-batch-data")  # run --local's default --data-dir
-DataDirOpt = Annotated[
-    Path | None,
     typer.Option(
-        help="read a local run's folder (run --local --data-dir) instead of S3;"
-        f" the default when no endpoint is known and ./{LOCAL_DATA} exists",
-        show_default=False,
+        "--run", help="run name (default: spec name + hash of service identity and input)"
     ),
 ]
-FormatOpt = Annotated[
-    Format, typer.Option("--output", "-o", help="table for people, json for scripts")
+
+
+Context = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (as kubectl's --context)")
+]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (else KUBECONFIG, ~/.kube/config)"),
 ]
 
 
@@ -83,6 +73,9 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except OscarBatchError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:  # the reader went away (`| head`): a normal end
+            _quiet_stdout()
+            raise typer.Exit(0) from None
         except OSError as exc:  # a folder we were told to write to, a disk that is full
             where = f"{exc.filename}: " if exc.filename else ""
             raise fail(f"{where}{exc.strerror or exc}") from None
@@ -90,6 +83,13 @@ def errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail("interrupted", 130) from None
 
     return wrapper
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout again at exit and would report the closed pipe: point it at
+    # /dev/null first (the recipe in the documentation of Python's signal module)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def load_spec(
@@ -107,7 +107,7 @@ def load_spec(
     extra = list(overrides or [])
     if skip_existing is not None:
         extra.append(f"worker.skip_existing={str(skip_existing).lower()}")
-    return spec_mod.load(path, extra)
+    return spec_mod.load(path, extra, fetch=oscar.service)
 
 
 def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
@@ -116,25 +116,6 @@ def s3_client(batch: spec_mod.BatchSpec, endpoint: str | None = None) -> Minio:
     if not url:
         raise SpecError(f"no S3 endpoint: give --endpoint, input.endpoint or {s3.ENDPOINT_ENV}")
     return s3.client_from_env(url, batch.input.region)
-
-
-def output_store(
-    batch: spec_mod.BatchSpec, endpoint: str | None, data_dir: Path | None
-) -> tuple[Store, str]:
-    """Where a spec's runs are read from, and how to name it: a local folder or S3."""
-    url = endpoint or os.environ.get(s3.ENDPOINT_ENV) or batch.input.endpoint
-    if data_dir is None and not url and (LOCAL_DATA / batch.output_bucket).is_dir():
-        data_dir = LOCAL_DATA
-    if data_dir is not None:
-        folder = data_dir / batch.output_bucket
-        if not folder.is_dir():
-            raise SpecError(f"{folder}: no such folder (the output bucket of a local run)")
-        return FolderStore(folder), f"{folder}/"
-    return S3Store(s3_client(batch, endpoint), batch.output_bucket), f"s3://{batch.output_bucket}/"
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # C0 and C1 control characters and DEL: a key or a service log holding ESC sequences would
@@ -151,3 +132,23 @@ def plain(value: object) -> str:
 def shown(value: object) -> str:
     """`plain`, with rich markup such as `[/x]` escaped: for data printed through rich."""
     return escape(plain(value))
+
+
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="also write the page the Argo UI shows (self-contained HTML) to FILE",
+        show_default=False,
+    ),
+]
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write an HTML page and say where (stderr: stdout stays the table or the JSON)."""
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    typer.echo(f"page written to {plain(path)}", err=True)

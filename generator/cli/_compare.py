@@ -2,62 +2,95 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from generator.bucket import compare as compare_mod
+from generator.bucket import layout
+from generator.bucket.reader import Store
 from generator.cli._common import (
-    DataDirOpt,
-    EndpointOpt,
-    Format,
-    FormatOpt,
+    HtmlOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    output_store,
-    print_json,
-    shown,
+    plain,
+    write_page,
 )
+from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
+from generator.cli._output import table as print_table
+from generator.cli._runs import missing
+from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
+from generator.clients import s3
+from generator.stages import pages, series
 
 SHOWN = 50
+COLUMNS = (
+    Col("file", ident=True),
+    Col("verdict"),
+    Col("records a", right=True),
+    Col("records b", right=True),
+    Col("changed outputs", drop=1),
+)
 
 
 def _records(side: dict[str, Any]) -> str:
     return "-" if side["records"] is None else str(side["records"])
 
 
-def _show(result: dict[str, Any], run_a: str, run_b: str) -> None:
-    console = Console()
+def _show(result: dict[str, Any], run_a: str, run_b: str, fmt: Format) -> None:
     s = result["summary"]
-    console.print(
-        shown(
-            f"{run_a} vs {run_b}: {s['files']} files: {s['identical']} identical,"
-            f" {s['differ']} differ, {s['only_a']} only in {run_a}, {s['only_b']} only in"
-            f" {run_b}, {s['neither']} in neither"
+    note(
+        plain(
+            f"a = {run_a}, b = {run_b}: {s['files']} files: {s['identical']} identical,"
+            f" {s['differ']} differ, {s['only_a']} only in a, {s['only_b']} only in b,"
+            f" {s['neither']} in neither"
         )
     )
     files = result["files"]
     if not files:
         return
-    table = Table(title=f"{len(files)} file(s) not identical")
-    for col in ("file", "verdict", f"records {run_a}", f"records {run_b}", "changed outputs"):
-        table.add_column(shown(col))
-    for f in files[:SHOWN]:
-        table.add_row(
-            shown(f["file"]),
+    rows = [
+        [
+            plain(f["file"]),
             f["verdict"] if f["verdict"] != "neither" else f"neither ({f['a']['status']})",
             _records(f["a"]),
             _records(f["b"]),
-            shown(", ".join(f["changed"])[:60]),
-        )
-    console.print(table)
+            plain(", ".join(f["changed"])),
+        ]
+        for f in files[:SHOWN]
+    ]
+    print_table(COLUMNS, rows, fmt, title=f"{len(files)} file(s) not identical")
     if len(files) > SHOWN:
-        console.print(f"... and {len(files) - SHOWN} more (-o json lists them all)")
+        note(f"... and {len(files) - SHOWN} more (-o name or -o json lists them all)")
+
+
+def _watched(
+    diffs: Iterator[compare_mod.FileDiff], changes: series.Changes
+) -> Iterator[compare_mod.FileDiff]:
+    for d in diffs:
+        changes.add(d.relative, d.verdict, d.a.get("records"), d.b.get("records"), d.changed)
+        yield d
+
+
+def _classes(store: Store, side: compare_mod.Side) -> series.Classes:
+    """The class values of a run's merged records (results.jsonl, when output.merge wrote it)."""
+    found = series.Classes()
+    key = side.where.merged("jsonl")
+    if store.read(key) is None:  # a run without merged records
+        return found
+    for line in s3.split_lines(store.chunks(key)):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.add(record)
+    return found
 
 
 @errors
@@ -69,25 +102,52 @@ def compare(
         Path | None,
         typer.Option(help="the second run's spec, when it differs (another bucket or prefix)"),
     ] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            "--records",
+            help="where an output's records are, as a JSON path (detections, $.result.boxes);"
+            " default: a top-level list, or an object's only list, else 1",
+            show_default=False,
+        ),
+    ] = None,
     every: Annotated[
         bool, typer.Option("--all", help="list identical files too (with -o json)")
     ] = False,
     endpoint: EndpointOpt = None,
+    alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: HtmlOpt = None,
     overrides: SetOpt = None,
 ) -> None:
     """Compare two runs' outputs per input file by content hash, with record counts of
     JSON/CSV outputs (e.g. detections per image). Exit 0 whatever the differences."""
     batch_a = load_spec(spec, overrides)
     batch_b = load_spec(spec_b, overrides) if spec_b else batch_a
-    store_a, _ = output_store(batch_a, endpoint, data_dir)
-    store_b = store_a if spec_b is None else output_store(batch_b, endpoint, data_dir)[0]
-    side_a = compare_mod.Side.open(store_a, batch_a, run_a)
-    side_b = compare_mod.Side.open(store_b, batch_b, run_b)
-    result = compare_mod.summarise(compare_mod.compare(side_a, side_b), keep_identical=every)
+    store_a, where_a = output_store(batch_a, endpoint, data_dir, alias)
+    store_b, where_b = (
+        (store_a, where_a) if spec_b is None else output_store(batch_b, endpoint, data_dir, alias)
+    )
+    for store, batch, run, where in (
+        (store_a, batch_a, run_a, where_a),
+        (store_b, batch_b, run_b, where_b),
+    ):
+        if store.read(layout.RunLayout.of(batch, run).plan) is None:
+            raise missing(store, batch, run, where, "plan")
+    side_a = compare_mod.Side.open(store_a, batch_a, run_a, records)
+    side_b = compare_mod.Side.open(store_b, batch_b, run_b, records)
+    changes = series.Changes()
+    diffs = compare_mod.compare(side_a, side_b)
+    result = compare_mod.summarise(_watched(diffs, changes) if html else diffs, every)
     result = {"a": run_a, "b": run_b, **result}
-    if output is Format.json:
-        print_json(result)
+    if html is not None:
+        classes = series.class_totals(_classes(store_a, side_a), _classes(store_b, side_b))
+        page = pages.compare_page(result["summary"], run_a, run_b, changes.series(), classes)
+        write_page(html, page)
+    if output in (Format.json, Format.yaml):
+        print_data(result, output)
+    elif output is Format.name:
+        print_names(plain(f["file"]) for f in result["files"])
     else:
-        _show(result, run_a, run_b)
+        _show(result, run_a, run_b, output)

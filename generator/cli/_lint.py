@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from generator import lint as lint_mod
-from generator.cli._common import Format, FormatOpt, errors, print_json
+from generator.cli._common import errors
+from generator.cli._output import Format, FormatOpt, print_data
 
 ArgoVersion = StrEnum("ArgoVersion", {v: v for v in lint_mod.VERSIONS})  # type: ignore[misc]
 
@@ -44,8 +45,11 @@ def lint(
     message), 2 on usage errors.
     """
     report = lint_mod.lint_paths(paths, version=str(argo_version), submit=submit)
-    if output is Format.json:
-        print_json(report.as_dict())
+    if output.data:
+        print_data(report.as_dict(), output)
+    elif output is Format.name:  # the files Argo would reject
+        for path in sorted({p.file for p in report.errors}):
+            typer.echo(path)
     else:
         for p in report.problems:
             typer.echo(str(p), err=p.level != lint_mod.ERROR)

@@ -5,88 +5,110 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, rundocs
 from generator.cli._common import (
-    DataDirOpt,
-    EndpointOpt,
-    Format,
-    FormatOpt,
+    HtmlOpt,
     RunOpt,
     SetOpt,
     SpecArg,
     errors,
     load_spec,
-    output_store,
-    print_json,
-    shown,
+    plain,
+    write_page,
 )
-from generator.errors import StorageError
+from generator.cli._output import Col, Format, FormatOpt, note, print_data, print_names
+from generator.cli._output import table as print_table
+from generator.cli._runs import missing
+from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
+from generator.stages import pages
+
+PROBLEMS = (
+    Col("key", ident=True),
+    Col("status"),
+    Col("exit", right=True),
+    Col("reason", fold=True),
+)
 
 
-def show(report: dict[str, Any]) -> None:
-    console = Console()
-    table = Table(
-        title=shown(f"run {report['run']} of {report['service']} over {report['input']}"),
-        show_header=False,
-    )
-    for name in ("planned", "succeeded", "failed", "missing", "unsupported"):
-        table.add_row(name, str(report.get(name)))
+def rows(report: dict[str, Any]) -> list[list[str]]:
+    """The report as (name, value) rows."""
+    out = [[name, str(report.get(name))] for name in ("planned", "succeeded", "failed")]
+    out += [[name, str(report.get(name))] for name in ("missing", "unsupported")]
     if report.get("no_output"):
-        table.add_row("no output", f"{report['no_output']} succeeded file(s) stored nothing")
+        out.append(["no output", f"{report['no_output']} succeeded file(s) stored nothing"])
     versions = report.get("identities") or {}
     if len(versions) > 1:  # a forced resume mixed service versions
-        table.add_row(
-            "service versions", ", ".join(f"{k}: {n} file(s)" for k, n in versions.items())
+        out.append(
+            ["service versions", ", ".join(f"{k}: {n} file(s)" for k, n in versions.items())]
         )
-    table.add_row("workers", str(report.get("workers")))
+    out.append(["workers", str(report.get("workers"))])
     if report.get("mode"):
         invocations = report.get("invocations")
-        table.add_row(
-            "mode", f"{report['mode']}" + (f", {invocations} invocation(s)" if invocations else "")
+        out.append(
+            [
+                "mode",
+                f"{report['mode']}" + (f", {invocations} invocation(s)" if invocations else ""),
+            ]
         )
     attempt = report.get("attempt") or {}
-    if attempt:
-        table.add_row(
-            "this attempt",
-            f"{attempt.get('processed')} processed ({attempt.get('succeeded')} succeeded,"
-            f" {attempt.get('failed')} failed)",
+    if attempt.get("nothing_to_do"):
+        out.append(["this attempt", "nothing to do; the figures below are the last work's"])
+    elif attempt:
+        out.append(
+            [
+                "this attempt",
+                f"{attempt.get('processed')} processed ({attempt.get('succeeded')} succeeded,"
+                f" {attempt.get('failed')} failed)",
+            ]
         )
-    table.add_row("wall time", f"{report.get('wall_seconds')} s")
+    out.append(["wall time", f"{report.get('wall_seconds')} s"])
     rate = report.get("throughput_files_per_s")
-    table.add_row("throughput", "-" if rate is None else f"{rate} files/s")
+    out.append(["throughput", "-" if rate is None else f"{rate} files/s"])
     durations = report.get("file_seconds") or {}
     if durations.get("mean") is not None:
-        table.add_row(
-            "file seconds",
-            f"mean {durations['mean']}, p50 {durations.get('p50')}, p95 {durations.get('p95')},"
-            f" max {durations.get('max')}",
+        out.append(
+            [
+                "file seconds",
+                f"mean {durations['mean']}, p50 {durations.get('p50')},"
+                f" p95 {durations.get('p95')}, max {durations.get('max')}",
+            ]
         )
-    table.add_row("outputs", shown(report.get("outputs")))
+    out.append(["outputs", plain(report.get("outputs"))])
     merged = report.get("merged") or {}
-    for where in merged.get("tables") or []:
-        table.add_row("merged", shown(where))
-    table.add_row(
-        "verdict",
-        "passed" if report.get("passed") else f"failed ({report.get('failed_ratio'):.2%} bad)",
+    out += [["merged", plain(where)] for where in merged.get("tables") or []]
+    if merged.get("unreadable"):
+        unmerged = f"{merged['unreadable']} output(s) unreadable (report.json: merged.problems)"
+        out.append(["not merged", unmerged])
+    out.append(
+        [
+            "verdict",
+            "passed" if report.get("passed") else f"failed ({report.get('failed_ratio'):.2%} bad)",
+        ]
     )
-    console.print(table)
+    return out
+
+
+def show(report: dict[str, Any], fmt: Format = Format.table) -> None:
+    print_table(
+        (Col("field"), Col("value", ident=True)),
+        rows(report),
+        fmt,
+        title=plain(f"run {report['run']} of {report['service']} over {report['input']}"),
+        header=False,
+        section=True,
+    )
     problems = report.get("problems") or []
     if problems:
         total = report.get("problems_total", len(problems))
-        listing = Table(title=f"{total} file(s) not processed")
-        for col in ("key", "status", "exit", "reason"):
-            listing.add_column(col)
+        listing = []
         for p in problems[:50]:
             first = (p.get("error") or "").strip().splitlines()[-1:] or [p.get("reason", "")]
-            listing.add_row(
-                shown(p["key"]), p["status"], str(p.get("exit_code") or ""), shown(first[0][:100])
+            listing.append(
+                [plain(p["key"]), p["status"], str(p.get("exit_code") or ""), plain(first[0])]
             )
-        console.print(listing)
+        print_table(PROBLEMS, listing, fmt, title=f"{total} file(s) not processed", section=True)
         if total > 50:
-            console.print(f"... and {total - 50} more in report.csv")
+            note(f"... and {total - 50} more in report.csv")
 
 
 @errors
@@ -94,19 +116,28 @@ def report(
     spec: SpecArg,
     run: RunOpt = None,
     endpoint: EndpointOpt = None,
+    alias: AliasOpt = None,
     data_dir: DataDirOpt = None,
     output: FormatOpt = Format.table,
+    html: HtmlOpt = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."""
+    """Print a finished run's report.json (keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY);
+    --html draws its page again from it (also for runs of versions that wrote no page)."""
     batch = load_spec(spec, overrides)
-    where = layout.RunLayout.of(batch, run or identity.default_run(batch))
-    store, name = output_store(batch, endpoint, data_dir)
+    name = run or identity.default_run(batch)
+    where = layout.RunLayout.of(batch, name)
+    store, bucket = output_store(batch, endpoint, data_dir, alias)
     data = store.read(where.report_json)
     if data is None:
-        raise StorageError(f"{name}{where.report_json} does not exist")
+        raise missing(store, batch, name, bucket, "report", default=run is None)
+    rundocs.parse(rundocs.Report, data, f"{bucket}{where.report_json}")  # types checked
     parsed = json.loads(data)
-    if output is Format.json:
-        print_json(parsed)
+    if html is not None:
+        write_page(html, pages.report_page(parsed))
+    if output in (Format.json, Format.yaml):
+        print_data(parsed, output)
+    elif output is Format.name:
+        print_names([plain(parsed.get("run"))])
     else:
-        show(parsed)
+        show(parsed, output)

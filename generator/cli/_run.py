@@ -14,9 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from generator.bucket import layout
 from generator.cli._common import (
-    LOCAL_DATA,
-    Format,
-    FormatOpt,
     RunOpt,
     SetOpt,
     SkipOpt,
@@ -24,8 +21,9 @@ from generator.cli._common import (
     fail,
     load_spec,
     plain,
-    print_json,
 )
+from generator.cli._output import Format, FormatOpt, print_data
+from generator.cli._where import LOCAL_DATA
 from generator.local import run as localrun
 from generator.stages import aggregate
 
@@ -71,6 +69,16 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _image_dirs(values: list[str]) -> dict[str, Path]:
+    out = {}
+    for image, folder in _pairs(values, "--image-dir").items():
+        path = Path(folder).resolve()
+        if not path.is_dir():
+            raise fail(f"--image-dir {image}={folder}: not a folder", 2)
+        out[image] = path
+    return out
+
+
 @errors
 def run(
     file: Annotated[
@@ -91,7 +99,16 @@ def run(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="resume a run made by another service version, or held by a gone run"
+            "--force",
+            help="take over the run's lock from a run that is gone (a stopped run --local"
+            " releases its own)",
+        ),
+    ] = False,
+    other_version: Annotated[
+        bool,
+        typer.Option(
+            "--resume-other-version",
+            help="resume a run that another service version (image, script, env) began",
         ),
     ] = False,
     skip_existing: SkipOpt = None,
@@ -110,14 +127,43 @@ def run(
             "--node-labels", help="labels of this machine's node, e.g. nvidia.com/gpu.present=true"
         ),
     ] = None,
+    apply: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--apply",
+            help="Kubernetes objects the local cluster holds, as `kubectl apply -f FILE` makes"
+            " them: Namespace (Pod Security label), ResourceQuota, LimitRange, RBAC,"
+            " workflow-controller-configmap (executor); after the spec's `generate --rbac`",
+        ),
+    ] = None,
+    image_users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-user",
+            help="the USER of an image (IMAGE=UID or IMAGE=NAME) for kubelet's runAsNonRoot"
+            " check; images not known are taken as root",
+        ),
+    ] = None,
     time_scale: Annotated[
         float,
         typer.Option(
             min=0.0, help="factor on Argo's waits (retry backoff, grace periods): 30 s become 2 s"
         ),
     ] = 1 / 15,
+    image_dirs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-dir",
+            help="IMAGE=DIR: DIR is part of that image's root (at its own path, first on PATH)",
+        ),
+    ] = None,
 ) -> None:
-    """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts."""
+    """Execute the workflow document itself, pod by pod, against real S3 and FUSE mounts.
+
+    Linux only, as root: each pod gets its own namespaces (util-linux unshare) and the
+    buckets are FUSE mounts (/dev/fuse, fusermount3). Files are read from --data-dir:
+    DIR/<bucket>/<key> are the objects of a local bucket.
+    """
     if not local_mode:
         raise fail(
             "run executes on this machine only (--local); for a cluster use `oscar-batch submit`", 2
@@ -135,22 +181,29 @@ def run(
     def say(line: str) -> None:
         console.print(plain(line), markup=False, highlight=False, soft_wrap=True)
 
-    say("images cannot run here: each container runs its command on this machine")
-    say(f"containers start in {Path.cwd()} unless the YAML sets workingDir")
+    say(
+        "images cannot run here: each container runs its command on this machine, isolated"
+        " in a root of its system folders and this Python (docs/run-local.md)"
+    )
     if doc.notes:
         say(f"accepted, not enforced here: {', '.join(doc.notes)}")
     params = {"run": run_name} if run_name else {}
     if force:
         params["force"] = "true"
+    if other_version:
+        params["resume_other_version"] = "true"
     opts = localrun.Options(
         data_dir=data_dir,
         parameters=params,
         node_resources=_pairs(list(node_resources or []), "--node-resources"),
         node_labels=_pairs(list(node_labels or []), "--node-labels"),
         time_scale=time_scale,
-        on_event=say if not tty or output is Format.json else (lambda line: None),
+        image_dirs=_image_dirs(list(image_dirs or [])),
+        on_event=say if not tty or not output.people else (lambda line: None),
         on_start=say,
-        show=_show(console) if tty and output is Format.table else None,
+        show=_show(console) if tty and output.people else None,
+        apply=list(apply or []),
+        image_users=_pairs(list(image_users or []), "--image-user"),
     )
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -162,18 +215,22 @@ def run(
 
     def failed_pods() -> None:
         for node in result.nodes:
-            if node.phase in ("Failed", "Error") and node.pods:
+            if node.phase in ("Failed", "Error", "Pending") and node.pods:
                 detail = f": {node.detail}" if node.detail else ""
                 say(f"  {node.name}: {node.phase}: {node.message}{detail}")
 
-    if output is Format.json:
+    if output.data:
         failed_pods()
-        print_json(
+        print_data(
             {
                 **(report or {}),
                 "workflow": {"name": result.name, "phase": result.phase, "message": result.message},
-            }
+            },
+            output,
         )
+    elif output is Format.name:
+        failed_pods()
+        typer.echo(result.name)
     else:
         if report:
             say(aggregate.summary_line(report))
@@ -189,6 +246,9 @@ def run(
         say(f"logs: {outcome.logs}")
         if outcome.report_file:
             say(f"report: {outcome.report_file}")
+            page = Path(outcome.report_file).with_name("report.html")
+            if page.is_file():  # what the Argo UI shows on the aggregate node
+                say(f"page: {page}")
     if result.phase != "Succeeded":
         raise fail(
             f"workflow {result.name} {result.phase}: {result.message or 'see the logs above'}"

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from generator.bucket import layout
+from generator.bucket import layout, lock
 from generator.cli._common import errors, fail, s3_client
-from generator.clients import kube
+from generator.clients import kube, s3
 from generator.errors import OscarBatchError, SpecError
 from generator.spec import model as spec_mod
 from generator.stages import aggregate
@@ -33,6 +33,9 @@ SpecJson = Annotated[
     Path, typer.Option("--spec", help="the resolved spec JSON the workflow carries")
 ]
 Run = Annotated[str, typer.Option("--run", help="run name")]
+WorkflowUid = Annotated[
+    str, typer.Option("--workflow-uid", help="the Argo workflow's uid: the run lock's holder")
+]
 
 
 def _load(path: Path) -> spec_mod.BatchSpec:
@@ -58,14 +61,22 @@ def plan_stage(
     force: Annotated[
         str,
         typer.Option(
-            help="true/false (the workflow's `force` parameter): resume a run of another"
-            " service version, or take over its lock"
+            help="true/false (the workflow's `force` parameter): take over the run's lock"
         ),
     ] = "false",
+    resume_other_version: Annotated[
+        str,
+        typer.Option(
+            help="true/false (the workflow's `resume_other_version` parameter): resume a run"
+            " another service version began"
+        ),
+    ] = "false",
+    workflow_uid: WorkflowUid = "",
 ) -> None:
     """List, size, shard and write the manifests; print the shard ids as JSON."""
-    if force not in ("true", "false"):
-        raise fail(f"--force takes true or false, not {force!r}", 2)
+    for name, value in (("--force", force), ("--resume-other-version", resume_other_version)):
+        if value not in ("true", "false"):
+            raise fail(f"{name} takes true or false, not {value!r}", 2)
     layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
 
@@ -78,8 +89,18 @@ def plan_stage(
         read, lambda line: typer.echo(line, err=True), batch.planning.wait_for_room
     )
     try:
+        client = s3_client(batch)
+        where = layout.RunLayout.of(batch, run)
+        resumed = s3.get_optional(client, where.bucket, where.plan) is not None
         result = planner.run_plan(
-            s3_client(batch), batch, run, read(), waiting=waiting, force=force == "true"
+            client,
+            batch,
+            run,
+            read(),
+            waiting=waiting,
+            force=force == "true",
+            resume_other_version=resume_other_version == "true",
+            workflow=workflow_uid,
         )
     except OscarBatchError as exc:
         _termination_message(termination_log, str(exc))
@@ -87,7 +108,7 @@ def plan_stage(
     ids = json.dumps([s.id for s in result.shards])
     shards_out.parent.mkdir(parents=True, exist_ok=True)
     shards_out.write_text(ids, encoding="utf-8")
-    typer.echo(f"{result.reason}; {result.pending} of {result.files} files to process", err=True)
+    typer.echo(planner.start_line(result, resumed), err=True)
     typer.echo(ids)
 
 
@@ -99,13 +120,25 @@ def aggregate_stage(
     outputs_dir: Annotated[
         Path | None, typer.Option(help="write Argo output parameters here")
     ] = None,
+    workflow_uid: WorkflowUid = "",
 ) -> None:
     """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
     batch = _load(spec)
-    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir)
+    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir, workflow_uid)
     typer.echo(aggregate.summary_line(report))
     if not report["passed"]:
         raise fail(
             f"{report['failed_ratio']:.2%} of files failed or are missing; the spec allows"
             f" {batch.failure.max_failed_ratio:.2%}"
         )
+
+
+@app.command("release")
+@errors
+def release_stage(spec: SpecJson, run: Run, workflow_uid: WorkflowUid = "") -> None:
+    """Remove the run's lock if this workflow holds it (the workflow's exit handler)."""
+    batch = _load(spec)
+    if lock.release_if_mine(s3_client(batch), batch, run, workflow_uid):
+        typer.echo(f"run {run}: not locked by another workflow")
+    else:
+        typer.echo(f"run {run}: locked by another workflow, left alone")

@@ -164,6 +164,56 @@ def get(s: ArgoSettings, name: str) -> dict[str, Any]:
     return data
 
 
+def names(s: ArgoSettings) -> list[str]:
+    """The namespace's workflows, newest first (`watch @latest`): only their names and
+    creation times are asked for (`fields`), which Hera's list model cannot hold (it wants
+    each workflow's spec), so this one call is a plain request."""
+    import requests
+
+    url = f"{s.server}api/v1/workflows/{s.namespace}"
+    fields = "items.metadata.name,items.metadata.creationTimestamp"
+    headers = {"Authorization": s.token} if s.token else {}
+
+    def listing() -> Any:
+        answer = requests.get(
+            url, params={"fields": fields}, headers=headers, verify=not s.insecure, timeout=30
+        )
+        if answer.status_code == 401:
+            raise ArgoError(
+                f"the Argo Server at {s.server} refused the token (401): check --token or"
+                " ARGO_TOKEN"
+            )
+        if answer.status_code != 200:
+            raise ArgoError(
+                f"cannot list workflows in namespace {s.namespace!r} ({answer.status_code})"
+            )
+        return answer.json()
+
+    return newest_first(_call(s, "list workflows", listing).get("items") or [])
+
+
+def newest_first(items: list[dict[str, Any]]) -> list[str]:
+    """Workflow names by creation time, newest first (RFC 3339 stamps sort as text)."""
+    dated = [
+        (str(i["metadata"].get("creationTimestamp") or ""), str(i["metadata"]["name"]))
+        for i in items
+        if (i.get("metadata") or {}).get("name")
+    ]
+    return [name for _, name in sorted(dated, reverse=True)]
+
+
+def stop(s: ArgoSettings, name: str) -> None:
+    """Stop a workflow as `argo stop` does: pods stopped, exit handlers still run."""
+    from hera.workflows import models as m
+
+    service = _service(s)
+    _call(
+        s,
+        f"stop workflow {name!r}",
+        lambda: service.stop_workflow(name, m.WorkflowStopRequest(name=name)),
+    )
+
+
 @dataclass(frozen=True)
 class RunState:
     """What `watch` shows: the workflow phase, workers by phase, files done."""

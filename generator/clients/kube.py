@@ -13,17 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.clients import oscar
 from generator.errors import ClusterError
 from generator.spec import quantity, urls
 from generator.spec.yamlfile import read_text
 
 PAGE = 500
+# (connect, read) seconds per request: the client has none by default, so an API that accepts
+# and never answers would hold the plan forever (urllib3 still retries a timed-out GET)
+REQUEST_TIMEOUT = (10.0, 60.0)
 # `kubectl get nodes,pods -A -o json` of ~10,000 pods; larger snapshots are refused, not loaded
 MAX_SNAPSHOT_BYTES = 256 << 20
 
 
 KUEUE = ("kueue.x-k8s.io", "v1beta1")
-QUOTA_KINDS = ("ResourceQuota",)
+QUOTA_KINDS = ("ResourceQuota", "LimitRange")
 QUEUE_KINDS = ("LocalQueue", "ClusterQueue")
 
 
@@ -32,7 +36,8 @@ class ClusterState:
     """The nodes and the pods bound to them, plus where they were read from.
 
     `quotas` are the workflow namespace's ResourceQuotas; `queues` the Kueue LocalQueue and
-    ClusterQueue objects, None when the source could not say (then Kueue caps nothing).
+    ClusterQueue objects, None when the source could not say (then Kueue caps nothing);
+    `limitranges` the namespace's LimitRanges (their defaults fill containers' resources).
     """
 
     nodes: list[dict[str, Any]]
@@ -40,6 +45,7 @@ class ClusterState:
     source: str = ""
     quotas: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] | None = None
+    limitranges: list[dict[str, Any]] = field(default_factory=list)
 
 
 def from_snapshot(paths: Iterable[Path]) -> ClusterState:
@@ -50,6 +56,7 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
     pods: list[dict[str, Any]] = []
     quotas: list[dict[str, Any]] = []
     queues: list[dict[str, Any]] = []
+    limitranges: list[dict[str, Any]] = []
     names = []
     for path in paths:
         names.append(str(path))
@@ -75,11 +82,13 @@ def from_snapshot(paths: Iterable[Path]) -> ClusterState:
                 pods.append(_checked_pod(item, f"{path}: items[{i}]"))
             elif kind == "ResourceQuota":
                 quotas.append(_mapping(item, f"{path}: items[{i}]"))
+            elif kind == "LimitRange":
+                limitranges.append(_mapping(item, f"{path}: items[{i}]"))
             elif kind in QUEUE_KINDS:
                 queues.append(_mapping(item, f"{path}: items[{i}]"))
     if not nodes:
         raise ClusterError(f"{', '.join(names)}: no Node objects found")
-    return ClusterState(nodes, pods, " + ".join(names), quotas, queues or None)
+    return ClusterState(nodes, pods, " + ".join(names), quotas, queues or None, limitranges)
 
 
 def _mapping(doc: Any, where: str, *keys: str) -> dict[str, Any]:
@@ -142,7 +151,13 @@ def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token = None
     while True:
-        response = call(limit=PAGE, _continue=token, _preload_content=False, **kwargs)
+        response = call(
+            limit=PAGE,
+            _continue=token,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+            **kwargs,
+        )
         doc = json.loads(response.data)
         items += doc.get("items") or []
         token = (doc.get("metadata") or {}).get("continue")
@@ -167,7 +182,7 @@ def from_api(
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     try:
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -192,28 +207,47 @@ def from_api(
             field_selector="status.phase!=Succeeded,status.phase!=Failed",
         )
         quotas: list[dict[str, Any]] = []
+        limitranges: list[dict[str, Any]] = []
         if namespace:
             what = f"list resourcequotas in {namespace}"
             quotas = _pages(api.list_namespaced_resource_quota, namespace=namespace)
+            what = f"list limitranges in {namespace}"
+            limitranges = _pages(api.list_namespaced_limit_range, namespace=namespace)
         if namespace and kueue_queue:
             what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
             custom = client.CustomObjectsApi()
             local: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
-                *KUEUE, namespace, "localqueues", kueue_queue
+                *KUEUE, namespace, "localqueues", kueue_queue, _request_timeout=REQUEST_TIMEOUT
             )
             cq = str((local.get("spec") or {}).get("clusterQueue", ""))
             found: dict[str, Any] = custom.get_cluster_custom_object(  # type: ignore[assignment]
-                *KUEUE, "clusterqueues", cq
+                *KUEUE, "clusterqueues", cq, _request_timeout=REQUEST_TIMEOUT
             )
             queues = [local, found]
     except ApiException as exc:
-        raise ClusterError(f"Kubernetes API refused to {what}: {exc.status} {exc.reason}") from None
+        raise ClusterError(
+            f"Kubernetes API refused to {what}: {exc.status} {exc.reason}{_status_message(exc)}"
+        ) from None
     except (HTTPError, OSError) as exc:
         host = client.Configuration.get_default_copy().host
+        cause = getattr(exc, "reason", None) or exc
+        if isinstance(cause, ReadTimeoutError):
+            raise ClusterError(
+                f"the Kubernetes API at {host} did not answer within {REQUEST_TIMEOUT[1]:g} s"
+            ) from None
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}"
         ) from None
-    return ClusterState(nodes, pods, where, quotas, queues)
+    return ClusterState(nodes, pods, where, quotas, queues, limitranges)
+
+
+def _status_message(exc: Any) -> str:
+    """The apiserver's own words from a Status body (e.g. which user cannot list what)."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {message}" if isinstance(message, str) and message else ""
 
 
 def _synthetic(
@@ -288,30 +322,14 @@ def from_oscar(
     url: str, *, user: str | None, password: str | None, token: str | None
 ) -> ClusterState:
     """GET <url>/system/status with basic or bearer auth."""
-    import urllib3
-
     urls.no_credentials(
         url,
         "--oscar",
         "--oscar-user and --oscar-password (OSCAR_USER, OSCAR_PASSWORD)",
         ClusterError,
     )
-    headers = urllib3.make_headers(basic_auth=f"{user}:{password}") if user else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     endpoint = url.rstrip("/") + "/system/status"
-    try:
-        response = urllib3.request("GET", endpoint, headers=headers, timeout=30, retries=3)
-    except urllib3.exceptions.HTTPError as exc:
-        raise ClusterError(f"cannot reach OSCAR at {url}: {type(exc).__name__}") from None
-    if response.status in (401, 403):
-        raise ClusterError(f"OSCAR at {url} refused the credentials ({response.status})")
-    if response.status != 200:
-        raise ClusterError(f"OSCAR at {url} answered {response.status} to /system/status")
-    try:
-        doc = json.loads(response.data)
-    except (ValueError, RecursionError):
-        raise ClusterError(f"OSCAR at {url}: /system/status is not JSON") from None
+    doc = oscar.get_json(oscar.Cluster(url, user, password, token), "/system/status")
     return parse_oscar_status(doc, endpoint)
 
 

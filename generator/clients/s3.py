@@ -30,9 +30,10 @@ SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 
 
 def make_client(
-    endpoint: str, access_key: str, secret_key: str, region: str | None = None
+    endpoint: str, access_key: str, secret_key: str, region: str | None = None, retries: int = 7
 ) -> Minio:
-    """A minio client that retries with backoff for about half a minute when S3 is unavailable."""
+    """A minio client that retries with backoff for about half a minute when S3 is unavailable
+    (a person waiting at a prompt asks for fewer `retries`)."""
     urls.no_credentials(endpoint, "S3 endpoint", f"{ACCESS_ENV} and {SECRET_ENV}", StorageError)
     url = urlsplit(endpoint)
     if url.scheme not in ("http", "https") or not url.netloc:
@@ -41,7 +42,10 @@ def make_client(
         timeout=urllib3.Timeout(connect=10, read=120),
         maxsize=32,
         retries=urllib3.Retry(
-            total=7, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504], allowed_methods=None
+            total=retries,
+            backoff_factor=0.5,
+            status_forcelist=[500, 502, 503, 504],
+            allowed_methods=None,
         ),
     )
     return Minio(

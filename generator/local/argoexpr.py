@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from generator.errors import RunError
 
@@ -252,6 +253,7 @@ class Attempt:
     finished: float
     phase: str
     message: str = ""
+    exit_code: str = "-1"  # the main container's, "-1" when it has none (never ran)
 
 
 @dataclass(frozen=True)
@@ -316,4 +318,128 @@ def retry(strategy: Mapping[str, object], attempts: list[Attempt], now: float) -
     limit = strategy.get("limit")
     if limit is not None and len(attempts) > int(str(limit)):
         return RetryDecision(False, message="No more retries left")
+    expression = strategy.get("expression")
+    if expression:
+        # buildRetryStrategyLocalScope: every value a string
+        scope = {
+            "retries": str(len(attempts) - 1),
+            "lastRetry.exitCode": last.exit_code,
+            "lastRetry.status": last.phase,
+            "lastRetry.duration": str(last.finished - last.started),
+            "lastRetry.message": last.message,
+        }
+        if not truth(str(expression), scope):
+            return RetryDecision(False, message="retryStrategy.expression evaluated to false")
     return RetryDecision(True, wait=wait, deadline=deadline)
+
+
+# ---------------------------------------------------------------- expressions
+
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(\|\||&&|==|!=|<=|>=|<|>|!|\(|\)|,)|'([^']*)'|\"([^\"]*)\"|(\d+(?:\.\d+)?)"
+    r"|([A-Za-z_][A-Za-z0-9_.]*))"
+)
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if op == "==":
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
+
+
+def truth(expression: str, scope: Mapping[str, str]) -> bool:
+    """A boolean expr-lang expression as a retryStrategy uses it (argoexpr.EvalBool): names
+    from `scope`, string and number literals, == != < <= > >=, && || ! (and, or, not),
+    parentheses and asInt/asFloat.
+
+    Raises:
+        ExprError: what this small evaluator does not read.
+    """
+    tokens: list[tuple[str, object]] = []
+    pos, text = 0, expression.strip()
+    while pos < len(text):
+        m = _EXPR_TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ExprError(f"cannot read retryStrategy.expression {expression!r}")
+        op, sq, dq, num, name = m.groups()
+        pos = m.end()
+        if op:
+            tokens.append(("op", op))
+        elif sq is not None or dq is not None:
+            tokens.append(("value", sq if sq is not None else dq))
+        elif num:
+            tokens.append(("value", float(num)))
+        elif name in ("and", "or", "not"):
+            tokens.append(("op", {"and": "&&", "or": "||", "not": "!"}[name]))
+        elif name in ("true", "false"):
+            tokens.append(("value", name == "true"))
+        else:
+            tokens.append(("name", name))
+    at = 0
+
+    def peek() -> object:
+        return tokens[at][1] if at < len(tokens) else None
+
+    def take() -> tuple[str, object]:
+        nonlocal at
+        if at >= len(tokens):
+            raise ExprError(f"retryStrategy.expression {expression!r} ends early")
+        at += 1
+        return tokens[at - 1]
+
+    def primary() -> object:
+        kind, value = take()
+        if kind == "op" and value == "(":
+            inner = disjunction()
+            take()
+            return inner
+        if kind == "op" and value == "!":
+            return not primary()
+        if kind == "name" and peek() == "(":
+            take()
+            arg = disjunction()
+            take()
+            if value not in ("asInt", "asFloat"):
+                raise ExprError(f"function {value} is not emulated in retryStrategy.expression")
+            return float(str(arg))
+        if kind == "name":
+            if value not in scope:
+                raise ExprError(f"unknown name {value} in retryStrategy.expression")
+            return scope[str(value)]
+        return value
+
+    def comparison() -> object:
+        left = primary()
+        while peek() in ("==", "!=", "<", "<=", ">", ">="):
+            op = take()[1]
+            right = primary()
+            if type(left) is not type(right):  # expr-lang: mismatched types
+                raise ExprError(
+                    f"retryStrategy.expression {expression!r}: {op} of mismatched types"
+                    " (every lastRetry value is a string: compare with '...' or asInt())"
+                )
+            left = _compare(str(op), left, right)
+        return left
+
+    def conjunction() -> object:
+        left = comparison()
+        while peek() == "&&":
+            take()
+            right = comparison()
+            left = bool(left) and bool(right)
+        return left
+
+    def disjunction() -> object:
+        left = conjunction()
+        while peek() == "||":
+            take()
+            right = conjunction()
+            left = bool(left) or bool(right)
+        return left
+
+    result = disjunction()
+    if at != len(tokens):
+        raise ExprError(f"cannot read retryStrategy.expression {expression!r}")
+    return bool(result)

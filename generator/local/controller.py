@@ -9,11 +9,13 @@ backoff (duration, maxDuration, cap) and the sidecars' termination grace period.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import copy
 import functools
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -26,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import RunError
-from generator.local import argoexpr, kubelet, lifetime, supported, workflowpod
+from generator.local import argoexpr, argopod, authz, kubelet, lifetime, supported, workflowpod
 from generator.local.argoexpr import Attempt, TaskState
+from generator.local.cluster import Cluster, remedy
 
 GRACE_SECONDS = 30  # Kubernetes' default terminationGracePeriodSeconds
 PROGRESS_POLL = 0.5  # Argo's executor polls the progress file every 3 s; faster here
+QUOTA_POLL = 0.5  # how often a pod refused for exceeded quota is created again
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Settings:
     host: workflowpod.Host
     work: Path
     logs: Path
+    cluster: Cluster
     time_scale: float = 1 / 15
     parameters: dict[str, str] = field(default_factory=dict)
     on_event: Callable[[str], None] = lambda _line: None
@@ -69,6 +74,16 @@ def _fnv32a(text: str) -> int:
     for b in text.encode():
         h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
     return h
+
+
+def _created(now: time.struct_time) -> dict[str, str]:
+    """workflow.creationTimestamp and its strftime letters (operator.go setGlobalParameters)."""
+    out = {"workflow.creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", now)}
+    out["workflow.creationTimestamp.RFC3339"] = out["workflow.creationTimestamp"]
+    out["workflow.creationTimestamp.s"] = str(calendar.timegm(now))
+    for letter in "aAbBcCdDeFHIjklmMnprRSTuUVwWxXyYzZ":
+        out[f"workflow.creationTimestamp.{letter}"] = time.strftime(f"%{letter}", now)
+    return out
 
 
 def _substituted(value: Any, scope: dict[str, str]) -> Any:
@@ -121,12 +136,14 @@ class Executor:
             "workflow.name": self.name,
             "workflow.namespace": self.namespace,
             "workflow.uid": str(uuid.uuid4()),
+            **_created(time.gmtime()),
             "workflow.serviceAccountName": str(self.spec.get("serviceAccountName", "")),
             **{f"workflow.parameters.{k}": v for k, v in params.items()},
         }
         width = self.spec.get("parallelism")
         self.pool = threading.BoundedSemaphore(int(width)) if width else None
         self.stopping = threading.Event()
+        self.stuck = ""  # a pod that would stay Pending on a cluster: what it waits for
         self.lock = threading.Lock()
         self.live: dict[str, tuple[subprocess.Popen[bytes], Path, dict[str, Any]]] = {}
         self.progress: dict[str, tuple[int, int]] = {}
@@ -150,7 +167,9 @@ class Executor:
             exit_node = self._template(handler, {}, f"{self.name}.onExit")
             if phase == "Succeeded" and exit_node.phase in ("Failed", "Error"):
                 phase, message = exit_node.phase, exit_node.message
-        if self.stopping.is_set():
+        if self.stuck:
+            phase, message = "Running", self.stuck
+        elif self.stopping.is_set():
             phase, message = "Failed", "Stopped with strategy 'Terminate'"
         return Result(self.name, phase, message, self.nodes)
 
@@ -316,7 +335,9 @@ class Executor:
                 phase, message, outputs = self._pod(
                     tpl, attempt_scope, node, pod_name, min(seconds) if seconds else None
                 )
-            node.attempts.append(Attempt(started, time.time(), phase, message))
+            node.attempts.append(
+                Attempt(started, time.time(), phase, message, _exit_code(phase, message))
+            )
             node.pods.append(pod_name)
             if phase == "Succeeded" or strategy is None or self.stopping.is_set():
                 break
@@ -329,8 +350,13 @@ class Executor:
             if self.stopping.wait(decision.wait):
                 break
         node.phase, node.message, node.outputs = phase, message, outputs
+        if phase == "Pending":
+            # on a cluster the node waits for ever (until a deadline): here the run ends
+            self.stuck = f"{name}: pod {node.pods[-1]} stays Pending: {message}"
+            self.stop()
         if phase != "Succeeded" and node.pods:
-            node.detail = _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
+            last = node.attempts[-1].message if node.attempts else message
+            node.detail = remedy(last) or _last_line(self.s.logs / f"{node.pods[-1]}-main.log")
         self.s.on_event(f"{name}: {phase}" + (f" ({message})" if message else ""))
         return node
 
@@ -350,8 +376,25 @@ class Executor:
         folder.mkdir(parents=True)
         progress = folder / "argo"
         progress.mkdir()
+        # A template's metrics are substituted and emitted by Argo's controller once the node
+        # has completed, from its outputs (operator.go, computeMetrics); here they are noted
+        # (local/supported), never part of the pod.
+        pod_template = {k: v for k, v in tpl.items() if k != "metrics"}
         try:
-            t = _substituted(tpl, {**scope, "pod.name": pod_name})
+            t = _substituted(pod_template, {**scope, "pod.name": pod_name})
+            doc = argopod.pod(
+                t, self.spec, name=pod_name, namespace=self.namespace,
+                executor=self.s.cluster.executor,
+            )  # fmt: skip
+        except RunError as exc:
+            return "Error", str(exc), {}
+        admitted = self._create(doc)
+        if isinstance(admitted, tuple):
+            return admitted
+        refused = self.s.cluster.kubelet_refusal(admitted)
+        if refused:
+            return "Pending", refused, {}
+        try:
             description = self._describe(t, pod_name, node, folder, progress, deadline)
         except workflowpod.SecretMissing as exc:
             return "Error", str(exc), {}
@@ -360,27 +403,17 @@ class Executor:
         pod_file = folder / "pod.json"
         pod_file.write_text(json.dumps(description), encoding="utf-8")
         # --uts: a pod's hostname is its name (kubelet sets it), so what a container records of
-        # its host (the run lock) is this pod's, not this machine's
-        argv = ["unshare", "--mount", "--pid", "--uts", "--fork", "--propagation", "private", "--",
-                sys.executable, "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
+        # its host (the run lock) is this pod's, not this machine's. -I: the shim runs this
+        # installation's package, never a `generator` folder where `run` was started
+        argv = ["unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--propagation",
+                "private", "--",
+                sys.executable, "-I", "-m", kubelet.__name__, str(pod_file)]  # fmt: skip
         with (self.s.logs / f"{pod_name}.pod.log").open("ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 preexec_fn=lifetime.die_with_parent,
             )  # fmt: skip
-        requests = [
-            c.get("resources", {}).get("requests", {})
-            for c in [t["container"], *(t.get("sidecars") or [])]
-        ]
-        doc = {
-            "kind": "Pod",
-            "metadata": {"name": pod_name, "namespace": self.namespace},
-            "spec": {
-                "nodeName": "localhost",
-                "containers": [{"resources": {"requests": r}} for r in requests],
-            },
-            "status": {"phase": "Running"},
-        }
+        doc = {**admitted, "status": {"phase": "Running"}}
         key = f"{node.name}#{len(node.attempts)}"
         with self.lock:
             self.live[key] = (proc, progress, doc)
@@ -397,11 +430,40 @@ class Executor:
             result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return "Error", f"pod {pod_name} ended without a result (exit {proc.returncode})", {}
+        refused = self._report_refused(t)
+        if refused and result["phase"] in ("Succeeded", "Failed"):
+            return "Error", refused, {}
         return (
             str(result["phase"]),
             str(result.get("message", "")),
             dict(result.get("outputs") or {}),
         )
+
+    def _create(self, doc: dict[str, Any]) -> dict[str, Any] | tuple[str, str, dict[str, str]]:
+        """The pod as the apiserver admitted it, or the node's (phase, message, outputs).
+
+        A refusal for "exceeded quota" is retried as Argo requeues it (util/errors
+        isExceededQuotaErr), while another of the workflow's pods may still free room;
+        any other refusal errors the node (operator.go executeTemplate, markNodeError).
+        """
+        while True:
+            admitted, refusal = self.s.cluster.admit(doc, self.pods())
+            if refusal is None:
+                return admitted
+            if not refusal.transient:
+                return "Error", refusal.message, {}
+            if self.stopping.is_set():
+                return "Failed", "Stopped with strategy 'Terminate'", {}
+            if not self.pods():
+                return "Pending", refusal.message, {}
+            self.stopping.wait(QUOTA_POLL)
+
+    def _report_refused(self, t: dict[str, Any]) -> str | None:
+        """The wait container reports each pod's outputs as a WorkflowTaskResult with the
+        executor's token (cmd/argoexec: ReportOutputs): refused when RBAC does not allow it."""
+        account = argopod.executor_account(t, self.spec) or argopod.service_account(t, self.spec)
+        req = authz.Request("create", "argoproj.io", "workflowtaskresults", self.namespace)
+        return self.s.cluster.authorize(authz.service_account(self.namespace, account), req)
 
     def _describe(
         self,
@@ -422,29 +484,43 @@ class Executor:
             "ARGO_PROGRESS_PATCH_TICK_DURATION": "1m0s",
             "ARGO_PROGRESS_FILE_TICK_DURATION": "3s",
         }
+        volumes = workflowpod.volumes(t, list(self.spec.get("volumes") or []), folder)
+        # workflowpod.go createWorkflowPod mounts var-run-argo in every container; the
+        # ServiceAccount admission plugin the token in every container too
+        volumes["var-run-argo"] = str(progress)
+        common: list[dict[str, Any]] = [
+            {"volume": "var-run-argo", "path": workflowpod.PROGRESS_DIR}
+        ]
+        if workflowpod.automount(t, self.spec):
+            account = argopod.service_account(t, self.spec)
+            volumes["kube-api-access"] = str(self.s.host.account_dir(self.namespace, account))
+            common.append(
+                {
+                    "volume": "kube-api-access",
+                    "path": workflowpod.SERVICE_ACCOUNT_DIR,
+                    "readOnly": True,
+                }
+            )
+        pod_context = t.get("securityContext") or self.spec.get("securityContext") or {}
+        written = workflowpod.files(self.s.host, pod_name)
         containers = []
         specs = [t["container"], *(t.get("sidecars") or [])]
         for i, c in enumerate(specs):
             c = {"name": "main", **c} if i == 0 else c
             log = self.s.logs / f"{pod_name}-{c.get('name', i)}.log"
             containers.append(
-                workflowpod.container(
-                    c,
-                    pod_name=pod_name,
-                    argo_env=argo_env,
-                    host=self.s.host,
-                    namespace=self.namespace,
-                    log=log,
-                )
-            )
-        mounts = workflowpod.volumes(t, list(self.spec.get("volumes") or []), folder)
-        mounts.append({"host": str(progress), "path": workflowpod.PROGRESS_DIR})
-        if workflowpod.automount(t, self.spec):
-            mounts.append(
                 {
-                    "host": str(self.s.host.account_dir),
-                    "path": workflowpod.SERVICE_ACCOUNT_DIR,
-                    "readOnly": True,
+                    **workflowpod.container(
+                        c,
+                        pod_name=pod_name,
+                        argo_env=argo_env,
+                        host=self.s.host,
+                        namespace=self.namespace,
+                        log=log,
+                    ),
+                    **workflowpod.security(c, pod_context),
+                    "mounts": [*workflowpod.mounts(c), *common],
+                    "files": [*(workflowpod.artifacts(t) if i == 0 else []), *written],
                 }
             )
         scratch = folder / "scratch"
@@ -459,8 +535,8 @@ class Executor:
         return {
             "hostname": pod_name,
             "scratch": str(scratch),
-            "mounts": mounts,
-            "files": workflowpod.files(t, self.s.host),
+            "hidden": dict(self.s.host.hidden),
+            "volumes": volumes,
             "containers": containers,
             "outputs": outputs,
             "deadline": deadline,
@@ -468,6 +544,15 @@ class Executor:
             "result": str(folder / "result.json"),
             "stop": str(folder / "stop"),
         }
+
+
+def _exit_code(phase: str, message: str) -> str:
+    """The main container's exit code as the node's outputs carry it: "0" when it succeeded,
+    the one its failure message names (`Error (exit code 137)`, as Argo words it), else -1."""
+    if phase == "Succeeded":
+        return "0"
+    found = re.search(r"\(exit code (\d+)\)", message)
+    return found.group(1) if found else "-1"
 
 
 def _last_line(path: Path) -> str:

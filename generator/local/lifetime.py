@@ -27,7 +27,7 @@ def swept(folder: Path, linger: float) -> Iterator[Path]:
     """`folder`, removed when the block ends or, if this process dies, `linger` seconds later
     (time for the pods to stop) by a sweeper process."""
     sweeper = subprocess.Popen(
-        [sys.executable, "-m", __name__, str(folder), str(linger)],
+        [sys.executable, "-I", "-m", __name__, str(folder), str(linger)],
         stdin=subprocess.PIPE,
         start_new_session=True,
     )

@@ -10,10 +10,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from generator.build.sidecar import mount_args, proc_mounts_escape
 from generator.errors import RunError
@@ -61,18 +63,52 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
             proc.wait()
 
 
+NO_SPACE = b"no space left on device"
+
+
+class Output:
+    """rclone's output copied to its log, remembering the first line that says a disk is full.
+
+    The copy goes through this process rather than straight to the file: the log usually sits
+    on the disk that filled up, where rclone's own line saying so would be lost.
+    """
+
+    def __init__(self, log: Path | None) -> None:
+        self.log = log
+        self.no_space: str | None = None  # rclone's line, e.g. "write /data/b/x: no space ..."
+
+    def pump(self, stream: IO[bytes]) -> None:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(self.log.open("ab")) if self.log else None
+            for line in stream:
+                if self.no_space is None and NO_SPACE in line.lower():
+                    self.no_space = line.decode("utf-8", "replace").strip()
+                if out is not None:
+                    with contextlib.suppress(OSError):  # a full disk: keep reading, keep serving
+                        out.write(line)
+                        out.flush()
+
+
 @contextlib.contextmanager
 def _process(
-    argv: list[str], env: dict[str, str], log: Path | None, ready: Callable[[], bool], what: str
+    argv: list[str], env: dict[str, str], output: Output, ready: Callable[[], bool], what: str
 ) -> Iterator[None]:
     """Start rclone, wait up to 20 s until `ready()`, and stop it (SIGTERM) on leaving."""
-    out = log.open("ab") if log else subprocess.DEVNULL
     from generator.local.lifetime import die_with_parent
 
     # the server and mounts end with the process that started them, even on SIGKILL
     proc = subprocess.Popen(
-        argv, env=env, stdout=out, stderr=out, start_new_session=True, preexec_fn=die_with_parent
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
+    assert proc.stdout is not None
+    pump = threading.Thread(target=output.pump, args=(proc.stdout,), daemon=True)
+    pump.start()
+    log = output.log
     try:
         deadline = time.monotonic() + 20
         while not ready():
@@ -85,8 +121,8 @@ def _process(
         yield
     finally:
         _stop(proc)
-        if not isinstance(out, int):
-            out.close()
+        pump.join(5)
+        proc.stdout.close()
 
 
 def _listening(port: int, host: str = "127.0.0.1") -> bool:
@@ -103,6 +139,7 @@ class S3Server:
     access_key: str
     secret_key: str = field(repr=False)
     root: Path = Path()
+    output: Output = field(default_factory=lambda: Output(None), repr=False, compare=False)
 
 
 @contextlib.contextmanager
@@ -147,8 +184,9 @@ def serve_s3(
         *(["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []),
     ]
     scheme = "https" if tls else "http"
-    with _process(argv, env, log, lambda: _listening(port, host), "rclone serve s3"):
-        yield S3Server(f"{scheme}://{host}:{port}", access, secret, root)
+    output = Output(log)
+    with _process(argv, env, output, lambda: _listening(port, host), "rclone serve s3"):
+        yield S3Server(f"{scheme}://{host}:{port}", access, secret, root, output)
 
 
 def fuse_missing() -> str | None:
@@ -194,7 +232,7 @@ def mount(
         with _process(
             argv,
             {**os.environ, **env},
-            log,
+            Output(log),
             lambda: is_mounted(point),
             f"rclone mount of s3:{bucket}",
         ):

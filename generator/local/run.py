@@ -11,17 +11,19 @@ commands, see generator/workflowpod.py).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +31,19 @@ from urllib.parse import urlsplit
 import yaml
 
 from generator import lint
+from generator.bucket import layout, lock
 from generator.clients import s3 as storage
-from generator.errors import RunError
-from generator.local import apiserver, controller, lifetime, rclone, supported, workflowpod
+from generator.errors import OscarBatchError, RunError
+from generator.local import (
+    apiserver,
+    cluster,
+    controller,
+    datadir,
+    lifetime,
+    rclone,
+    supported,
+    workflowpod,
+)
 from generator.spec import model as spec_mod
 from generator.spec.yamlfile import read_yaml
 
@@ -132,12 +144,36 @@ def _loopback(port: int) -> str:
 S3_GIVE_UP = 30
 
 
-def _answers(address: tuple[str, int]) -> bool:
+PROBE_TIMEOUT = 5  # seconds an S3 request may take to get any answer
+
+
+def _answers(url: str) -> bool:
+    """Whether S3 at `url` answers a request (any status: an anonymous ListBuckets gets 403)
+    within PROBE_TIMEOUT. A TCP connect is no probe: the kernel accepts it for a frozen
+    (SIGSTOPped) server too."""
+    parts = urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        # liveness only, nothing secret is sent: the embedded server's certificate is
+        # self-signed for the YAML's host name, not for this address
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT
+        )
     try:
-        with socket.create_connection(address, 2):
-            return True
-    except OSError:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -158,6 +194,9 @@ class Options:
     on_event: Callable[[str], None]
     on_start: Callable[[str], None]
     show: Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None] | None = None
+    image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
+    apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
+    image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
 
 
 @dataclass(frozen=True)
@@ -167,7 +206,13 @@ class Storage:
     names: dict[str, str]
     secret: Callable[[str, str], str | None]
     trust: str = ""
-    probe: tuple[str, int] | None = None  # the address that must answer while pods run
+    probe: str | None = None  # the S3 URL that must answer while pods run
+    no_space: Callable[[], str | None] = lambda: None  # the embedded server's disk is full
+
+
+def _hidden(urls: list[str]) -> list[str]:
+    """The endpoints that do not resolve here: the embedded server answers for them."""
+    return [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
 
 
 @contextlib.contextmanager
@@ -176,16 +221,11 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
     server answering for the endpoint's host name (HTTPS with a certificate the pods trust,
     when the URL is https)."""
     urls = endpoints(doc)
-    hidden = [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+    hidden = _hidden(urls)
     if not hidden:
         where = ", ".join(urls) or "no S3 endpoint"
         opts.on_start(f"S3: {where} (keys from {storage.ACCESS_ENV}/{storage.SECRET_ENV})")
-        first = urlsplit(urls[0]) if urls else None
-        probe = (
-            (first.hostname or "", first.port or (443 if first.scheme == "https" else 80))
-            if first
-            else None
-        )
+        probe = urls[0] if urls else None
         yield Storage({}, lambda _name, key: os.environ.get(key), probe=probe)
         return
     parts = [urlsplit(u) for u in hidden]
@@ -214,11 +254,32 @@ def _s3(doc: dict[str, Any], opts: Options, logs: Path, work: Path) -> Iterator[
         def secret(_name: str, key: str) -> str | None:
             return keys.get(key, os.environ.get(key))
 
-        yield Storage(names, secret, tls[0].read_text() if tls else "", (address, port))
+        yield Storage(
+            names,
+            secret,
+            tls[0].read_text() if tls else "",
+            server.endpoint,
+            lambda: server.output.no_space,
+        )
 
 
 def run(doc: Document, opts: Options) -> Outcome:
-    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C."""
+    """Execute the document; stop every pod, server and mount when leaving, also on Ctrl-C.
+
+    What it writes on this machine (data folder, logs, the embedded server's objects, the pods'
+    folders) is the user's only: folders 0700, files 0600. Containers set their own umask.
+    """
+    old = os.umask(0o077)
+    try:
+        return _run(doc, opts)
+    finally:
+        os.umask(old)
+
+
+def _run(doc: Document, opts: Options) -> Outcome:
+    batch = carried_spec(doc.doc)
+    if batch is not None and _hidden(endpoints(doc.doc)):
+        datadir.check_input(batch, opts.data_dir)  # before anything is created or started
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise RunError(
             "run --local makes each pod in its own mount namespace (unshare, overlay, FUSE):"
@@ -234,7 +295,16 @@ def run(doc: Document, opts: Options) -> Outcome:
     label = opts.parameters.get("run") or defaults.get("run") or "workflow"
     logs = opts.data_dir / ".oscar-batch-logs" / label
     logs.mkdir(parents=True, exist_ok=True)
+    for folder in (logs.parent, logs):  # made world-readable by earlier versions
+        folder.chmod(0o700)
     linger = controller.GRACE_SECONDS * opts.time_scale + 2
+    gatekeepers = cluster.load(
+        opts.apply,
+        namespace,
+        cluster.generated_rbac(carried_spec(doc.doc), doc.doc, namespace),
+        _runtime_image(doc.doc),
+        opts.image_users,
+    )
     work = Path(tempfile.mkdtemp(prefix="oscar-batch-exec-"))
     holder: list[controller.Executor] = []
     with (
@@ -242,35 +312,45 @@ def run(doc: Document, opts: Options) -> Outcome:
         _s3(doc.doc, opts, logs, work) as s3,
         apiserver.serve(
             work / "api",
-            namespace,
+            gatekeepers,
             opts.node_resources,
             opts.node_labels,
             lambda: holder[0].pods() if holder else [],
         ) as api,
     ):
         runtime = _runtime_image(doc.doc)
+        image = workflowpod.image_folders()
+        path = workflowpod.image_path(runtime, opts.image_dirs)
         names, secret = s3.names, s3.secret
         embedded = bool(names)
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
-            account_dir=api.account_dir,
+            account_dir=api.accounts.folder_of,
             hosts=names,
             secret=secret,
             trust=s3.trust,
-            cwd=os.getcwd(),
-            image_path=workflowpod.image_path(runtime),
+            image_path=path,
             # the sidecar needs it against the embedded server only: added here, not in the YAML
             image_env=lambda image: (
                 rclone.EMBEDDED_SERVER_ENV
-                if embedded
-                and workflowpod.image_path(runtime)(image)[:1]
-                == [str(Path(rclone.binary()).parent)]
+                if embedded and str(Path(rclone.binary()).parent) in path(image)
                 else {}
             ),
+            image=image,
+            image_dirs=workflowpod.image_dirs(opts.image_dirs),
+            hidden={"/etc": workflowpod.unreadable("/etc")},
         )
+
+        def on_event(line: str) -> None:
+            opts.on_event(line)
+            name, _, phase = line.partition(": ")
+            if name.endswith(".plan") and phase == "Succeeded" and holder:
+                for said in _plan_log(holder[0], name, logs):
+                    opts.on_start(said)
+
         settings = controller.Settings(
-            host, work / "pods", logs, opts.time_scale, opts.parameters, opts.on_event
+            host, work / "pods", logs, gatekeepers, opts.time_scale, opts.parameters, on_event
         )
         (work / "pods").mkdir()
         ex = controller.Executor(doc.doc, settings)
@@ -302,6 +382,15 @@ def run(doc: Document, opts: Options) -> Outcome:
             # thread marked as ended while it still runs (CPython 3.11)
             down_since: float | None = None
             while not finished.wait(0.5):
+                if s3.no_space():
+                    # every later write fails the same way (rclone and the S3 client retry each
+                    # for minutes); pods' logs are on that disk too, so say it here, now
+                    ex.stop()
+                    finished.wait(linger + 10)
+                    raise RunError(
+                        f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
+                        f" also the pods' logs): every pod was stopped; logs in {logs}"
+                    )
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue
@@ -310,12 +399,13 @@ def run(doc: Document, opts: Options) -> Outcome:
                     ex.stop()
                     finished.wait(linger + 10)
                     raise RunError(
-                        f"S3 at {s3.probe[0]}:{s3.probe[1]} did not answer for {S3_GIVE_UP} s:"
+                        f"S3 at {s3.probe} did not answer for {S3_GIVE_UP} s:"
                         f" every pod was stopped; logs in {logs}"
                     )
         except BaseException:
             ex.stop()
             finished.wait(linger + 10)
+            _release_own_lock(doc.doc, ex.globals["workflow.uid"], label, opts, s3)
             raise
         finally:
             if drawer:
@@ -325,6 +415,60 @@ def run(doc: Document, opts: Options) -> Outcome:
         result = outcome[0]
         report, where = _report(result, names, secret, opts.data_dir, spec)
     return Outcome(result, report, where, logs)
+
+
+def _release_own_lock(
+    doc: dict[str, Any], workflow_uid: str, run: str, opts: Options, s3: Storage
+) -> None:
+    """After a stop (Ctrl-C, SIGTERM): remove the run's lock when this workflow holds it (its
+    plan pod took it), so the same command works again at once (the aggregate, which releases
+    it, never ran). A lock of another workflow is left alone."""
+    batch = carried_spec(doc)
+    if batch is None:
+        return
+    where = layout.RunLayout.of(batch, run)
+    with contextlib.suppress(OSError, OscarBatchError):
+        if s3.names:  # the embedded server's objects are this folder's files
+            path = opts.data_dir / where.bucket / where.lock
+            if lock.parse(path.read_bytes()).workflow == workflow_uid:
+                path.unlink()
+                opts.on_start(f"stopped: released the lock of run {run}")
+            return
+        url = endpoints(doc)[0]
+        client = storage.make_client(
+            url, s3.secret("", storage.ACCESS_ENV) or "", s3.secret("", storage.SECRET_ENV) or ""
+        )
+        if lock.holder(client, batch, run) is not None and lock.release_if_mine(
+            client, batch, run, workflow_uid
+        ):
+            opts.on_start(f"stopped: released the lock of run {run}")
+
+
+def _plan_log(ex: controller.Executor, node_name: str, logs: Path) -> list[str]:
+    """What the plan step said ("new run X", "resuming X: 36 done, 1 to retry"): its log,
+    shown as `argo submit --log` shows a step's, without the shard ids it hands to Argo."""
+    node = next((n for n in reversed(ex.nodes) if n.name == node_name and n.pods), None)
+    if node is None:
+        return []
+    try:
+        text = (logs / f"{node.pods[-1]}-main.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("[")]
+
+
+def carried_spec(doc: dict[str, Any]) -> spec_mod.BatchSpec | None:
+    """The batch spec the plan step is given (its `spec` raw artifact), or None for a
+    workflow that was not generated from one."""
+    for tpl in supported.workflow_spec(doc).get("templates") or []:
+        if "plan" not in ((tpl.get("container") or {}).get("command") or []):
+            continue
+        for artifact in (tpl.get("inputs") or {}).get("artifacts") or []:
+            data = (artifact.get("raw") or {}).get("data")
+            if artifact.get("name") == "spec" and isinstance(data, str):
+                with contextlib.suppress(ValueError, OscarBatchError):
+                    return spec_mod.validate(json.loads(data), "the plan step's spec")
+    return None
 
 
 def _runtime_image(doc: dict[str, Any]) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import difflib
 import glob
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from generator.errors import SpecError
-from generator.spec.yamlfile import read_text, read_yaml
+from generator.spec import goyaml
+from generator.spec.yamlfile import Plain, read_text, read_yaml
 
 # Every field of OSCAR's service type (oscar/pkg/types/service.go, Service's json tags), in
 # exactly one of three sets. USED fields shape the run; INERT ones configure OSCAR itself
@@ -32,7 +34,8 @@ INERT_FIELDS = frozenset(
         "cluster_id", "total_memory", "total_cpu", "synchronous", "replicas",
         "rescheduler_threshold", "token", "alpine", "vo", "allowed_users", "isolation_level",
         "bucket_list", "visibility", "owner", "image_prefetch", "file_stage_in", "labels",
-        "annotations", "clusters", "storage_providers",
+        "annotations", "clusters", "storage_providers", "namespace", "deployment",
+        "volume_status",
     }
 )  # fmt: skip
 REFUSED_FIELDS = {
@@ -49,9 +52,11 @@ OSCAR_SERVICE_FIELDS = USED_FIELDS | INERT_FIELDS | frozenset(REFUSED_FIELDS)
 DEFAULT_PROVIDERS = frozenset({"minio", "minio.default"})
 FDL_TOP_FIELDS = frozenset({"functions", "storage_providers", "clusters"})
 INLINE_FIELDS = frozenset(
-    {"fdl", "name", "cluster", "image", "script", "cpu", "memory", "gpu", "env", "secrets",
+    {"fdl", "oscar", "name", "cluster", "image", "script", "cpu", "memory", "gpu", "env", "secrets",
      "secrets_secret", "log_level", "workdir", "image_pull_secrets", "mount", "volume"}
 )  # fmt: skip
+# (cluster, service name) -> (where it was read, the service's definition)
+ServiceReader = Callable[[str, str], tuple[str, dict[str, Any]]]
 STORAGE_FIELDS = frozenset({"storage_provider", "path", "suffix", "prefix", "options"})
 VOLUME_FIELDS = frozenset({"name", "size", "mount_path", "lifecycle_policy"})
 
@@ -108,8 +113,32 @@ def _pick(
 def _refusals(svc: dict[str, Any], where: str) -> None:
     """The chosen service must not rely on what a batch run cannot give (one line if so)."""
     for field, reason in REFUSED_FIELDS.items():
-        if svc.get(field) not in (None, False, "", [], {}):
+        value = svc.get(field)
+        if isinstance(value, Plain) and goyaml.plain_bool(value) is False:
+            continue
+        if value not in (None, False, "", [], {}):
             raise SpecError(f"{where}: {field}: {reason}")
+
+
+def _flag(svc: dict[str, Any], field: str, where: str) -> bool:
+    """A boolean field as Go decodes it: true/True/TRUE or false/False/FALSE, else refused
+    (oscar-cli's decoder fails the FDL on `yes`)."""
+    value = svc.get(field)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    found = goyaml.plain_bool(value) if isinstance(value, Plain) else None
+    if found is None:
+        raise SpecError(f"{where}.{field}: expected true or false, got {value!r}")
+    return found
+
+
+def _text(value: Any) -> Any:
+    """The FDL's values as plain Python text (Plain marks only what Go would retype)."""
+    if isinstance(value, dict):
+        return {str(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return str(value) if isinstance(value, str) else value
 
 
 def _storage(entry: Any, where: str) -> tuple[str, str] | None:
@@ -137,16 +166,21 @@ def _storage(entry: Any, where: str) -> tuple[str, str] | None:
     return bucket, (prefix + "/" if prefix else "")
 
 
+def _filter_lists(entry: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
+    prefixes, suffixes = entry.get("prefix") or [], entry.get("suffix") or []
+    for name, values in (("prefix", prefixes), ("suffix", suffixes)):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise SpecError(f"{where}.{name}: expected a list of text")
+    return [str(p) for p in prefixes], [str(x) for x in suffixes]
+
+
 def _filters(entry: dict[str, Any], where: str) -> list[str] | None:
     """OSCAR's input `prefix`/`suffix` lists as include globs (a name must match one of each).
 
     The names are relative to the input folder, as the supervisor compares output names
     (faas-supervisor faassupervisor/storage/config.py: file_name.startswith / endswith).
     """
-    prefixes, suffixes = entry.get("prefix") or [], entry.get("suffix") or []
-    for name, values in (("prefix", prefixes), ("suffix", suffixes)):
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise SpecError(f"{where}.{name}: expected a list of text")
+    prefixes, suffixes = _filter_lists(entry, where)
     if not prefixes and not suffixes:
         return None
     return [
@@ -154,17 +188,46 @@ def _filters(entry: dict[str, Any], where: str) -> list[str] | None:
     ]
 
 
-def _storage_defaults(svc: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    """Input/output defaults from the FDL's input and output storage paths."""
+def _targets(entries: list[Any], where: str) -> list[dict[str, Any]]:
+    """Every FDL output as a target of OSCAR's layout, with its name filters (the supervisor
+    stores each file in every output whose prefix/suffix lists match: faas-supervisor
+    storage/config.py upload_output)."""
+    targets = []
+    for i, entry in enumerate(entries):
+        found = _storage(entry, f"{where}.output[{i}]")
+        if found is None:
+            continue
+        prefixes, suffixes = _filter_lists(entry, f"{where}.output[{i}]")
+        targets.append(
+            {
+                "bucket": found[0],
+                "prefix": found[1],
+                # an empty prefix or suffix matches every name: the list then filters nothing
+                "name_prefixes": [] if "" in prefixes else prefixes,
+                "name_suffixes": [] if "" in suffixes else suffixes,
+            }
+        )
+    return targets
+
+
+def _storage_defaults(svc: dict[str, Any], where: str, layout: Any) -> dict[str, dict[str, Any]]:
+    """Input/output defaults from the FDL's input and output storage paths: in layout oscar
+    the outputs become `output.targets` (all of them); the run folder stays apart."""
     defaults: dict[str, dict[str, Any]] = {}
     for section in ("input", "output"):
         entries = svc.get(section) or []
         if not isinstance(entries, list):
             raise SpecError(f"{where}.{section}: expected a list of storage paths")
+        if section == "output" and layout == "oscar":
+            targets = _targets(entries, where)
+            if targets:
+                defaults["output"] = {"bucket": targets[0]["bucket"], "targets": targets}
+            continue
         if len(entries) > 1:
+            hint = " or set output.layout: oscar" if section == "output" else ""
             raise SpecError(
                 f"{where}.{section}: {len(entries)} storage paths; a batch run has one"
-                f" {section} (choose with {section}.bucket and {section}.prefix in the spec)"
+                f" {section} (choose with {section}.bucket and {section}.prefix in the spec{hint})"
             )
         found = _storage(entries[0], f"{where}.{section}[0]") if entries else None
         if found:
@@ -174,8 +237,8 @@ def _storage_defaults(svc: dict[str, Any], where: str) -> dict[str, dict[str, An
                 defaults[section]["include"] = globs
             elif globs:
                 raise SpecError(
-                    f"{where}.output[0]: prefix/suffix filters on outputs are not supported;"
-                    " every file the script writes is stored"
+                    f"{where}.output[0]: prefix/suffix filters on outputs need"
+                    " output.layout: oscar (layout run stores every file the script writes)"
                 )
     mount = _mount(svc, where)
     if "input" not in defaults and mount:  # a mount-only service reads its files there
@@ -201,15 +264,18 @@ def _volume(svc: dict[str, Any], where: str) -> dict[str, str] | None:
 
 
 def env_text(name: str, value: Any, where: str) -> str:
-    """An environment value as YAML wrote it: `false` stays `false`, `1.0` stays `1.0`.
+    """An environment value as text: in an FDL as OSCAR's parser makes it (spec/goyaml.py:
+    `yes` stays "yes", `True` becomes "true", `1.0` becomes "1"); in a spec as YAML wrote it
+    (numbers as written, booleans as `true`/`false`).
 
     OSCAR reads variables into a map of strings (service.go: Environment.Vars), so only
-    scalars are values. Specs and FDLs are read with numbers as written (`1.10` stays text);
-    PyYAML still reads `yes`/`on` as true (YAML 1.1), where Go keeps "yes": quote those.
+    scalars are values.
 
     Raises:
         SpecError: the value is a list or a mapping.
     """
+    if isinstance(value, Plain):
+        return goyaml.plain_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -245,25 +311,61 @@ def _read_script(path_text: Any, base: Path, where: str) -> str:
     return read_text(base / path_text, "script")
 
 
-def _from_fdl(raw: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _from_fdl(
+    raw: dict[str, Any], base: Path, layout: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     fdl_path = base / str(raw["fdl"])
     source = str(fdl_path)
-    where, svc = _pick(
-        _services(read_yaml(fdl_path, "FDL", numbers_as_written=True), source),
+    where, tagged = _pick(
+        _services(read_yaml(fdl_path, "FDL", numbers_as_written="plain"), source),
         raw.get("name"),
         raw.get("cluster"),
         source,
     )
+    _refusals(tagged, where)  # a refused field is the reason, even when the script is missing
+    script = _read_script(raw.get("script") or tagged.get("script"), fdl_path.parent, where)
+    return _from_service(tagged, where, script, layout)
+
+
+def _from_cluster(
+    raw: dict[str, Any], base: Path, layout: Any, fetch: ServiceReader | None, source: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A service as an OSCAR cluster defines it (GET /system/services/<name>: the same type
+    as an FDL's service, as JSON, the script's text inline)."""
+    if raw.get("fdl") or not raw.get("name") or fetch is None:
+        raise SpecError(
+            f"{source}: service.oscar: give the cluster (an oscar-cli cluster id or its URL)"
+            " and the service's name, without fdl"
+        )
+    where, svc = fetch(str(raw["oscar"]), str(raw["name"]))
+    unknown = sorted(set(svc) - OSCAR_SERVICE_FIELDS)
+    if unknown:
+        raise SpecError(f"{where}: unknown OSCAR service field {unknown[0]!r}")
     _refusals(svc, where)
-    env, secret_names = _environment(svc, where)
+    script = (
+        _read_script(raw["script"], base, f"{source}: service")
+        if raw.get("script")
+        else str(svc["script"])
+    )
+    return _from_service(svc, where, script, layout)
+
+
+def _from_service(
+    tagged: dict[str, Any], where: str, script: str, layout: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Service fields and spec defaults from one OSCAR service definition (refusals checked)."""
+    gpu = _flag(tagged, "enable_gpu", where)
+    env, secret_names = _environment(tagged, where)
+    env = {str(k): env_text(str(k), v, f"{where}.environment") for k, v in env.items()}
+    svc = _text(tagged)
     fields: dict[str, Any] = {
         "name": svc.get("name"),
         "image": svc.get("image"),
-        "script": _read_script(raw.get("script") or svc.get("script"), fdl_path.parent, where),
+        "script": script,
         "cpu": svc.get("cpu") or None,
         "memory": svc.get("memory") or None,
-        "gpu": 1 if svc.get("enable_gpu") else 0,
-        "env": {str(k): env_text(str(k), v, f"{where}.environment") for k, v in env.items()},
+        "gpu": 1 if gpu else 0,
+        "env": env,
         "secret_env": secret_names,
         "log_level": svc.get("log_level"),
         "image_pull_secrets": svc.get("image_pull_secrets") or None,
@@ -271,11 +373,15 @@ def _from_fdl(raw: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str
         "volume": _volume(svc, where),
         "secrets_secret": svc.get("kube_secret_name") or None,
     }
-    return {k: v for k, v in fields.items() if v is not None}, _storage_defaults(svc, where)
+    return {k: v for k, v in fields.items() if v is not None}, _storage_defaults(svc, where, layout)
 
 
 def resolve_service(
-    raw: dict[str, Any], base: Path, source: str
+    raw: dict[str, Any],
+    base: Path,
+    source: str,
+    layout: Any = "run",
+    fetch: ServiceReader | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Resolve a spec's `service` section into `Service` fields and spec defaults.
 
@@ -283,6 +389,8 @@ def resolve_service(
         raw: the `service` mapping of a batch spec (with `fdl`, or inline fields).
         base: the folder relative paths are read from.
         source: the spec's name, for messages.
+        layout: the spec's `output.layout`: in layout oscar the FDL's outputs become targets.
+        fetch: reads `service.oscar`'s service from its cluster (clients/oscar.py `service`).
 
     Returns:
         The Service fields (to be validated with the spec) and defaults for the spec's
@@ -297,12 +405,18 @@ def resolve_service(
         close = difflib.get_close_matches(unknown[0], sorted(INLINE_FIELDS), 1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SpecError(f"{source}: service: unknown key {unknown[0]!r}{hint}")
-    overrides = {k: v for k, v in raw.items() if k not in ("fdl", "cluster", "script", "secrets")}
+    overrides = {
+        k: v for k, v in raw.items() if k not in ("fdl", "oscar", "cluster", "script", "secrets")
+    }
     secrets = raw.get("secrets") or []
     secret_names = list(secrets) if isinstance(secrets, dict | list) else secrets
     defaults: dict[str, dict[str, Any]] = {}
-    if raw.get("fdl"):
-        fields, defaults = _from_fdl(raw, base)
+    if raw.get("oscar") or raw.get("fdl"):
+        fields, defaults = (
+            _from_cluster(raw, base, layout, fetch, source)
+            if raw.get("oscar")
+            else _from_fdl(raw, base, layout)
+        )
         fields["secret_env"] = [*fields["secret_env"], *secret_names]
         fields.update(overrides)
     else:

@@ -8,6 +8,7 @@ then passed explicitly. The resolved model is also what the plan and aggregate p
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,7 +25,7 @@ from pydantic import (
 
 from generator import __version__
 from generator.errors import SpecError
-from generator.spec import fdl, quantity, urls
+from generator.spec import fdl, quantity, rangescript, urls
 from generator.spec import overrides as specinput
 from generator.spec.yamlfile import read_yaml
 
@@ -149,7 +150,23 @@ def _prefix(value: str) -> str:
     return value if not value or value.endswith("/") else value + "/"
 
 
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _seconds(value: Any) -> Any:
+    """`30s`, `5m`, `1h30m` (as Argo and Kubernetes write durations) as seconds; numbers as
+    they are (the range is checked after)."""
+    if not isinstance(value, str) or value.strip().isdigit():
+        return value
+    found = _DURATION.fullmatch(value.strip())
+    if not found or not any(found.groups()):
+        raise ValueError(f"{value!r} is not a duration: seconds (90), or 30s, 5m, 2h, 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 Name = Annotated[str, AfterValidator(_dns_label)]
+Seconds = Annotated[int, BeforeValidator(_seconds)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Bucket = Annotated[str, AfterValidator(_bucket)]
@@ -188,12 +205,23 @@ class Volume(Frozen):
     mount_path: AbsolutePath
 
 
+class ScriptRef(Frozen):
+    """The script as the plan and aggregate pods' copy of the spec names it: its text is the
+    worker's alone (written once in the workflow YAML), these pods need only who made a run."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
 class Service(Frozen):
     """The OSCAR service every file is processed with, resolved from an FDL or written inline."""
 
     name: Name
     image: Image
     script: str = Field(description="the script's text, run once per file")
+    script_ref: ScriptRef | None = Field(
+        None, description="(written by generate for the plan and aggregate pods, not by people)"
+    )
     cpu: Quantity = "1.0"
     memory: Quantity = "1Gi"
     gpu: int = Field(0, ge=0)
@@ -243,14 +271,69 @@ class Input(Frozen):
         )
 
 
+def _name_filter(value: str) -> str:
+    if not value or "\t" in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{value!r}: a name prefix or suffix is non-empty text on one line")
+    return value
+
+
+NameFilter = Annotated[str, AfterValidator(_name_filter)]
+
+
+class Target(Frozen):
+    """One of OSCAR's outputs (an FDL `output` entry): where the files go in layout oscar."""
+
+    bucket: Bucket
+    prefix: Prefix = ""
+    name_prefixes: tuple[NameFilter, ...] = Field(
+        (), description="store only names (relative to TMP_OUTPUT_DIR) starting with one of these"
+    )
+    name_suffixes: tuple[NameFilter, ...] = Field(
+        (), description="store only names ending with one of these"
+    )
+
+
 class Output(Frozen):
     bucket: Bucket | None = Field(None, description="default: the input bucket")
-    prefix: Prefix = "oscar-batch/"
+    prefix: Prefix = Field("oscar-batch/", description="where run folders are written")
+    layout: Literal["run", "oscar"] = Field(
+        "run",
+        description="run: outputs under the run folder, outputs/<key>/; oscar: where OSCAR"
+        " stores them, <target>/<path relative to TMP_OUTPUT_DIR>, the run folder apart",
+    )
+    targets: tuple[Target, ...] = Field(
+        (), description="OSCAR's outputs (layout oscar): the FDL's output paths and filters"
+    )
     merge: tuple[Literal["json", "jsonl", "csv"], ...] = Field(
         ("json", "jsonl", "csv"),
         description="output extensions whose records the aggregate merges into results.jsonl"
         " (json, jsonl) and results.csv (csv), tagged by input key; [] turns merging off",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_merge_in_oscar_layout(cls, data: Any) -> Any:
+        # In OSCAR's layout the outputs of all inputs share the targets' folders (as on
+        # OSCAR): nothing says which input a record came from, so there is nothing to merge.
+        if isinstance(data, dict) and data.get("layout") == "oscar":
+            if data.get("merge"):
+                raise ValueError(
+                    "merge: layout oscar stores outputs where OSCAR does, not per input;"
+                    " merging needs layout run (or merge: [])"
+                )
+            return {**data, "merge": ()}
+        return data
+
+    @model_validator(mode="after")
+    def _targets_for_oscar_layout(self) -> Output:
+        if self.layout == "oscar" and not self.targets:
+            raise ValueError(
+                "targets: layout oscar stores outputs in OSCAR's output paths: give the FDL"
+                " an output path or set output.targets [{bucket, prefix}]"
+            )
+        if self.layout == "run" and self.targets:
+            raise ValueError("targets: only used with layout oscar")
+        return self
 
 
 class Toleration(Frozen):
@@ -270,21 +353,24 @@ class Planning(Frozen):
     executor_requests: dict[str, Quantity] = Field(
         {}, description="requests of Argo's wait/init containers, if the controller sets them"
     )
+    executor_limits: dict[str, Quantity] = Field(
+        {}, description="limits of Argo's wait/init containers, if the controller sets them"
+    )
     kueue_queue: Name | None = Field(
         None, description="Kueue LocalQueue the worker pods join (label kueue.x-k8s.io/queue-name)"
     )
-    wait_for_room: int = Field(
+    wait_for_room: Seconds = Field(
         1800, ge=0, le=86_400, description="seconds the plan waits for room on a busy cluster"
     )
 
 
 class Worker(Frozen):
-    file_timeout: int = Field(3600, ge=1, description="seconds one file may take")
-    pod_timeout: int | None = Field(
+    file_timeout: Seconds = Field(3600, ge=1, description="seconds one file may take")
+    pod_timeout: Seconds | None = Field(
         None, ge=60, description="activeDeadlineSeconds of a worker pod"
     )
     skip_existing: bool = True
-    mount_wait: int = Field(120, ge=1, description="seconds to wait for the bucket mount")
+    mount_wait: Seconds = Field(120, ge=1, description="seconds to wait for the bucket mount")
     sidecar_cpu: Quantity = "100m"
     sidecar_memory: Quantity = "256Mi"
     invoke: Literal["file", "batch", "range"] = Field(
@@ -298,6 +384,16 @@ class Worker(Frozen):
         le=4096,
         description="files per invocation in batch and range modes; workers claim work in"
         " units of one batch (in file mode at most one, fewer when shares are small)",
+    )
+    input: Literal["copy", "link"] = Field(
+        "copy",
+        description="copy: INPUT_FILE_PATH is a regular, writable copy, as OSCAR gives;"
+        " link: a symbolic link to the read-only mount (no copy, but not a regular file)",
+    )
+    exit_code: Literal["strict", "ignore"] = Field(
+        "strict",
+        description="strict: a non-zero exit fails the file and discards its outputs;"
+        " ignore: as OSCAR's supervisor, the outputs are stored and the file succeeds",
     )
 
 
@@ -337,15 +433,35 @@ class BatchSpec(Frozen):
     argo: Argo = Argo()
     failure: Failure = Failure()
 
+    @model_validator(mode="after")
+    def _range_script(self) -> BatchSpec:
+        checked = self.worker.invoke == "range" and self.service.script_ref is None
+        found = rangescript.problem(self.service.script) if checked else None
+        if found:
+            raise ValueError(f"service.script: {found}")
+        return self
+
+    def for_stages(self) -> BatchSpec:
+        """This spec without the script's text: the copy the plan and aggregate pods get, so
+        the workflow YAML holds the script once (the worker's), readable."""
+        if self.service.script_ref is not None:
+            return self
+        data = self.service.script.encode("utf-8")
+        ref = ScriptRef(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+        service = self.service.model_copy(update={"script": "", "script_ref": ref})
+        return self.model_copy(update={"service": service})
+
     @property
     def output_bucket(self) -> str:
         return self.output.bucket or self.input.bucket
 
     @property
     def buckets(self) -> tuple[str, ...]:
-        """The buckets a worker mounts, input first, then output and the service's mount."""
+        """The buckets a worker mounts, input first, then output, the service's mount and
+        the outputs' targets (layout oscar)."""
         mount = (self.service.mount.bucket,) if self.service.mount else ()
-        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount)))
+        targets = tuple(t.bucket for t in self.output.targets)
+        return tuple(dict.fromkeys((self.input.bucket, self.output_bucket, *mount, *targets)))
 
 
 def validate(data: dict[str, Any], source: str) -> BatchSpec:
@@ -363,12 +479,15 @@ def validate(data: dict[str, Any], source: str) -> BatchSpec:
         raise SpecError(f"{source}: {specinput.error_line(errors[0], BatchSpec)}{more}") from None
 
 
-def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
-    """Load a batch spec file, resolving its `service` from an FDL or inline fields.
+def load(
+    path: Path, overrides: list[str] | None = None, fetch: fdl.ServiceReader | None = None
+) -> BatchSpec:
+    """Load a batch spec file, resolving its `service` from an FDL, a cluster or inline fields.
 
     Args:
         path: the spec YAML; relative paths inside it are relative to its folder.
         overrides: `key.path=value` strings applied before validation.
+        fetch: reads a service from an OSCAR cluster (`service.oscar`); the CLI gives it.
 
     Returns:
         The validated spec.
@@ -383,9 +502,18 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
     raw_service = data.get("service")
     if not isinstance(raw_service, dict):
         raise SpecError(f"{path}: service: required (fdl, or image and script)")
+    if "script_ref" in raw_service:
+        raise SpecError(
+            f"{path}: service.script_ref is written by generate for the plan and aggregate pods;"
+            " give service.script (a path to the script)"
+        )
     if "fdl" not in raw_service and "name" not in raw_service and "name" in data:
         raw_service = {**raw_service, "name": data["name"]}  # an inline service: the spec's name
-    data["service"], defaults = fdl.resolve_service(raw_service, path.parent, str(path))
+    given_output = data.get("output")
+    layout = given_output.get("layout") if isinstance(given_output, dict) else None
+    data["service"], defaults = fdl.resolve_service(
+        raw_service, path.parent, str(path), layout or "run", fetch
+    )
     for section, values in defaults.items():
         current = data.get(section)
         if current is None or isinstance(
@@ -393,7 +521,9 @@ def load(path: Path, overrides: list[str] | None = None) -> BatchSpec:
         ):  # anything else fails validation as written
             data[section] = {**values, **(current or {})}
     given = data.get("input")
-    fdl_without_bucket = raw_service.get("fdl") and (given is None or isinstance(given, dict))
+    fdl_without_bucket = (raw_service.get("fdl") or raw_service.get("oscar")) and (
+        given is None or isinstance(given, dict)
+    )
     if fdl_without_bucket and not (given or {}).get("bucket"):
         raise SpecError(
             f"{path}: input.bucket: required: the FDL's service has no input or mount"

@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -102,6 +102,27 @@ for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
     _WrittenNumbersLoader.add_constructor(_tag, _written)
 
 
+class Plain(str):
+    """The text of a plain (unquoted) scalar: Go's decoder types it by its text
+    (spec/goyaml.py), so `yes` and `"yes"` may differ where `true` and `"true"` do not."""
+
+    __slots__ = ()
+
+
+class _PlainTextLoader(_Loader):
+    """Every scalar is its text (a plain one as `Plain`); only nulls stay None. For files Go
+    reads (FDLs): what a value means is decided where Go would decide it."""
+
+
+def _plain(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    # PyYAML marks a plain scalar with style None, libyaml with ""
+    return Plain(node.value) if not node.style else str(node.value)
+
+
+for _tag in ("int", "float", "bool", "timestamp", "str"):
+    _PlainTextLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _plain)
+
+
 def read_text(
     path: Path, what: str = "file", limit: int = MAX_BYTES, error: type[OscarBatchError] = SpecError
 ) -> str:
@@ -145,16 +166,18 @@ def _size(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit} bytes"
 
 
-def _parse(text: str, numbers_as_written: bool) -> list[Any]:
-    loader = _WrittenNumbersLoader if numbers_as_written else _Loader
-    return list(yaml.load_all(text, Loader=loader))  # both are SafeLoaders
+def _parse(text: str, numbers_as_written: bool | Literal["plain"]) -> list[Any]:
+    loader = {False: _Loader, True: _WrittenNumbersLoader, "plain": _PlainTextLoader}[
+        numbers_as_written
+    ]
+    return list(yaml.load_all(text, Loader=loader))  # all are SafeLoaders
 
 
 def load_yaml_all(
     text: str,
     source: str,
     error: type[OscarBatchError] = SpecError,
-    numbers_as_written: bool = False,
+    numbers_as_written: bool | Literal["plain"] = False,
 ) -> list[Any]:
     """Every document of a YAML text, parsed safely (see the module docstring).
 
@@ -162,7 +185,8 @@ def load_yaml_all(
         text: the YAML.
         source: where it comes from, for messages.
         error: the error class to raise.
-        numbers_as_written: keep numbers as their text (`1.10` stays "1.10").
+        numbers_as_written: keep numbers as their text (`1.10` stays "1.10"); "plain":
+            every scalar as its text, plain ones as `Plain` (for files Go reads).
 
     Raises:
         error: invalid YAML, duplicate keys, deep nesting or an alias bomb, as one line.
@@ -199,7 +223,7 @@ def load_yaml(
     text: str,
     source: str,
     error: type[OscarBatchError] = SpecError,
-    numbers_as_written: bool = False,
+    numbers_as_written: bool | Literal["plain"] = False,
 ) -> Any:
     """One YAML document (None when empty), parsed as `load_yaml_all` does.
 
@@ -216,7 +240,7 @@ def read_yaml(
     path: Path,
     what: str = "file",
     error: type[OscarBatchError] = SpecError,
-    numbers_as_written: bool = False,
+    numbers_as_written: bool | Literal["plain"] = False,
 ) -> Any:
     """`read_text` then `load_yaml`: one safe YAML document from a file."""
     return load_yaml(read_text(path, what, error=error), str(path), error, numbers_as_written)

@@ -25,11 +25,12 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import layout, merge
+from generator.bucket import layout, merge, rundocs
 from generator.bucket import lock as runlock
 from generator.bucket.results import ResultIndex, output_groups, parse_result
 from generator.clients import s3
 from generator.spec.model import BatchSpec
+from generator.stages import pages, series
 
 # What the aggregate step exposes as Argo output parameters (files of these names).
 CSV_FIELDS = (
@@ -62,6 +63,7 @@ class Row:
     invocation: str = ""
     identity: str = ""  # the service version that processed it (results of a runner >= 0.2)
     this_attempt: bool = True
+    finished: float | None = None  # when its result was stored (S3's last-modified)
 
 
 def csv_cells(row: Row) -> list[Any]:
@@ -78,7 +80,7 @@ def _percentile(ordered: list[float], q: float) -> float | None:
 
 @dataclass
 class Tally:
-    """The report's figures, fed one row at a time (memory: 8 bytes per processed file)."""
+    """The report's figures, fed one row at a time (memory: 20 bytes per processed file)."""
 
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(("succeeded", "failed", "missing", "unsupported"), 0)
@@ -90,9 +92,16 @@ class Tally:
     no_output: int = 0
     identities: dict[str, int] = field(default_factory=dict)
     attempt: dict[str, int] = field(default_factory=lambda: {"succeeded": 0, "failed": 0})
+    reasons: series.Reasons = field(default_factory=series.Reasons)
+    # when each file of this attempt finished, and its shard (a number into `finished_in`)
+    finished: array[float] = field(default_factory=lambda: array("d"))
+    finished_shard: array[int] = field(default_factory=lambda: array("I"))
+    finished_in: dict[str, int] = field(default_factory=dict)
 
     def add(self, r: Row) -> None:
         self.counts[r.status] += 1
+        if r.status != "succeeded":
+            self.reasons.add(r.status, r.reason, r.key)
         if r.status == "succeeded" and r.stored == 0:
             self.no_output += 1
         if r.identity:
@@ -121,6 +130,10 @@ class Tally:
             s["files"] += 1
             s[r.status] += 1
             s["seconds"] = round(s["seconds"] + (r.seconds or 0.0), 3)
+            if r.finished is not None:
+                self.finished.append(r.finished)
+                number = self.finished_in.setdefault(r.shard, len(self.finished_in))
+                self.finished_shard.append(number)
 
     def report(self, spec: BatchSpec, run: str, plan: dict[str, Any], now: float) -> dict[str, Any]:
         planned = sum(self.counts.values())
@@ -138,7 +151,7 @@ class Tally:
             # files per service version that processed them: more than one after --force
             "identities": dict(sorted(self.identities.items())),
             "input": f"s3://{spec.input.bucket}/{spec.input.prefix}",
-            "outputs": f"s3://{where.bucket}/{where.outputs}",
+            "outputs": outputs_folder(spec, where),
             "planned": planned,
             **self.counts,
             "no_output": self.no_output,
@@ -162,6 +175,16 @@ class Tally:
             "shards": dict(sorted(self.shards.items())),
             "problems_total": bad,
             "problems": self.problems,
+            # binned for the page (stages/pages): a few kB whatever the file count
+            "timeline": series.timeline(
+                self.finished,
+                self.finished_shard,
+                list(self.finished_in),
+                float(plan.get("created", now)),
+                {s["id"]: s["files"] for s in plan.get("shards") or []},
+            ),
+            "durations": series.histogram(ordered),
+            "reasons": self.reasons.series(),
         }
 
 
@@ -200,7 +223,7 @@ def _row(
         exit_code=d["exit_code"],
         seconds=d["seconds"],
         # a failed file's outputs are never its outputs, even if stale ones remain
-        outputs=f"s3://{where.bucket}/{where.outputs}{key[len(spec.input.prefix) :]}/"
+        outputs=outputs_folder(spec, where, key[len(spec.input.prefix) :])
         if found.ok and d["outputs"]
         else "",
         size=size,
@@ -210,6 +233,7 @@ def _row(
         invocation=d["invocation"],
         identity=d["identity"],
         this_attempt=found.stamp >= started,
+        finished=found.stamp,
     )
 
 
@@ -230,6 +254,15 @@ def rows(
     yield from s3.ordered_map(
         lambda line: _row(client, spec, where, index, started, line), lines, threads
     )
+
+
+def outputs_folder(spec: BatchSpec, where: layout.RunLayout, relative: str = "") -> str:
+    """Where a run's outputs are (with `relative`: that input's), as s3:// addresses: its
+    run folder's outputs/ in layout run; OSCAR's output paths, shared by all inputs, in
+    layout oscar (several separated by a space)."""
+    if spec.output.layout == "oscar":
+        return " ".join(f"s3://{t.bucket}/{t.prefix}" for t in spec.output.targets)
+    return f"s3://{where.bucket}/{where.outputs}{relative + '/' if relative else ''}"
 
 
 def merge_outputs(
@@ -255,16 +288,24 @@ def merge_outputs(
 
 
 def run_aggregate(
-    client: Minio, spec: BatchSpec, run: str, outputs_dir: Path | None = None
+    client: Minio,
+    spec: BatchSpec,
+    run: str,
+    outputs_dir: Path | None = None,
+    workflow: str = "",
 ) -> dict[str, Any]:
     """Write report.json, report.csv and the merged tables, Argo output parameters to
-    `outputs_dir`; then release the run's lock.
+    `outputs_dir`; then release the run's lock if `workflow` (a uid; "" outside one) holds it.
 
     Raises:
         StorageError: the run has no plan (plan never finished) or S3 fails.
     """
     where = layout.RunLayout.of(spec, run)
-    plan = json.loads(s3.get_bytes(client, where.bucket, where.plan))
+    # typed: the run folder is writable from the workers, and a planted plan.json must fail
+    # the aggregate with one line, not a traceback on every retry
+    name = f"s3://{where.bucket}/{where.plan}"
+    data = s3.get_bytes(client, where.bucket, where.plan)
+    plan = rundocs.parse(rundocs.Plan, data, name).model_dump(exclude_none=True)
     index = ResultIndex.build(s3.list_dated(client, where.bucket, where.results))
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp:
@@ -282,15 +323,20 @@ def run_aggregate(
             merge_outputs(client, spec, where, index, merger)
             merged = merger.upload(client, where)
     report = tally.report(spec, run, plan, time.time())
+    if plan.get("pending") == 0:
+        report = _keep_figures(report, s3.get_optional(client, where.bucket, where.report_json))
     report["merged"] = merged
     report["report"] = f"s3://{where.bucket}/{where.report_json}"
-    s3.put_bytes(
-        client,
-        where.bucket,
-        where.report_json,
-        json.dumps(report, indent=1).encode("utf-8"),
-        "application/json",
-    )
+    report["page"] = f"s3://{where.bucket}/{where.report_html}"
+    files = {
+        "report.json": json.dumps(report, indent=1).encode("utf-8"),
+        "report.html": pages.report_page(report).encode("utf-8"),
+    }
+    # Stored here whatever runs this stage; in a pod, Argo's wait container also uploads the
+    # same bytes to the same keys from `outputs_dir` (the aggregate's output artifacts), which
+    # is what makes the Argo UI list them and show them inline.
+    s3.put_bytes(client, where.bucket, where.report_json, files["report.json"], "application/json")
+    s3.put_bytes(client, where.bucket, where.report_html, files["report.html"], "text/html")
     if outputs_dir is not None:
         outputs_dir.mkdir(parents=True, exist_ok=True)
         params = {
@@ -299,18 +345,51 @@ def run_aggregate(
             "failed": report["failed"],
             "missing": report["missing"] + report["unsupported"],
             "report": report["report"],
+            "files_per_second": report["throughput_files_per_s"] or 0,
+            "wall_seconds": report["wall_seconds"],
         }
         for name, value in params.items():
             (outputs_dir / name).write_text(str(value), encoding="utf-8")
-    runlock.release(client, spec, run)
+        for _, file in layout.OUTPUT_ARTIFACTS:
+            (outputs_dir / file).write_bytes(files[file])
+    runlock.release_if_mine(client, spec, run, workflow)
     return report
+
+
+# this attempt's figures: a re-run that processed nothing keeps the previous attempt's
+ATTEMPT_FIGURES = (
+    "workers",
+    "invocations",
+    "wall_seconds",
+    "throughput_files_per_s",
+    "file_seconds",
+    "shards",
+    "timeline",
+    "durations",
+)
+
+
+def _keep_figures(report: dict[str, Any], previous: bytes | None) -> dict[str, Any]:
+    """The report of an attempt that had nothing to do, with the figures (wall time,
+    throughput, durations) of the attempt that processed files, not zeros as if it were the
+    run's."""
+    try:
+        before = json.loads(previous) if previous else {}
+    except ValueError:
+        before = {}
+    if not isinstance(before, dict) or before.get("wall_seconds") is None:
+        return report
+    kept = {k: before[k] for k in ATTEMPT_FIGURES if k in before}
+    return {**report, **kept, "attempt": {**report["attempt"], "nothing_to_do": True}}
 
 
 def summary_line(report: dict[str, Any]) -> str:
     """One line for logs and the terminal."""
     no_output = report.get("no_output") or 0
+    nothing = (report.get("attempt") or {}).get("nothing_to_do")
     return (
-        f"{report['succeeded']}/{report['planned']} succeeded"
+        ("nothing to do: " if nothing else "")
+        + f"{report['succeeded']}/{report['planned']} succeeded"
         + (f" ({no_output} with no output)" if no_output else "")
         + f", {report['failed']} failed, {report['missing']} missing,"
         f" {report['unsupported']} unsupported; report {report.get('report', '')}"

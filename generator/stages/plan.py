@@ -7,6 +7,7 @@ The same code runs in the workflow's plan pod and in `run --local`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import posixpath
@@ -20,7 +21,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import claims, identity, layout
+from generator.bucket import claims, identity, layout, rundocs
 from generator.bucket import lock as runlock
 from generator.build import workerpod
 from generator.clients import s3
@@ -81,18 +82,24 @@ def collect(
         run: the run name (its outputs' keys must fit S3's limit).
     """
     out = Listing()
-    outputs = layout.RunLayout.of(spec, run).outputs
+    # layout run stores a file's outputs under outputs/<key>/; layout oscar under each
+    # target's folder by the names the script chose (the runner checks those)
+    outputs = layout.RunLayout.of(spec, run).outputs if spec.output.layout == "run" else None
     prefix_len = len(spec.input.prefix)
     ordered = True
     # With input and output in one bucket, never take the runs' own files (manifests, outputs,
-    # reports) as input: a second run would process the first one's outputs.
-    own = spec.output.prefix if spec.output_bucket == spec.input.bucket else None
+    # reports) nor this service's outputs as input: a second run would process the first one's.
+    own = tuple([spec.output.prefix] if spec.output_bucket == spec.input.bucket else []) + tuple(
+        t.prefix for t in spec.output.targets if t.bucket == spec.input.bucket
+    )
+    runs = layout.RunFolders()
     for key, size in objects:
-        if key.endswith("/") or not key.startswith(spec.input.prefix) or not spec.input.wanted(key):
+        if key.endswith("/") or not key.startswith(spec.input.prefix):
             continue
-        if own is not None and key.startswith(own):
+        runs.see(key)
+        if not spec.input.wanted(key) or (own and key.startswith(own)):
             continue
-        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/")
+        reason = unsupported(key, f"{outputs}{key[prefix_len:]}/" if outputs else "")
         if reason:
             out.rejected.append((key, reason))
             continue
@@ -100,6 +107,12 @@ def collect(
             ordered = False
         out.keys.append(key)
         out.sizes.append(size)
+    roots = runs.roots()
+    if roots:  # another run's folder inside the input folder: its bookkeeping is no input
+        kept = [i for i, k in enumerate(out.keys) if not runs.bookkeeping(k, roots)]
+        out.keys = [out.keys[i] for i in kept]
+        out.sizes = array("q", (out.sizes[i] for i in kept))
+        out.rejected = [r for r in out.rejected if not runs.bookkeeping(r[0], roots)]
     if not ordered:
         order = sorted(range(len(out.keys)), key=out.keys.__getitem__)
         out.keys = [out.keys[i] for i in order]
@@ -205,7 +218,7 @@ class Plan:
 
 def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState) -> Plan:
     """Fit the worker pod on the cluster and shard the pending files (pure)."""
-    request = capacity.pod_requests(workerpod.pod_spec(spec))
+    request = capacity.pod_requests(quota.worker_pod(spec, cluster))
     fits = capacity.fit_cluster(
         cluster.nodes,
         cluster.pods,
@@ -330,6 +343,7 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
         **plan.summary(),
         "spec": spec.name,
         "identity": identity.of(spec).record(),
+        "scope": identity.scope(spec),
         "created": time.time(),
     }
     s3.put_bytes(
@@ -379,23 +393,66 @@ def plan_when_room(
             cluster = waiting.reread()
 
 
+def recorded_plan(client: Minio, spec: BatchSpec, run: str) -> rundocs.Plan | None:
+    """The run's plan.json, if it has one.
+
+    Raises:
+        Unreadable: plan.json is there but is not a plan (one line saying why).
+    """
+    where = layout.RunLayout.of(spec, run)
+    data = s3.get_optional(client, where.bucket, where.plan)
+    return rundocs.parse(rundocs.Plan, data, f"s3://{where.bucket}/{where.plan}") if data else None
+
+
+def check_scope(client: Minio, spec: BatchSpec, run: str) -> None:
+    """Refuse to plan a run over other files than it began with, even with --force: outputs are
+    stored by the key relative to the prefix, so another prefix's files would overwrite this
+    run's outputs, and the new index and report would replace its own.
+
+    Raises:
+        RunError: one line naming both scopes and how to go on.
+    """
+    recorded = recorded_plan(client, spec, run)
+    now = identity.scope(spec)
+    if recorded is None or recorded.scope is None or recorded.scope == now:
+        return  # a new run, the same files, or a run from before scopes were recorded
+    raise RunError(
+        f"run {run} is over {identity.scope_line(recorded.scope)}, not"
+        f" {identity.scope_line(now)}: planning it would overwrite its outputs and report;"
+        f" leave out --run for this spec's own run ({identity.default_run(spec)}), or pass"
+        " another --run"
+    )
+
+
+def start_line(plan: Plan, resumed: bool) -> str:
+    """What this run is doing, said first: "new run X: ..." or "resuming X: 36 done, 1 to
+    retry" (and why it is this wide)."""
+    if not resumed:
+        return f"new run {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    done = plan.files - plan.pending
+    if plan.pending == 0:
+        return f"resuming {plan.run}: all {done} file(s) done, nothing to do"
+    if done == 0:  # nothing succeeded yet, or worker.skip_existing is off
+        return f"resuming {plan.run}: {plan.pending} file(s) to process ({plan.reason})"
+    return f"resuming {plan.run}: {done} done, {plan.pending} to retry ({plan.reason})"
+
+
 def check_identity(client: Minio, spec: BatchSpec, run: str) -> None:
     """Refuse to resume a run that another service version (image, script, env) began.
 
     Raises:
         RunError: one line naming what changed and how to go on.
     """
-    where = layout.RunLayout.of(spec, run)
-    data = s3.get_optional(client, where.bucket, where.plan)
-    recorded = json.loads(data).get("identity") if data else None
+    plan = recorded_plan(client, spec, run)
+    recorded = plan.identity.model_dump() if plan and plan.identity else None
     now = identity.of(spec)
-    if not isinstance(recorded, dict) or recorded.get("id") == now.fingerprint:
+    if recorded is None or recorded.get("id") == now.fingerprint:
         return  # a new run, the same service, or a run from before identities were recorded
     changed = "; ".join(identity.changes(recorded, now))
     raise RunError(
         f"run {run} was made by another service version ({changed}): leave out --run for a"
-        f" new run of this version ({identity.default_run(spec)}), or pass --force to resume"
-        f" {run} with it"
+        f" new run of this version ({identity.default_run(spec)}), or pass"
+        f" --resume-other-version to resume {run} with it"
     )
 
 
@@ -408,14 +465,20 @@ def run_plan(
     write: bool = True,
     waiting: Waiting | None = None,
     force: bool = False,
+    resume_other_version: bool = False,
+    workflow: str = "",
 ) -> Plan:
     """List (or take `objects`), plan, and write the plan to the bucket.
 
     Writing takes the run's lock (the aggregate removes it) after checking that the run, if
-    it exists, was made by the same service version; `force` skips both refusals.
+    it exists, is over the same files (always) and was made by the same service version.
+    Two separate decisions skip the last two refusals: `force` takes over a lock held by a
+    run that is not stale, and `resume_other_version` resumes a run another service version
+    began.
 
     Args:
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
+        workflow: the uid of the Argo workflow running the plan: the lock's holder.
 
     Raises:
         StorageError: a bucket is missing, or no file matches.
@@ -423,9 +486,19 @@ def run_plan(
         RunError: the run belongs to another service version, or another run holds it.
     """
     if client is not None and write:
-        if not force:
+        check_scope(client, spec, run)
+        if not resume_other_version:
             check_identity(client, spec, run)
-        runlock.acquire(client, spec, run, force=force)
+        holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
+        if waiting is not None:
+            # the lock is taken before the wait: each look at the cluster keeps it fresh
+            reread = waiting.reread
+
+            def renewing() -> ClusterState:
+                runlock.renew(client, spec, run, holder)
+                return reread()
+
+            waiting = dataclasses.replace(waiting, reread=renewing)
         try:
             return _plan(client, spec, run, cluster, objects, write, waiting)
         except BaseException:
@@ -462,6 +535,9 @@ def _plan(
         raise StorageError(
             f"no file under s3://{spec.input.bucket}/{spec.input.prefix} matches {globs}"
         )
+    refused = quota.unspecified(spec, cluster)
+    if refused:  # no wait for room: no room frees a pod the apiserver refuses
+        raise ClusterError(refused)
     plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
         write_plan(client, spec, plan, listing)

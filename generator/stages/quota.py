@@ -8,6 +8,7 @@ ClusterQueue has quota for it: wider than that, workers only wait.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +119,7 @@ def limits(spec: BatchSpec, cluster: ClusterState) -> list[Limit]:
     Raises:
         ClusterError: `planning.kueue_queue` is not among the source's Kueue objects.
     """
-    pod = workerpod.pod_spec(spec)
+    pod = worker_pod(spec, cluster)
     requests = capacity.pod_requests(pod)
     out = resource_quotas(cluster.quotas, requests, pod_limits(pod))
     name = spec.planning.kueue_queue
@@ -132,3 +133,76 @@ def limits(spec: BatchSpec, cluster: ClusterState) -> list[Limit]:
             raise ClusterError(f"Kueue {missing} not found in {cluster.source}")
         out += kueue_queue(local, cq, requests)
     return out
+
+
+# pkg/quota/v1/evaluator/core/pods.go validationSet: a quota on one of these makes the
+# apiserver refuse any pod with a container that does not declare it ("must specify")
+MUST_SPECIFY = ("cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+
+
+def with_defaults(pod_spec: Mapping[str, Any], limitranges: Iterable[Mapping[str, Any]]) -> Any:
+    """The pod spec with each container's missing limits/requests from the LimitRanges'
+    `type: Container` items (`default`, `defaultRequest`), as the LimitRanger admission plugin
+    fills them (plugin/pkg/admission/limitranger, defaultContainerResourceRequirements); a
+    request still missing takes its limit (core/v1 defaults, SetDefaults_Pod)."""
+    out = copy.deepcopy(dict(pod_spec))
+    items = [
+        item
+        for lr in limitranges
+        for item in (lr.get("spec") or {}).get("limits") or []
+        if item.get("type") == "Container"
+    ]
+    for c in [*(out.get("initContainers") or []), *(out.get("containers") or [])]:
+        resources = c.setdefault("resources", {})
+        limits = dict(resources.get("limits") or {})
+        requests = dict(resources.get("requests") or {})
+        for item in items:
+            for name, value in (item.get("default") or {}).items():
+                limits.setdefault(name, str(value))
+            for name, value in (item.get("defaultRequest") or {}).items():
+                requests.setdefault(name, str(value))
+        for name, value in limits.items():
+            requests.setdefault(name, value)
+        resources.update({k: v for k, v in (("limits", limits), ("requests", requests)) if v})
+    return out
+
+
+def worker_pod(spec: BatchSpec, cluster: ClusterState) -> Any:
+    """The worker pod's containers as the namespace admits them (LimitRange defaults in)."""
+    return with_defaults(workerpod.pod_spec(spec), cluster.limitranges)
+
+
+def _declared(resources: Mapping[str, Any]) -> set[str]:
+    names = set()
+    for name in resources.get("requests") or {}:
+        names |= {name, f"requests.{name}"}
+    for name in resources.get("limits") or {}:
+        names.add(f"limits.{name}")
+    return names
+
+
+def unspecified(spec: BatchSpec, cluster: ClusterState) -> str | None:
+    """Why every worker pod would be refused by a quota's "must specify", or None.
+
+    Argo's init and wait containers declare what the controller's executor.resources gives
+    them (the spec says it in planning.executor_requests/executor_limits; nothing by default).
+    """
+    pod = worker_pod(spec, cluster)
+    for q in cluster.quotas:
+        hard = (q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {}
+        tracked = [r for r in MUST_SPECIFY if r in hard]
+        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+            missing = [r for r in tracked if r not in _declared(c.get("resources") or {})]
+            if missing:
+                meta = q.get("metadata") or {}
+                argo = c["name"] in ("init", "wait")
+                who = f"Argo's {c['name']} container" if argo else f"container {c['name']}"
+                return (
+                    f"ResourceQuota {meta.get('namespace', '')}/{meta.get('name', '?')} tracks"
+                    f" {', '.join(missing)}, which {who} does not"
+                    " declare, and no LimitRange gives a default: the apiserver refuses every"
+                    " pod (must specify); set executor.resources in the"
+                    " workflow-controller-configmap (and the same in planning.executor_requests"
+                    " and executor_limits), or add a LimitRange with default requests and limits"
+                )
+    return None

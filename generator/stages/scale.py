@@ -89,10 +89,13 @@ def bytes_per_item(spec: BatchSpec) -> tuple[float, float]:
 
 
 def fixed_bytes(spec: BatchSpec) -> int:
-    """What the object holds whatever the width: the spec in two templates, the script, the
-    runner, and all of it again in status.storedWorkflowTemplateSpec."""
-    spec_json = len(json.dumps(spec.model_dump(mode="json"), indent=1))
-    return 2 * (2 * spec_json + len(spec.service.script.encode()) + 16 * 1024)
+    """What the object holds whatever the width: the spec (without the script's text) in two
+    templates, the script once, the runner, and all of it again in
+    status.storedWorkflowTemplateSpec."""
+    staged = spec.for_stages()
+    spec_json = len(json.dumps(staged.model_dump(mode="json"), indent=1))
+    script = staged.service.script_ref.bytes if staged.service.script_ref else 0
+    return 2 * (2 * spec_json + script + 16 * 1024)
 
 
 def max_width(spec: BatchSpec) -> int:
