@@ -185,7 +185,10 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
     assert {k for k in ran} == {f"in/{i:02d}.jpg" for i in range(6)}
     assert ran["in/03.jpg"] == 2 and sum(ran.values()) == 7
     report = aggregate.run_aggregate(s3, s, "r")
-    assert (report["succeeded"], report["missing"]) == (6, 6)  # the thief's own were only marked taken
+    assert (report["succeeded"], report["missing"]) == (
+        6,
+        6,
+    )  # the thief's own were only marked taken
 
 
 @requires_fuse
