@@ -44,7 +44,7 @@ demo: setup ## write the example's workflow, then execute that very YAML locally
 	$(BIN)/oscar-batch run demo-data/workflow/image-stats.yaml --local --data-dir demo-data
 	$(BIN)/oscar-batch report examples/image-stats/batch.yaml --data-dir demo-data
 	@echo "the workflow that ran: demo-data/workflow/image-stats.yaml"
-	@echo "next: source .venv/bin/activate, then run it again (it resumes: nothing to do),"
+	@echo "next: source .venv/bin/activate, then run it again (it resumes: only failures retry),"
 	@echo "  oscar-batch runs examples/image-stats/batch.yaml --data-dir demo-data, or your own"
 	@echo "  files: README.md, 'Quick start with your own data'"
 

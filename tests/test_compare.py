@@ -122,7 +122,7 @@ def test_runs_lists_each_run_with_its_service(
         app, ["runs", str(path), "--endpoint", s3_env.endpoint, "--set", "service.image=det:v2"]
     )
     assert (
-        "first" in table.stdout and "2023-11-14" in table.stdout and "first *" not in table.stdout
+        "first" in table.stdout and "2023-11-14" in table.stdout and "passed *" not in table.stdout
     )
     # --html: each run's page beside an index linking those that have one
     folder = tmp_path / "pages"

@@ -292,3 +292,85 @@ def test_5_each_retry_is_a_new_pod_name_hostname_and_pid_namespace(tmp_path: Pat
     # a PID namespace each: numbering starts over (namespace inodes are reused once freed,
     # so they prove nothing for pods that run one after the other)
     assert all(int(pid) < 100 for _, pid in said), said
+
+
+# --- the strictest namespace a generated workflow can use ----------------------------------
+
+RESTRICTED_NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "argo", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+}
+LOCKED_DOWN_EXECUTOR = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "workflow-controller-configmap", "namespace": "argo"},
+    "data": {"executor": "securityContext: {runAsNonRoot: true, runAsUser: 8737,"
+             " allowPrivilegeEscalation: false, capabilities: {drop: [ALL]},"
+             " seccompProfile: {type: RuntimeDefault}}\n"},
+}  # fmt: skip
+
+
+def test_under_restricted_the_stages_run_and_the_sidecar_is_refused_as_a_cluster_does(
+    tmp_path: Path,
+) -> None:
+    spec_path = batch(tmp_path)
+    cluster = objects(tmp_path, RESTRICTED_NAMESPACE, LOCKED_DOWN_EXECUTOR)
+    data = tmp_path / "data"
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data), "--apply", str(cluster))
+    assert out.exit_code == 1
+    # the plan ran (its uid, seccomp and Argo's locked-down init/wait pass `restricted`)
+    assert "plan: Succeeded" in out.stderr
+    assert 'violates PodSecurity "restricted:latest": privileged (containers "mount-0",' in (
+        out.stderr
+    )
+    assert "label the namespace pod-security.kubernetes.io/enforce=privileged" in out.stderr
+    rep = json.loads(out.stdout)
+    assert (rep["planned"], rep["missing"]) == (3, 3)  # the aggregate accounts for them
+
+
+def test_d_applying_a_spec_without_kueue_keeps_the_kueue_specs_rights(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path, "planning: {max_workers: 2, kueue_queue: team-q}\n")
+    plain = spec.load(spec_path)
+    plain = plain.model_copy(
+        update={"planning": plain.planning.model_copy(update={"kueue_queue": None})}
+    )
+    queues = [
+        {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+         "metadata": {"name": "team-q", "namespace": "argo"}, "spec": {"clusterQueue": "cq"}},
+        {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue", "metadata": {"name": "cq"},
+         "spec": {"resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [
+             {"name": "default", "resources": [{"name": "cpu", "nominalQuota": "8"},
+                                               {"name": "memory", "nominalQuota": "16Gi"}]}]}]},
+         "status": {"flavorsUsage": []}},
+    ]  # fmt: skip
+    applied = objects(tmp_path, *queues)
+    plain_rbac = tmp_path / "plain-rbac.yaml"
+    plain_rbac.write_text(rbac.to_yaml(plain))
+    data = tmp_path / "data"
+    out = run_local(
+        str(generated(spec_path)), "--data-dir", str(data),
+        "--apply", str(applied), "--apply", str(plain_rbac),
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["succeeded"] == 3
+
+
+def test_an_aggregate_killed_every_time_still_gives_the_lock_back(tmp_path: Path) -> None:
+    spec_path = batch(tmp_path)
+
+    def always_killed(doc: dict[str, Any]) -> None:
+        c = templates(doc)["aggregate"]["container"]
+        c["command"] = ["sh", "-c", 'kill -9 $$$$; exec "$@"', "sh", *c["command"]]
+
+    data = tmp_path / "data"
+    out = run_local(
+        str(generated(spec_path, always_killed)), "--data-dir", str(data), "--time-scale", "0.01"
+    )
+    assert out.exit_code == 1
+    assert "aggregate: Failed (No more retries left)" in out.stderr
+    assert "onExit: Succeeded" in out.stderr  # the exit handler ran the release stage
+    assert not list(data.rglob("lock.json"))
+    # so the next submission of the run is not refused as "in progress"
+    out = run_local(str(generated(spec_path)), "--data-dir", str(data))
+    assert out.exit_code == 0, out.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.bucket import layout, results
+from generator.bucket import claims, layout, results
 from generator.bucket.reader import FolderStore
 from generator.build import runner_script as runner
 from generator.build import workerpod
@@ -75,6 +75,22 @@ class Layout:
             path.write_bytes(key.encode() if data is None else data)
             lines.append(layout.manifest_line(key, key.removeprefix("in/")))
         (self.run_dir / "shards" / f"{shard}.tsv").write_text("".join(lines))
+        self.replan()
+
+    def replan(self) -> None:
+        """What a plan writes beside the manifests: units.tsv and each unit's claim record,
+        free (a new plan of a run: a unit finished by the previous one is taken again)."""
+        files = {
+            p.stem: len(p.read_text().splitlines())
+            for p in sorted((self.run_dir / "shards").glob("*.tsv"))
+        }
+        worker = self.spec.worker
+        size = claims.unit_size(worker.invoke, worker.batch_size, sum(files.values()), len(files))
+        units = {sid: claims.count(n, size) for sid, n in files.items()}
+        where = layout.RunLayout("data", "oscar-batch/r1/")
+        for key, body in claims.objects(where, units.items(), size):
+            (self.data / key).parent.mkdir(parents=True, exist_ok=True)
+            (self.data / key).write_bytes(body)
 
     def env(self, shard: str = "0000") -> dict[str, str]:
         return {
@@ -162,6 +178,7 @@ def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> N
     lay.run()
     assert lay.status("in/fail-once.jpg") == "fail"
     lay.script.write_text(ECHO.replace("*fail*)", "*never*)"))
+    lay.replan()
     done = lay.run()
     assert [line.split(" ")[0] for line in done.stdout.splitlines()] == ["skip", "ok"]
     assert lay.status("in/fail-once.jpg") == "ok"
@@ -171,6 +188,7 @@ def test_skip_existing_off_processes_again(tmp_path: Path) -> None:
     lay = Layout(tmp_path, worker="file_timeout: 2, skip_existing: false")
     lay.add(["in/a.jpg"])
     lay.run()
+    lay.replan()
     assert [line.split(" ")[0] for line in lay.run().stdout.splitlines()] == ["ok"]
 
 
@@ -202,7 +220,7 @@ def test_storage_failures_exit_non_zero_for_argo_to_retry(tmp_path: Path, proble
     lay = Layout(tmp_path)
     if problem == "no-manifest":
         done = lay.run("0009")
-        assert "cannot read the manifest of shard 0009" in done.stderr
+        assert "cannot read the plan's" in done.stderr
     else:
         lay.add(["in/a.jpg"])
         # a results folder where no file can be created
@@ -294,6 +312,7 @@ def test_the_latest_result_wins(tmp_path: Path) -> None:
     assert lay.run().returncode == 0
     assert (lay.run_dir / "outputs" / "a.jpg" / "key.txt").exists()
     lay.script.write_text(ECHO.replace("*fail*)", "*a.jpg)"))
+    lay.replan()
     assert lay.run().returncode == 0
     assert lay.status("in/a.jpg") == "fail"
     assert not (lay.run_dir / "outputs" / "a.jpg").exists()  # stale outputs removed
@@ -307,5 +326,6 @@ def test_a_retried_attempt_reports_the_progress_of_its_own_files(tmp_path: Path)
     lay.run()
     assert (lay.work / "progress").read_text() == "3/3\n"
     lay.script.write_text(ECHO.replace("*fail*)", "*never*)"))
+    lay.replan()
     lay.run()
     assert (lay.work / "progress").read_text() == "1/1\n"

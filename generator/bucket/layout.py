@@ -3,6 +3,10 @@
     <output.prefix><run>/plan.json             the plan (width, reasons, shard sizes)
     <output.prefix><run>/index.tsv             every planned file: id, size, key
     <output.prefix><run>/shards/<shard>.tsv    one worker's manifest: id, JSON key, relative key
+    <output.prefix><run>/units.tsv             each shard and its count of units (see claims)
+    <output.prefix><run>/claims/<shard>/<k>    who holds unit k of a shard; /tail: steal hint
+    <output.prefix><run>/stolen/<shard>/<victim>.<k>  units a worker took from another shard
+    <output.prefix><run>/finished/<shard>      a shard with no unit left to take
     <output.prefix><run>/results/<shard>/<name>.results  results of a group of files (results.py)
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv, report.html
@@ -113,6 +117,24 @@ class RunLayout:
 
     def shard(self, sid: str) -> str:
         return f"{self.root}shards/{sid}.tsv"
+
+    @property
+    def units(self) -> str:
+        return self.root + "units.tsv"
+
+    def claim(self, sid: str, unit: int) -> str:
+        return f"{self.root}claims/{sid}/{unit}"
+
+    def tail(self, sid: str) -> str:
+        return f"{self.root}claims/{sid}/tail"
+
+    @property
+    def finished(self) -> str:
+        return self.root + "finished/"
+
+    @property
+    def stolen(self) -> str:
+        return self.root + "stolen/"
 
 
 # The aggregate's output parameters: the workflow declares them, the aggregate stage writes them.

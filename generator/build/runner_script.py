@@ -11,7 +11,7 @@ import jinja2
 
 import generator
 from generator import __version__
-from generator.bucket import identity
+from generator.bucket import claims, identity
 from generator.build import sidecar, workerpod
 from generator.spec.model import BatchSpec
 
@@ -38,7 +38,12 @@ def render(mount_points: Iterable[str]) -> str:
     env.filters["shquote"] = shlex.quote
     template = env.get_template("runner.sh.j2")
     return template.render(
-        version=__version__, mounts=[sidecar.proc_mounts_escape(p) for p in mount_points]
+        version=__version__,
+        mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
+        claim_width=claims.RECORD_BYTES - 1,
+        tail_width=claims.TAIL_BYTES - 1,
+        settle=claims.SETTLE,
+        settle_ms=round(claims.SETTLE * 1000),
     )
 
 

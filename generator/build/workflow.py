@@ -488,6 +488,7 @@ def build(spec: BatchSpec) -> Workflow:
         **extra,
         namespace=spec.argo.namespace,
         entrypoint="main",
+        on_exit="release",
         service_account_name=rbac.executor_account(spec),
         image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
         or None,
@@ -565,6 +566,10 @@ def build(spec: BatchSpec) -> Workflow:
                 arguments={"shard": "{{item}}"},
             )
             Task(name="aggregate", template=aggregate_step, depends=AGGREGATE_DEPENDS)
+        # Argo runs the exit handler however the workflow ends (operator.go, onExit): a run
+        # whose aggregate never finished (killed each time, a deadline, a stop) gives its lock
+        # back instead of holding it until it goes stale
+        _stage(spec, "release", ["--workflow-uid", UID], [], rbac.executor_account(spec))
     return wf
 
 

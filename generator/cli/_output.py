@@ -123,12 +123,12 @@ def _longest_word(text: str) -> int:
     return max((cell_len(w) for w in text.split()), default=0)
 
 
-FOLDED = 12  # the narrowest a prose column gets
+FOLDED = 24  # prose keeps words up to this long whole (a taint, a path breaks beyond)
 
 
 def _minimum(col: Col, cells: Sequence[str]) -> int:
     if col.fold:
-        return min(FOLDED, max([cell_len(col.name), *(cell_len(c) for c in cells)]))
+        return min(FOLDED, max([_longest_word(col.name), *(_longest_word(c) for c in cells)]))
     widths = [cell_len(c) if col.ident else _longest_word(c) for c in cells]
     return max([_longest_word(col.name), *widths])
 

@@ -36,12 +36,12 @@ from generator.stages import pages
 
 COLUMNS = (
     Col("run", ident=True),
-    Col("created", drop=2),
-    Col("files", right=True),
+    Col("created", drop=3),
+    Col("files", right=True, drop=1),
     Col("ok", right=True),
     Col("failed", right=True),
     Col("state"),
-    Col("service", drop=3),
+    Col("service", drop=4),
 )
 
 
@@ -137,17 +137,18 @@ def list_runs(
         return
     rows = [
         [
-            plain(r.run) + (" *" if r.current else ""),
+            plain(r.run),  # alone in its cell: copied whole, with a double-click too
             when(r.created),
             _count(r.planned),
             _count(r.succeeded),
             _count(r.failed),
-            r.state,
+            r.state + (" *" if r.current else ""),
             plain(r.reason or r.service),  # an unreadable folder: why
         ]
         for r in found
     ]
     print_table(COLUMNS, rows, output, title=plain(f"runs in {where}{batch.output.prefix}"))
     note(
-        f"* made by the spec's service as it is now; its default run: {identity.default_run(batch)}"
+        "state *: made by the spec's service as it is now (its default run:"
+        f" {identity.default_run(batch)})"
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from generator.bucket import layout
+from generator.bucket import layout, lock
 from generator.cli._common import errors, fail, s3_client
 from generator.clients import kube, s3
 from generator.errors import OscarBatchError, SpecError
@@ -131,3 +131,14 @@ def aggregate_stage(
             f"{report['failed_ratio']:.2%} of files failed or are missing; the spec allows"
             f" {batch.failure.max_failed_ratio:.2%}"
         )
+
+
+@app.command("release")
+@errors
+def release_stage(spec: SpecJson, run: Run, workflow_uid: WorkflowUid = "") -> None:
+    """Remove the run's lock if this workflow holds it (the workflow's exit handler)."""
+    batch = _load(spec)
+    if lock.release_if_mine(s3_client(batch), batch, run, workflow_uid):
+        typer.echo(f"run {run}: not locked by another workflow")
+    else:
+        typer.echo(f"run {run}: locked by another workflow, left alone")

@@ -7,7 +7,9 @@ is 401) and authorized by the local cluster's RBAC (local/authz.py: 403 with the
 text). It answers what `kube.from_api` and the planner read, paged like the real API
 (`limit`/`continue`): GET /api/v1/nodes (this machine as one node, plus --node-resources),
 /api/v1/pods (the pods the controller runs, as Argo made them), and a namespace's
-resourcequotas (with the usage of its live pods as status) and limitranges.
+resourcequotas (with the usage of its live pods as status) and limitranges, and Kueue
+LocalQueues and ClusterQueues applied with --apply (read by the plan; their admission of
+pods is not emulated).
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ class Accounts:
         return found[0] if scheme.lower() == "bearer" and found else None
 
 
+KUEUE = {"localqueues": "LocalQueue", "clusterqueues": "ClusterQueue"}
+
+
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}  # fmt: skip
@@ -201,6 +206,14 @@ def serve(
             elif (req.group, req.resource, req.name) == ("", "limitranges", "") and req.namespace:
                 found = cluster.objects.of("LimitRange", req.namespace)
                 self._send(200, _page(found, query, "LimitRangeList"))
+            elif req.group == "kueue.x-k8s.io" and req.name and req.resource in KUEUE:
+                kind = KUEUE[req.resource]
+                got = cluster.objects.get(kind, req.namespace, req.name)
+                if got is None:
+                    what = f'{req.resource}.{req.group} "{req.name}" not found'
+                    self._send(404, _status(404, "NotFound", what))
+                else:
+                    self._send(200, got)
             else:
                 self._send(404, _status(404, "NotFound", "the server could not find it"))
 

@@ -29,6 +29,8 @@ NAMESPACED = {
     "RoleBinding": True,
     "ClusterRole": False,
     "ClusterRoleBinding": False,
+    "LocalQueue": True,  # Kueue's: the plan reads them (their quota is not enforced here)
+    "ClusterQueue": False,
 }
 CONTROLLER_CONFIGMAP = "workflow-controller-configmap"
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"

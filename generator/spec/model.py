@@ -379,7 +379,11 @@ class Worker(Frozen):
         "range of an index (the original OSCAR-Batch payload)",
     )
     batch_size: int = Field(
-        32, ge=1, le=4096, description="files per invocation in batch and range modes"
+        32,
+        ge=1,
+        le=4096,
+        description="files per invocation in batch and range modes; workers claim work in"
+        " units of one batch (in file mode at most one, fewer when shares are small)",
     )
     input: Literal["copy", "link"] = Field(
         "copy",

@@ -21,7 +21,7 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import identity, layout, results, rundocs
+from generator.bucket import claims, identity, layout, results, rundocs
 from generator.bucket import lock as runlock
 from generator.bucket.reader import S3Store
 from generator.build import workerpod
@@ -172,6 +172,7 @@ class Shard:
     id: str
     members: Sequence[int]  # indexes into the listing, ascending
     bytes: int
+    units: int  # claimable units of worker.batch_size members (bucket/claims.py)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Plan:
     reason: str
     nodes: list[capacity.NodeFit]
     shards: list[Shard]
+    unit_files: int
     files: int
     pending: int
     bytes: int
@@ -203,8 +205,10 @@ class Plan:
             "cluster": self.cluster_source,
             "nodes": {n.name: n.fits for n in self.nodes},
             "excluded_nodes": {n.name: n.excluded for n in self.nodes if n.excluded},
+            "unit_files": self.unit_files,
             "shards": [
-                {"id": s.id, "files": len(s.members), "bytes": s.bytes} for s in self.shards
+                {"id": s.id, "files": len(s.members), "bytes": s.bytes, "units": s.units}
+                for s in self.shards
             ],
             "unsupported": [{"key": k, "reason": r} for k, r in self.rejected],
             "quotas": [
@@ -239,8 +243,14 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
     else:
         sizes = array("q", (listing.sizes[i] for i in todo))
         groups = [array("I", (todo[j] for j in g)) for g in shards.assign(sizes, width, "bytes")]
+    unit = claims.unit_size(spec.worker.invoke, spec.worker.batch_size, len(todo), width)
     made = [
-        Shard(layout.shard_id(n, width), group, sum(listing.sizes[i] for i in group))
+        Shard(
+            layout.shard_id(n, width),
+            group,
+            sum(listing.sizes[i] for i in group),
+            claims.count(len(group), unit),
+        )
         for n, group in enumerate(groups)
     ]
     return Plan(
@@ -249,6 +259,7 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
         reason=reason,
         nodes=fits,
         shards=made,
+        unit_files=unit,
         files=len(listing.keys),
         pending=len(todo),
         bytes=sum(listing.sizes),
@@ -296,7 +307,8 @@ def listing_keys(spec: BatchSpec, keys: Iterable[tuple[str, int]]) -> Iterable[t
 
 
 def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> None:
-    """Manifests first, then the index, then plan.json: a plan.json means a complete plan."""
+    """Manifests and claims first, then the index, then plan.json: a plan.json means a
+    complete plan."""
     where = layout.RunLayout.of(spec, plan.run)
     prefix_len = len(spec.input.prefix)
     for shard in plan.shards:
@@ -305,6 +317,18 @@ def write_plan(client: Minio, spec: BatchSpec, plan: Plan, listing: Listing) -> 
             for i in shard.members
         )
         s3.put_bytes(client, where.bucket, where.shard(shard.id), text.encode("utf-8"))
+    # a previous plan's markers would send workers after shards it had finished
+    stale = (
+        key for prefix in (where.finished, where.stolen)
+        for key, _ in s3.list_objects(client, where.bucket, prefix)
+    )  # fmt: skip
+    for _ in s3.ordered_map(lambda key: s3.remove(client, where.bucket, key), stale):
+        pass
+    for _ in s3.ordered_map(
+        lambda item: s3.put_bytes(client, where.bucket, *item),
+        claims.objects(where, ((s.id, s.units) for s in plan.shards), plan.unit_files),
+    ):
+        pass
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as index:
         for key, size in zip(listing.keys, listing.sizes, strict=True):
             index.write(layout.index_line(key, size))
