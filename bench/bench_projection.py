@@ -87,13 +87,16 @@ def measure(rounds: int, base: Path) -> dict[str, float]:
             for i in range(rounds)
         }
         root = base / "mnt"
-        stack.enter_context(worker_mounts(ep, "bench", root))
         for i in range(rounds):
             for mode, s in specs.items():
-                points = [m.point for m in workerpod.mounts(s, str(root))]
-                _, floor, floor_rclone = run_once("floor", None, s, runs[mode, "floor", i], root)
+                points = [m.point for m in workerpod.mounts(s, str(root), "r")]
+                with worker_mounts(ep, "bench", root, runs[mode, "floor", i]):
+                    _, floor, floor_rclone = run_once(
+                        "floor", None, s, runs[mode, "floor", i], root
+                    )
                 text = runner_script.render(points)
-                _, cpu, cpu_rclone = run_once(mode, text, s, runs[mode, "runner", i], root)
+                with worker_mounts(ep, "bench", root, runs[mode, "runner", i]):
+                    _, cpu, cpu_rclone = run_once(mode, text, s, runs[mode, "runner", i], root)
                 added = cpu + cpu_rclone - floor - floor_rclone
                 got[mode].append(max(0.0, added) / RUNNER_FILES)
     folder = base / "spec-aggregate"

@@ -131,13 +131,14 @@ def render(template: Path, points: list[str]) -> str:
 
 
 @contextmanager
-def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path) -> Iterator[None]:
-    """The bucket mounted as a worker pod mounts it (workerpod.mounts)."""
+def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Iterator[None]:
+    """The bucket mounted as a worker pod of `run` mounts it (workerpod.mounts): the input
+    read-only, the run's folder read-write."""
     env = {**sidecar.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)}
     env.update(rclone.EMBEDDED_SERVER_ENV)
     with (
         rclone.mount(bucket, root / bucket, env, read_only=True),
-        rclone.mount(bucket, root / workerpod.WRITE_ROOT / bucket, env),
+        rclone.mount(f"{bucket}/oscar-batch/{run}", root / workerpod.WRITE_ROOT / bucket, env),
     ):
         yield
 
@@ -232,9 +233,8 @@ def main(argv: list[str]) -> int:
             for name in names
             for i in range(pairs)
         }
-        stack.enter_context(worker_mounts(ep, "bench", root))
         for mode, s in specs.items():
-            points = [m.point for m in workerpod.mounts(s, str(root))]
+            points = [m.point for m in workerpod.mounts(s, str(root), "r")]
             variants: list[tuple[str, str | None]] = [
                 ("floor", None),
                 ("runner", runner_script.render(points)),
@@ -244,7 +244,9 @@ def main(argv: list[str]) -> int:
             got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, _ in variants}
             for i in range(pairs):
                 for name, text in variants:
-                    got[name].append(run_once(name, text, s, planned[mode, name, i], root))
+                    run = planned[mode, name, i]
+                    with worker_mounts(ep, "bench", root, run):
+                        got[name].append(run_once(name, text, s, run, root))
             floor = got["floor"]
             print(f"\n{mode} mode, {n} files, {pairs} interleaved rounds (ms per file, median):")
             print(
