@@ -1,21 +1,26 @@
 """The aggregate (with and without the merge) and `compare`, at scale against the real S3 server:
-wall time and peak memory in a child process.
+wall time and peak memory in a child process, interleaved with the floor: a bare listing of
+the run's results/ and a GET of every result object (16 threads), nothing parsed.
 
-Runs are written straight into the server's folder (plan, index, results, one det.json of
-two records per succeeded file), as the plan and the runners would leave them; run B
-differs from run A in every tenth file's output. Half the files of the aggregate-only run
-fail with a 2,000-byte log tail, the shape that cost 10 KB per failure before (issue 15.8).
+Runs are written straight into the server's folder (plan, index, results in format 2: one
+object per group of GROUP files, as the runners leave them; one det.json of two records per
+succeeded file with its sha256 in the result, and its records in counts.tsv as the aggregate
+counts them); run B differs from run A in every tenth
+file's output. Half the files of the aggregate-only run fail with a 2,000-byte log tail.
 
-Usage: python bench/bench_runs.py [N ...]   (default: 100000 1000000; above 200,000 files only
-the half-failed aggregate runs, the memory proof of issue 15.8)
-Targets: peak memory above the baseline flat in N (not ~10 KB per failed file).
+Usage: python bench/bench_runs.py [N ...] [--pairs P] [--only JOB]  (default: 100000 500000, 3 pairs; above
+200,000 files only the half-failed aggregate runs)
+Targets (issue 21): the half-failed aggregate of 500k files under 60 s, memory flat in N;
+`compare` of two 100k-file runs under 30 s.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import figure, measure
-from generator.bucket import identity, layout
+from generator.bucket import identity, layout, results
 from generator.local import rclone
 from generator.spec import model as spec
 
@@ -53,6 +58,19 @@ a, b = compare.Side.open(store, s, "a"), compare.Side.open(store, s, "b")
 res = compare.summarise(compare.compare(a, b))
 out = {"files": res["summary"]["files"], "differ": res["summary"]["differ"]}
 """
+# the floor of reading a run's results: one listing, one GET per object, nothing parsed
+FLOOR = """
+from generator.bucket import layout
+from generator.clients import s3 as st
+runs = RUN.split(",")
+got = 0
+for run in runs:
+    where = layout.RunLayout.of(s, run)
+    keys = [k for k, _ in st.list_objects(c, "bench", where.results)]
+    got += sum(len(d) for d in st.ordered_map(lambda k: st.get_bytes(c, "bench", k), keys))
+out = {"bytes": got}
+"""
+GROUP = 32
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -83,35 +101,67 @@ def stage(
         "created": time.time(),
     }
     (base / "plan.json").write_text(json.dumps(plan))
+    ident = identity.of(s).fingerprint
+    counted: set[str] = set()  # the aggregate's counts.tsv: records per output content
     tail = "x" * 1990
+    groups: dict[str, list[results.Record]] = {}
     for i, key in enumerate(keys):
         shard = f"{i % 100:04d}"
-        folder = base / "results" / shard
-        if i < 100:
-            folder.mkdir(parents=True, exist_ok=True)
         fid = layout.file_id(key)
+        group = groups.setdefault(shard, [])
         if fail_every and i % fail_every == 0:
-            text = f"exit_code 1\nseconds 0.5\noutputs 0\nreason failed\n--\n{tail}\n"
-            _write(folder / f"{fid}.fail", text.encode())
-            continue
-        outputs = 0 if fail_every else 1
-        _write(folder / f"{fid}.ok", f"exit_code 0\nseconds 0.5\noutputs {outputs}\n".encode())
-        if outputs:
+            group.append(
+                results.Record(
+                    fid, False, 1, 0.5, 0, f"s-{i // GROUP}", reason="failed", error=tail
+                )
+            )
+        elif fail_every:
+            group.append(results.Record(fid, True, 0, 0.5, 0, f"s-{i // GROUP}", hashes=()))
+        else:
             out = base / "outputs" / key[len("in/") :]
             out.mkdir(parents=True, exist_ok=True)
             label = "crab" if differ and i % 10 == 0 else "fish"
-            _write(out / "det.json", f'[{{"l": "{label}"}}, {{"l": "eel"}}]'.encode())
+            data = f'[{{"l": "{label}"}}, {{"l": "eel"}}]'.encode()
+            _write(out / "det.json", data)
+            digest = hashlib.sha256(data).hexdigest()
+            counted.add(digest)
+            group.append(
+                results.Record(
+                    fid, True, 0, 0.5, 1, f"s-{i // GROUP}", hashes=(("det.json", digest),)
+                )
+            )
+        if len(group) == GROUP or i == n - 1:
+            folder = base / "results" / shard
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{i:08d}.results"
+            _write(folder / name, results.encode(shard, ident, group))
+            group.clear()
+    for shard, group in groups.items():
+        if group:
+            _write(
+                base / "results" / shard / f"last-{shard}.results",
+                results.encode(shard, ident, group),
+            )
+    if counted:
+        (base / "counts.tsv").write_text("".join(f"{d}\t2\tdet.json\n" for d in sorted(counted)))
     marker.touch()
 
 
 def main(argv: list[str]) -> int:
-    sizes = [int(a) for a in argv[1:]] or [100_000, 1_000_000]
+    pairs = int(argv[argv.index("--pairs") + 1]) if "--pairs" in argv else 3
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""
+    args = [
+        a
+        for n, a in enumerate(argv[1:], 1)
+        if not a.startswith("--") and argv[n - 1] not in ("--pairs", "--only")
+    ]
+    sizes = [int(a) for a in args] or [100_000, 500_000]
     base = Path(tempfile.gettempdir()) / "oscar-batch-bench-runs"
     spec_dir = Path(tempfile.mkdtemp())
     (spec_dir / "s.sh").write_text("true\n")
     (spec_dir / "batch.yaml").write_text(SPEC)
     s = spec.load(spec_dir / "batch.yaml")
-    print("files | job | seconds | files/s | peak MB | above baseline MB")
+    print("files | job | seconds | floor seconds | job / floor | peak MB | above baseline MB")
     for n in sizes:
         root = base / str(n)
         full = n <= 200_000
@@ -136,21 +186,35 @@ def main(argv: list[str]) -> int:
                     AGGREGATE,
                     "RUN='half-failed'; OVERRIDES=['output.merge=[]']",
                 ),
+                ("compare", COMPARE, "RUN='a,b'; OVERRIDES=[]"),
                 ("aggregate + merge", AGGREGATE, "RUN='a'; OVERRIDES=[]"),
-                ("compare", COMPARE, "OVERRIDES=[]"),
             ]
             for name, code, extra in jobs if full else jobs[:1]:
-                got = measure(code, consts + extra + "\n" + SETUP)
-                assert got["files"] == n, got
-                above = (got["peak_rss"] - got["base_rss"]) / 2**20
-                rate = n / got["seconds"]
+                if only not in name:
+                    continue
+                setup = consts + extra + "\n" + SETUP
+                got, floor = [], []
+                for _ in range(pairs):  # interleaved: job, floor, job, floor, ...
+                    got.append(measure(code, setup))
+                    floor.append(measure(FLOOR, setup))
+                assert all(g["files"] == n for g in got), got
+                seconds = statistics.median(g["seconds"] for g in got)
+                floor_s = statistics.median(f["seconds"] for f in floor)
+                ratio = statistics.median(
+                    g["seconds"] / f["seconds"] for g, f in zip(got, floor, strict=True)
+                )
+                peak = max(g["peak_rss"] for g in got) / 2**20
+                above = max(g["peak_rss"] - g["base_rss"] for g in got) / 2**20
                 print(
-                    f"{n} | {name} | {got['seconds']:.1f} | {rate:.0f} | {got['peak_rss'] / 2**20:.0f}"
-                    f" | {above:.0f}   {json.dumps({k: v for k, v in got.items() if k not in ('seconds', 'peak_rss', 'base_rss')})}",
+                    f"{n} | {name} | {seconds:.1f} | {floor_s:.1f} | {ratio:.2f}x | {peak:.0f}"
+                    f" | {above:.0f}   {json.dumps({k: v for k, v in got[0].items() if k not in ('seconds', 'peak_rss', 'base_rss')})}",
                     flush=True,
                 )
+                target = {"aggregate, half failed, no merge": "< 60 s at 500k", "compare": "< 30 s"}
                 figure(
-                    f"{name}, {n:,} files", f"{got['seconds']:.0f} s, {above:.0f} MB above baseline"
+                    f"{name}, {n:,} files (median of {pairs}; x floor: list + GET of results)",
+                    f"{seconds:.0f} s ({ratio:.2f}x), {above:.0f} MB above baseline",
+                    target.get(name, ""),
                 )
     return 0
 

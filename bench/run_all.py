@@ -25,8 +25,16 @@ RUNS = [
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),
     ("Merge: one CSV output of 1k/16k/100k columns (linear)", ["bench_merge.py"]),
     (
-        "Aggregate, merge and compare at 100k files; the half-failed aggregate at 1M",
-        ["bench_runs.py", "100000", "1000000"],
+        "Runner per file vs the shell-loop floor, file and batch mode (interleaved)",
+        ["bench_runner.py", "320", "3"],
+    ),
+    (
+        "Aggregate, merge and compare at 100k files; the half-failed aggregate at 500k",
+        ["bench_runs.py", "100000", "500000"],
+    ),
+    (
+        "Projected overhead of a 100k / 500k / 1M-image job, from measured costs",
+        ["bench_projection.py", "3"],
     ),
     (
         "Estimate: plan's estimate from a 10% sample vs the measured full run",

@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
+import pytest
+
 from generator.bucket import layout, results
+from generator.errors import StorageError
 from generator.spec import model as spec
 from generator.stages import aggregate
 from tests.conftest import write_spec
 
 
-def test_parse_result_with_log_tail() -> None:
+def test_parse_result_of_format_1_with_log_tail() -> None:
     text = "exit_code 3\nseconds 1.250\noutputs 0\nreason timeout\ninvocation 0001-7\nidentity ab12\n--\nline one\nline -- two\n"
-    assert results.parse_result(text) == {
-        "exit_code": 3, "seconds": 1.25, "outputs": 0, "reason": "timeout", "error": "line one\nline -- two",
-        "invocation": "0001-7", "identity": "ab12",
-    }  # fmt: skip
+    assert results.parse_result("f" * 16, False, text) == results.Record(
+        "f" * 16, False, 3, 1.25, 0, "0001-7", "ab12", "timeout", error="line one\nline -- two"
+    )
     # results of a runner from before identities and invocations still parse
-    assert results.parse_result("garbage") == {
-        "exit_code": None,
-        "seconds": None,
-        "outputs": None,
-        "reason": "",
-        "error": "",
-        "identity": "",
-        "invocation": "",
-    }
+    assert results.parse_result("f" * 16, True, "garbage") == results.Record("f" * 16, True)
+
+
+RECORDS = [
+    results.Record("0" * 16, True, 0, 0.2, 2, "s-1", "v1", hashes=(("a b.json", "1" * 64), ("d/ü:x", "2" * 64))),
+    results.Record("1" * 16, False, 3, 0.5, 0, "s-1", "v1", "timeout", "cannot store x", "end 9\nlog\x00tail"),
+    results.Record("2" * 16, True, 0, 0.1, 0, "s-2", "v1", hashes=()),
+    results.Record("3" * 16, False, 1, 0.1, 0, "s-2", "v1", "failed", error="ok 4444444444444444 0 1 1 s-3"),
+]  # fmt: skip
+
+
+def test_format_2_round_trips_and_a_cut_object_gives_all_or_nothing() -> None:
+    data = results.encode("0003", "v1", RECORDS)
+    assert results.parse_batch(data) == RECORDS
+    end = data.index(b"\nend 4\n") + len(b"\nend 4\n")
+    for cut in range(len(data)):
+        got = results.parse_batch(data[:cut])
+        if cut < end:  # killed while writing the records: none of them counts
+            assert got is None, cut
+        else:  # only the log tails were cut short
+            assert got is not None and [r.fid for r in got] == [r.fid for r in RECORDS]
+    assert results.parse_batch(data.replace(b"end 4", b"end 5")) is None
+
+
+def test_a_newer_format_is_refused_naming_it() -> None:
+    data = results.encode("0000", "v1", RECORDS).replace(b"results 2 ", b"results 3 ", 1)
+    with pytest.raises(StorageError, match="result format 3 is newer"):
+        results.parse_batch(data)
 
 
 def test_index_lines_keep_tabs_in_keys() -> None:
@@ -70,15 +93,23 @@ def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:
     assert aggregate.csv_cells(rows[2]) == ["c", "failed", "0001", 2, 0.5, "", 0, "failed", "boom"]
 
 
-def test_output_groups_from_one_listing() -> None:
-    def result(key: str, status: str) -> tuple[str, float]:
-        return f"r/results/0000/{layout.file_id(key)}.{status}", 1.0
+def _index(*entries: tuple[str, str, float, str]) -> results.Results:
+    """Results of (key, ok|fail, stamp, shard) entries, one object each."""
+    found = results.Results()
+    for key, status, stamp, shard in entries:
+        found.add(shard, stamp, [results.Record(layout.file_id(key), status == "ok")])
+    return found
 
-    index = results.ResultIndex.build(
-        [result("in/a.jpg", "ok"), result("in/a.jpg.2", "ok"), result("in/d/b.jpg", "ok"),
-         result("in/bad.jpg", "fail"), result("in/d/b.jpg", "fail")]  # b: .fail at the same time
+
+def test_output_groups_from_one_listing(request: pytest.FixtureRequest) -> None:
+    index = _index(
+        ("in/a.jpg", "ok", 1.0, "0000"), ("in/a.jpg.2", "ok", 1.0, "0000"),
+        ("in/d/b.jpg", "ok", 1.0, "0000"), ("in/bad.jpg", "fail", 1.0, "0000"),
+        ("in/d/b.jpg", "fail", 1.0, "0000"),  # b: a failure at the same time
     )  # fmt: skip
-    index_ok = results.ResultIndex.build([result("in/d/b.jpg", "ok")])
+    index_ok = _index(("in/d/b.jpg", "ok", 1.0, "0000"))
+    request.addfinalizer(index.close)
+    request.addfinalizer(index_ok.close)
     listing = [  # S3 order: "a.jpg.2/" sorts before "a.jpg/"
         ("r/outputs/a.jpg.2/x.json", 1.0),
         ("r/outputs/a.jpg/sub/y.json", 1.0),
@@ -89,24 +120,35 @@ def test_output_groups_from_one_listing() -> None:
     assert list(results.output_groups(listing, "r/outputs/", "in/", index)) == [
         ("a.jpg.2", ["x.json"]),
         ("a.jpg", ["sub/y.json", "z.csv"]),
-    ]  # bad.jpg failed, and b.jpg's latest result is a failure (a tie goes to .fail)
+    ]  # bad.jpg failed, and b.jpg's latest result is a failure (a tie goes to the failure)
     assert list(results.output_groups(listing, "r/outputs/", "in/", index_ok)) == [
         ("d/b.jpg", ["w.json"])
     ]
 
 
-def test_result_index_keeps_each_files_newest_result_in_any_listing_order() -> None:
+def test_each_files_newest_result_wins_in_any_order() -> None:
     keys = [f"in/{i}.jpg" for i in range(50)]
-    listing = []
-    for n, key in enumerate(keys):  # attempt 1 in shard 0000: all ok, at t=1
-        listing.append((f"r/results/0000/{layout.file_id(key)}.ok", 1.0))
-        if n % 5 == 0:  # attempt 2 in shard 0001: every fifth failed, at t=2
-            listing.append((f"r/results/0001/{layout.file_id(key)}.fail", 2.0))
-    for order in (sorted(listing), sorted(listing, reverse=True), listing):
-        index = results.ResultIndex.build(order)
-        assert len(index) == 50
-        for n, key in enumerate(keys):
-            found = index.find(layout.file_id(key))
-            assert found is not None and found.ok == (n % 5 != 0)
-            assert found.shard == ("0001" if n % 5 == 0 else "0000")
-    assert results.ResultIndex.build([]).find(layout.file_id("x")) is None
+    first = [("0000", 1.0, [results.Record(layout.file_id(k), True) for k in keys])]
+    # attempt 2 in shard 0001, later: every fifth failed
+    second = [("0001", 2.0, [results.Record(layout.file_id(k), False) for k in keys[::5]])]
+    for order in (first + second, second + first):
+        with results.Results() as found:
+            for shard, stamp, records in order:
+                found.add(shard, stamp, records)
+            assert len(found) == 50
+            for n, key in enumerate(keys):
+                at = found.find(layout.file_id(key))
+                assert at is not None and at.ok == (n % 5 != 0)
+                assert at.shard == ("0001" if n % 5 == 0 else "0000")
+            assert sorted(found.succeeded()) == sorted(
+                layout.file_id(k) for n, k in enumerate(keys) if n % 5
+            )
+    with results.Results() as empty:
+        assert empty.find(layout.file_id("x")) is None
+
+
+def test_report_csv_lines_read_back_as_written() -> None:
+    cells = ["a,b", 'say "hi"', "two\nlines", "cr\rhere", "", "plain", 3, 0.5, "x" * 2000]
+    line = aggregate.csv_line(cells)
+    assert list(csv.reader(io.StringIO(line))) == [[str(c) for c in cells]]
+    assert aggregate.csv_line(["a", "b"]) == "a,b\n"

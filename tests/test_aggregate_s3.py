@@ -46,7 +46,7 @@ def test_latest_result_wins_and_stale_outputs_are_not_reported(
         ],
     )
     time.sleep(0.01)
-    # a later attempt failed on a.jpg; its .ok (and outputs) of before are still there
+    # a later attempt failed on a.jpg; its success (and outputs) of before are still there
     put_result(s3, s, "r", File("in/a.jpg", "fail", log="model crashed"))
     report = aggregate.run_aggregate(s3, s, "r")
     assert (report["succeeded"], report["failed"]) == (1, 1)
@@ -137,19 +137,21 @@ def test_problems_are_capped_and_report_csv_holds_every_file(
     assert len(_read(s3, bucket, "oscar-batch/r/report.csv").splitlines()) == 6
 
 
+@pytest.mark.parametrize("first", [1, 2])
 def test_report_after_a_resume_describes_this_attempt(
-    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, first: int
 ) -> None:
+    # first=1: the first attempt ran before result format 2 (a resume across the change)
     s = _spec(tmp_path, bucket)
     # attempt 1 processed a, b (shard 0000) and c (shard 0001) ...
-    first = [
+    files = [
         File("in/a.jpg", "ok", {"o.txt": b"1"}, seconds=1.0),
         File("in/b.jpg", "ok", {"o.txt": b"1"}, seconds=1.0),
         File("in/c.jpg", "fail", seconds=2.0, shard="0001"),
         File("in/d.jpg", None),
         File("in/e.jpg", None),
     ]
-    stage(s3, s, "r", first, created=time.time() - 100)
+    stage(s3, s, "r", files, created=time.time() - 100, fmt=first)
     time.sleep(0.01)
     # ... attempt 2's plan (10 s ago) gave d and e to a new shard 0000: d timed out, e was empty
     where = layout.RunLayout.of(s, "r")

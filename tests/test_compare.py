@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from generator.cli import app
 from generator.local import rclone
 from generator.spec import model as spec
+from generator.stages import aggregate
 from tests.conftest import write_spec
 from tests.staging import File, stage
 from tests.test_pages import elements
@@ -60,6 +61,9 @@ def test_compare_two_specs_reports_exactly_the_differences(
         "--endpoint",
         s3_env.endpoint,
     ]
+    # identities come from the results, recorded when the outputs were stored: no output is
+    # read again (removing one changes nothing)
+    s3.remove_object(bucket, "runs/2025/new/outputs/same.jpg/big.bin")
     result = CliRunner().invoke(app, [*args, "-o", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -77,6 +81,7 @@ def test_compare_two_specs_reports_exactly_the_differences(
         "neither": 1,
     }
     files = {f["file"]: f for f in out["files"]}
+    assert files["more.jpg"]["changed"] == ["d.json"]
     assert (files["more.jpg"]["a"]["records"], files["more.jpg"]["b"]["records"]) == (1, 3)
     assert files["renamed.jpg"]["changed"] == ["x.csv", "y.csv"]
     assert files["lost.jpg"]["b"]["status"] == "missing"
@@ -86,6 +91,10 @@ def test_compare_two_specs_reports_exactly_the_differences(
     assert same["a"] == same["b"] == {"status": "succeeded", "outputs": 2, "records": 2}
     missing = CliRunner().invoke(app, [*args[:3], "nope", *args[4:]])
     assert missing.exit_code == 1 and "no run nope in s3://" in missing.stderr
+    # a run whose results predate output hashes (format 1) is refused, naming why
+    stage(s3, b, "older", [File("2025/same.jpg", "ok", {"d.json": b"[1, 2]"})], fmt=1)
+    old = CliRunner().invoke(app, [*args[:3], "older", *args[4:]])
+    assert old.exit_code == 1 and "before result format 2" in old.stderr
 
 
 def test_runs_lists_each_run_with_its_service(
@@ -179,3 +188,21 @@ def test_compare_html_page_shows_records_changes_and_classes(
 def _body_text(text: str) -> tuple[io.BytesIO, int]:
     data = text.encode()
     return io.BytesIO(data), len(data)
+
+
+def test_record_counts_come_from_the_aggregate_without_reading_outputs(
+    s3: Minio, s3_env: rclone.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    path, s = _spec(tmp_path, bucket, "in/", "det:v1")
+    stage(s3, s, "old", [File("in/a.jpg", "ok", {"d.json": b"[1]", "n.txt": b"x"})])
+    stage(s3, s, "new", [File("in/a.jpg", "ok", {"d.json": b"[1, 2, 3]", "n.txt": b"x"})])
+    for run in ("old", "new"):
+        aggregate.run_aggregate(s3, s, run)
+        # the aggregate counted while merging; the outputs are not needed any more
+        s3.remove_object(bucket, f"runs/in/{run}/outputs/a.jpg/d.json")
+    args = ["compare", str(path), "old", "new", "--endpoint", s3_env.endpoint, "-o", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (f,) = json.loads(result.stdout)["files"]
+    assert (f["verdict"], f["changed"]) == ("differ", ["d.json"])
+    assert (f["a"]["records"], f["b"]["records"]) == (1, 3)

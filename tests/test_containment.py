@@ -299,3 +299,19 @@ def test_image_dir_puts_a_folder_in_one_images_root_only(tmp_path: Path) -> None
     assert "No such file or directory" in b.read_text()
     bad = run_local(str(path), "--data-dir", str(data), "--image-dir", "example/tool")
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr
+
+
+def test_tmp_stays_writable_when_an_image_folder_lies_below_it(tmp_path: Path) -> None:
+    """An image folder under /tmp (a checkout there, as CI's may be, or an --image-dir) must
+    not turn the root's /tmp into a plain 0755 folder: a stage running as 10001 writes there."""
+    tools = tmp_path / "tools"  # under /tmp, as pytest's folders are
+    tools.mkdir()
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: one-}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n    container:\n"
+        "      image: alpine\n      command: [sh, -c, 'mkdir /tmp/out && echo ok > /tmp/out/f']\n"
+        "      securityContext: {runAsUser: 10001, runAsNonRoot: true}\n"
+    )
+    out = run_local(str(path), "--data-dir", str(tmp_path / "data"), f"--image-dir=alpine={tools}")
+    assert out.exit_code == 0, out.stderr

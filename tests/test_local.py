@@ -29,6 +29,7 @@ from generator.stages import aggregate
 from generator.stages import plan as planner
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
+from tests.staging import latest
 from tests.test_pages import elements
 from tests.test_runner import KEYS
 
@@ -142,9 +143,10 @@ def test_cli_run_local_json_and_rerun_skips_everything(tmp_path: Path) -> None:
 
 
 def slow_batch(
-    tmp_path: Path, name: str, files: int, script: str, extra: str = ""
+    tmp_path: Path, name: str, files: int, script: str, extra: str = "worker: {batch_size: 4}\n"
 ) -> tuple[Path, Path]:
-    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name (+ `extra`)."""
+    """A data folder with `files` inputs in s3://pics/in/ and a spec of that name (+ `extra`;
+    by default results are written every 4 files, so they show up early in these runs)."""
     data = tmp_path / "data"
     (data / "pics" / "in").mkdir(parents=True)
     for i in range(files):
@@ -182,7 +184,7 @@ def test_a_stopped_run_leaves_no_process_mount_or_folder(tmp_path: Path, sig: in
     run = identity.default_run(spec.load(spec_path))  # the run name the CLI defaults to
     results = data / "pics" / "oscar-batch" / run / "results"
     deadline = time.monotonic() + 90
-    while not list(results.rglob("*.ok")):
+    while not list(results.rglob("*.results")):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     work = _work_of(proc.pid)
@@ -245,12 +247,17 @@ def _start_runner(
 ONE_CPU = cluster.ClusterState([node("n", cpu="1", memory="8Gi")], [], "t")
 
 
+@pytest.mark.parametrize(("groups", "delay"), [(1, 0.0), (2, 0.15), (2, 0.35)])
 def test_sigkill_mid_shard_then_rerun_loses_nothing_and_repeats_nothing(
-    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
+    s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path, groups: int, delay: float
 ) -> None:
+    # results are written every 3 files (and at the end of each claimed unit): killed `delay`
+    # s after `groups` objects were written, the runner is in a script, storing outputs, or
+    # writing the next group's results
     journal = tmp_path / "journal"
     slow = COPY + f'sleep 0.2\nprintf "done %s\\n" "$STORAGE_OBJECT_KEY" >> {journal}\n'
-    s = _spec(tmp_path, bucket, s3_server.endpoint, slow, extra="planning: {max_workers: 1}\n")
+    extra = "planning: {max_workers: 1}\nworker: {batch_size: 3}\n"
+    s = _spec(tmp_path, bucket, s3_server.endpoint, slow, extra=extra)
     keys = [f"in/{i:02d}.jpg" for i in range(20)]
     for key in keys:
         _put(s3, bucket, key, key.encode())
@@ -261,30 +268,30 @@ def test_sigkill_mid_shard_then_rerun_loses_nothing_and_repeats_nothing(
         proc = _start_runner(s, root, shard.id, tmp_path)
         deadline = time.monotonic() + 60
         results = f"oscar-batch/r/results/{shard.id}/"
-        while sum(1 for _ in s3.list_objects(bucket, prefix=results)) < 5:
+        while sum(1 for _ in s3.list_objects(bucket, prefix=results)) < groups:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
+        time.sleep(delay)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         before = journal.read_text().splitlines()
-        recorded = {
-            k
-            for k in keys
-            if s3_has(s3, bucket, f"oscar-batch/r/results/{shard.id}/{layout.file_id(k)}.ok")
-        }
-        assert 5 <= len(recorded) < 20
+        ids = {layout.file_id(k): k for k in keys}
+        recorded = {ids[fid] for fid, ok in latest(s3, bucket).items() if ok}
+        # an object per 3 files, or fewer at the end of a claimed unit
+        assert groups <= len(recorded) < 20
         again = _start_runner(s, root, shard.id, tmp_path)
         out, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
     after = journal.read_text().splitlines()[len(before) :]
-    # every file completed; none whose result was recorded ran again. Only a file killed between
-    # the end of its script and the write of its result (at most one) runs twice, to the same outputs.
+    # every file completed; none whose result was recorded ran again. Only the files of the
+    # group whose results were not yet written (at most 3) run twice, to the same outputs.
     assert {line.removeprefix("done ") for line in before + after} == set(keys)
     assert not recorded & {line.removeprefix("done ") for line in after}
-    assert len(before) + len(after) - len(keys) <= 1
+    assert len(before) + len(after) - len(keys) <= 3
     assert out.count("skip ") == len(recorded)
     report = aggregate.run_aggregate(s3, s, "r")
     assert (report["succeeded"], report["failed"], report["missing"]) == (20, 0, 0)
+    assert sum(report["shards"][shard.id][v] for v in ("succeeded", "failed")) == 20
     for key in keys:
         copy = s3.get_object(bucket, f"oscar-batch/r/outputs/{key[3:]}/copy").read()
         assert copy == key.encode()
@@ -308,12 +315,7 @@ def test_outputs_are_in_s3_when_the_sidecar_is_killed_right_after(
     for key in keys:
         stat = s3.stat_object(bucket, f"oscar-batch/r/outputs/{key[3:]}/big.bin")
         assert stat.size == 6291456
-        assert (
-            s3.stat_object(
-                bucket, f"oscar-batch/r/results/{shard.id}/{layout.file_id(key)}.ok"
-            ).size
-            > 0
-        )
+    assert latest(s3, bucket) == {layout.file_id(key): True for key in keys}
 
 
 def test_a_worker_that_never_ran_leaves_its_files_missing(

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from generator.bucket import layout
+from generator.bucket import layout, results
+from generator.bucket.reader import FolderStore
 from generator.cli import app
 from tests.conftest import requires_fuse
 
@@ -92,11 +93,14 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     return data / "bhv", json.loads(result.stdout)
 
 
-def _result(bucket: Path, name: str) -> dict[str, str]:
-    """The key-value lines of an input's result file (results are named by the file's id)."""
+def _result(bucket: Path, name: str) -> results.Record:
+    """An input's latest result, read as the aggregate reads it."""
     (run,) = (bucket / "oscar-batch").iterdir()
-    path = next((run / "results").rglob(f"{layout.file_id('input/' + name)}.ok"))
-    return dict(line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
+    where = layout.RunLayout(bucket.name, f"oscar-batch/{run.name}/")
+    with results.load(FolderStore(bucket), where) as found:
+        got = found.get(layout.file_id("input/" + name))
+    assert got is not None
+    return got[1]
 
 
 def test_bash_script_runs_with_bin_sh_as_oscar_runs_it(ran: tuple[Path, Any]) -> None:
@@ -117,8 +121,8 @@ def test_outputs_are_counted_and_stored_by_a_recursive_walk(ran: tuple[Path, Any
     assert (bucket / "output" / "sub" / "one.txt").read_bytes() == b"one\n"
     assert (bucket / "output" / "sub" / "deeper" / "two.bin").read_bytes() == b"two\n"
     # two files in /output, and sub/one.txt in texts/kept (prefix sub/, suffix .txt)
-    assert _result(bucket, "nested.in")["outputs"] == "3"
-    assert _result(bucket, "hollow.in")["outputs"] == "0"
+    assert _result(bucket, "nested.in").outputs == 3
+    assert _result(bucket, "hollow.in").outputs == 0
     assert report["no_output"] == 1  # the empty folder stores nothing
 
 
@@ -132,7 +136,7 @@ def test_every_output_takes_the_files_its_filters_match(ran: tuple[Path, Any]) -
 def test_exit_code_ignored_as_oscar_does_but_recorded(ran: tuple[Path, Any]) -> None:
     bucket, _ = ran
     assert (bucket / "output" / "keep-partial.txt").read_bytes() == b"partial\n"
-    assert _result(bucket, "exit.in")["exit_code"] == "3"
+    assert _result(bucket, "exit.in").exit_code == 3
 
 
 def test_script_path_is_oscars(ran: tuple[Path, Any]) -> None:

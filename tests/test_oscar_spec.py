@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from generator.bucket import identity
 from generator.cli import app
 from generator.errors import SpecError
 from generator.spec import goyaml
@@ -111,3 +112,14 @@ def test_original_range_script_is_refused_with_the_one_line_change(tmp_path: Pat
     (tmp_path / "script.sh").write_text("\n".join(script) + "\n")
     result = CliRunner().invoke(app, ["generate", str(tmp_path / "b.yaml")])
     assert result.exit_code == 0, result.stderr
+
+
+def test_switching_to_oscars_layout_starts_another_run(tmp_path: Path) -> None:
+    """A run in layout run stored its outputs in its folder: resuming it in layout oscar
+    would skip files whose outputs are not where OSCAR's layout puts them."""
+    fdl = _fdl(tmp_path, "      output: [{path: bkt/out}]\n")
+    run_layout = spec.load(fdl)
+    oscar_layout = spec.load(fdl, ["output.layout=oscar"])
+    assert "outputs" not in identity.scope(run_layout)  # runs of layout run keep their names
+    assert identity.default_run(run_layout) != identity.default_run(oscar_layout)
+    assert identity.scope_line(identity.scope(oscar_layout)) == "s3://bkt/in/ -> s3://bkt/out/"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 from minio import Minio
 
-from generator.bucket import layout
+from generator.bucket import layout, results
 from generator.clients import kube as cluster
 from generator.clients import s3 as storage
 from generator.errors import ClusterError, StorageError
@@ -93,11 +94,17 @@ def test_skip_existing_plans_only_what_is_left(s3: Minio, bucket: str, tmp_path:
         _put(s3, bucket, key)
     s = _spec(tmp_path, bucket)
     where = layout.RunLayout.of(s, "again")
+    # results of format 1 (one object per file: a run begun before format 2) ...
     for key in keys[:4]:
         _put(s3, bucket, f"{where.results}0003/{layout.file_id(key)}.ok", b"exit_code 0\n")
     _put(s3, bucket, f"{where.results}0001/{layout.file_id(keys[5])}.fail", b"exit_code 1\n")
+    time.sleep(0.01)
+    # ... then of format 2: keys 6 and 7 succeeded, key 0 failed since
+    later = [(keys[6], True), (keys[7], True), (keys[0], False)]
+    batch = [results.Record(layout.file_id(k), ok) for k, ok in later]
+    _put(s3, bucket, f"{where.results}0000/a-000001.results", results.encode("0000", "", batch))
     plan = planner.run_plan(s3, s, "again", ROOMY)
-    assert (plan.files, plan.pending) == (10, 6)  # a failed file is tried again
+    assert (plan.files, plan.pending) == (10, 5)  # a failed file is tried again
 
 
 def test_bytes_balance(s3: Minio, bucket: str, tmp_path: Path) -> None:

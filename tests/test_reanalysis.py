@@ -104,7 +104,7 @@ def test_new_model_version_new_run_then_compare(tmp_path: Path) -> None:
     }
     by_file = {f["file"]: f for f in diff["files"]}
     assert by_file["b.jpg"]["verdict"] == "differ" and by_file["b.jpg"]["changed"] == ["det.json"]
-    assert (by_file["b.jpg"]["a"]["records"], by_file["b.jpg"]["b"]["records"]) == (1, 2)
+    assert (by_file["b.jpg"]["a"]["outputs"], by_file["b.jpg"]["b"]["outputs"]) == (1, 1)
     assert by_file["c.jpg"]["verdict"] == "only_a" and by_file["c.jpg"]["b"]["status"] == "failed"
     table = cli.invoke(app, ["compare", str(path), v1_name, v2_name, "--data-dir", str(data)])
     assert "1 identical, 1 differ, 1 only in" in table.stderr.replace("\n", " ")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.bucket import claims, layout
+from generator.bucket import claims, layout, results
+from generator.bucket.reader import FolderStore
 from generator.build import runner_script as runner
 from generator.build import workerpod
 from generator.spec import model as spec
@@ -41,12 +42,6 @@ printf '%s' "$STORAGE_OBJECT_KEY" > "$TMP_OUTPUT_DIR/key.txt"
 printf '%s' "$EVENT" > "$TMP_OUTPUT_DIR/event.json"
 printf '%s|%s|%s' "$MODEL" "$TMP_INPUT_DIR" "$JOB_UUID" > "$TMP_OUTPUT_DIR/env.txt"
 """
-
-
-def fields(result: Path) -> dict[str, str]:
-    """A result file's `key value` lines (Contract A), up to the log tail."""
-    head = result.read_text().split("\n--\n", 1)[0]
-    return dict(line.split(" ", 1) for line in head.splitlines())
 
 
 class Layout:
@@ -118,8 +113,16 @@ class Layout:
             timeout=60,
         )
 
-    def result(self, key: str, status: str = "ok") -> Path:
-        return self.run_dir / "results" / "0000" / f"{layout.file_id(key)}.{status}"
+    def result(self, key: str) -> results.Record | None:
+        """The file's latest result, read as the aggregate reads it (None: no result)."""
+        where = layout.RunLayout("data", "oscar-batch/r1/")
+        with results.load(FolderStore(self.data), where) as found:
+            got = found.get(layout.file_id(key))
+        return None if got is None else got[1]
+
+    def status(self, key: str) -> str | None:
+        got = self.result(key)
+        return None if got is None else "ok" if got.ok else "fail"
 
 
 def test_hostile_keys_are_processed_safely(tmp_path: Path) -> None:
@@ -141,9 +144,10 @@ def test_hostile_keys_are_processed_safely(tmp_path: Path) -> None:
         model, tmp_input, job = (out / "env.txt").read_text().split("|")
         assert model == "v3" and lay.data not in Path(tmp_input).parents
         assert job.startswith("s-")  # OSCAR's JOB_UUID: <service>-<uuid>
-        result = fields(lay.result(key))
-        assert result["exit_code"] == "0" and result["outputs"] == "4"
-        assert result["invocation"] == job and result["identity"] == "ident-1"
+        result = lay.result(key)
+        assert result is not None and result.ok
+        assert result.exit_code == 0 and result.outputs == 4
+        assert result.invocation == job and result.identity == "ident-1"
     assert (lay.work / "progress").read_text() == f"{len(KEYS)}/{len(KEYS)}\n"
     statuses = [line.split(" ")[0] for line in done.stdout.splitlines()]
     assert statuses == ["ok"] * len(KEYS)
@@ -159,10 +163,12 @@ def test_a_failing_file_is_recorded_and_the_shard_goes_on(tmp_path: Path) -> Non
     assert [line.split(" ")[0] for line in done.stdout.splitlines() if not line.startswith("  |")] == [
         "ok", "fail", "ok", "fail", "ok",
     ]  # fmt: skip
-    failed = lay.result("in/fail-me.jpg", "fail").read_text()
-    assert failed.startswith("exit_code 3\n") and "reason failed" in failed
-    assert failed.rstrip().endswith("/fail-me.jpg") and "cannot process" in failed
-    assert fields(lay.result("in/hang.jpg", "fail"))["reason"] == "timeout"
+    failed = lay.result("in/fail-me.jpg")
+    assert failed is not None and not failed.ok
+    assert failed.exit_code == 3 and failed.reason == "failed"
+    assert failed.error.endswith("/fail-me.jpg") and "cannot process" in failed.error
+    hung = lay.result("in/hang.jpg")
+    assert hung is not None and hung.reason == "timeout"
     assert not (lay.run_dir / "outputs" / "fail-me.jpg").exists()
 
 
@@ -170,13 +176,12 @@ def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> N
     lay = Layout(tmp_path)
     lay.add(["in/a.jpg", "in/fail-once.jpg"])
     lay.run()
-    assert lay.result("in/fail-once.jpg", "fail").exists()
+    assert lay.status("in/fail-once.jpg") == "fail"
     lay.script.write_text(ECHO.replace("*fail*)", "*never*)"))
     lay.replan()
     done = lay.run()
     assert [line.split(" ")[0] for line in done.stdout.splitlines()] == ["skip", "ok"]
-    assert lay.result("in/fail-once.jpg").exists()
-    assert not lay.result("in/fail-once.jpg", "fail").exists()
+    assert lay.status("in/fail-once.jpg") == "ok"
 
 
 def test_skip_existing_off_processes_again(tmp_path: Path) -> None:
@@ -205,7 +210,8 @@ def test_a_service_that_writes_nothing_succeeds_with_no_outputs(tmp_path: Path) 
     lay = Layout(tmp_path, script="true\n")
     lay.add(["in/a.jpg"])
     assert lay.run().returncode == 0
-    assert fields(lay.result("in/a.jpg"))["outputs"] == "0"
+    result = lay.result("in/a.jpg")
+    assert result is not None and result.ok and result.outputs == 0 and result.hashes == ()
     assert not (lay.run_dir / "outputs").exists()
 
 
@@ -217,9 +223,11 @@ def test_storage_failures_exit_non_zero_for_argo_to_retry(tmp_path: Path, proble
         assert "cannot read the plan's" in done.stderr
     else:
         lay.add(["in/a.jpg"])
-        lay.result("in/a.jpg").mkdir(parents=True)  # a folder where the result file must go
+        # a results folder where no file can be created
+        (lay.run_dir / "results").mkdir()
+        (lay.run_dir / "results" / "0000").symlink_to("/proc")
         done = lay.run()
-        assert "cannot write the result" in done.stderr
+        assert "cannot write the results of shard 0000" in done.stderr
     assert done.returncode == 1
 
 
@@ -288,10 +296,12 @@ esac
     assert [line.split(" ")[0] for line in done.stdout.splitlines() if line[0] != " "] == [
         "ok", "fail", "fail", "ok",
     ]  # fmt: skip
-    fifo = fields(lay.result("in/fifo.jpg", "fail"))
-    assert fifo["reason"] == "output" and fifo["detail"] == "not a regular file: pipe"
-    long = fields(lay.result(f"in/{deep}/long.jpg", "fail"))
-    assert long["reason"] == "output" and long["detail"].startswith("output key over 1024 bytes")
+    fifo = lay.result("in/fifo.jpg")
+    assert fifo is not None and fifo.reason == "output"
+    assert fifo.detail == "not a regular file: pipe"
+    long = lay.result(f"in/{deep}/long.jpg")
+    assert long is not None and long.reason == "output"
+    assert long.detail.startswith("output key over 1024 bytes")
     assert not (lay.run_dir / "outputs" / "fifo.jpg").exists()
     assert (lay.run_dir / "outputs" / "b.jpg" / "out.txt").read_text() == "fine\n"
 
@@ -304,9 +314,9 @@ def test_the_latest_result_wins(tmp_path: Path) -> None:
     lay.script.write_text(ECHO.replace("*fail*)", "*a.jpg)"))
     lay.replan()
     assert lay.run().returncode == 0
-    assert lay.result("in/a.jpg", "fail").exists() and not lay.result("in/a.jpg").exists()
+    assert lay.status("in/a.jpg") == "fail"
     assert not (lay.run_dir / "outputs" / "a.jpg").exists()  # stale outputs removed
-    assert lay.result("in/b.jpg").exists() and not lay.result("in/b.jpg", "fail").exists()
+    assert lay.status("in/b.jpg") == "ok"
 
 
 def test_a_retried_attempt_reports_the_progress_of_its_own_files(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SpecError
-from tests.test_runner import KEYS, Layout, fields
+from tests.test_runner import KEYS, Layout
 
 # A batch service in the README's contract: INPUT_FILE_LIST holds <input> TAB <output folder>
 # lines (split on the last tab: keys may hold tabs). It appends each invocation's inputs to
@@ -72,9 +72,9 @@ def test_one_invocation_per_batch_and_a_result_per_file(tmp_path: Path) -> None:
     assert [len(c) for c in invocations(calls)] == [4, 4, 2]
     ids = set()
     for key in keys:
-        result = fields(lay.result(key))
-        assert result["outputs"] == "1"
-        ids.add(result["invocation"])
+        result = lay.result(key)
+        assert result is not None and result.outputs == 1
+        ids.add(result.invocation)
         size = (lay.run_dir / "outputs" / key.removeprefix("in/") / "size.txt").read_text()
         assert size.strip() == str(len(key))
     assert len(ids) == 3
@@ -94,9 +94,9 @@ def test_poison_files_fail_alone_at_a_bounded_cost(tmp_path: Path, where: list[i
     assert done.returncode == 0, done.stderr
     expected = {k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys}
     assert statuses(done) == expected
-    poison = fields(lay.result("in/poison-0.jpg", "fail"))
-    assert poison["exit_code"] == "9" and poison["reason"] == "failed"
-    assert lay.result("in/poison-0.jpg", "fail").read_text().rstrip().endswith("poison-0.jpg")
+    poison = lay.result("in/poison-0.jpg")
+    assert poison is not None and poison.exit_code == 9 and poison.reason == "failed"
+    assert poison.error.endswith("poison-0.jpg")
     extra = len(invocations(calls)) - 1
     assert extra <= len(where) * (math.ceil(math.log2(size)) + 1)
     assert not (lay.run_dir / "outputs" / "poison-0.jpg").exists()
@@ -112,7 +112,8 @@ def test_two_poison_files_and_verdicts_from_the_status_file(tmp_path: Path) -> N
     expected = {k.removeprefix("in/"): "ok" for k in keys}
     expected.update({"poison-1.jpg": "fail", "poison-2.jpg": "fail", "corrupt.jpg": "fail"})
     assert statuses(done) == expected
-    assert fields(lay.result("in/corrupt.jpg", "fail"))["reason"] == "corrupt"
+    corrupt = lay.result("in/corrupt.jpg")
+    assert corrupt is not None and corrupt.reason == "corrupt"
     runs = [name for call in invocations(calls) for name in call]
     # marked before the first crash: never run again
     assert runs.count("f1.jpg") == 1 and runs.count("corrupt.jpg") == 1
@@ -128,18 +129,18 @@ def test_a_kill_mid_batch_then_a_rerun_completes_every_file_once(tmp_path: Path)
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while len(list((lay.run_dir / "results" / "0000").glob("*.ok"))) < 3:
+        while sum(lay.status(k) == "ok" for k in keys) < 3:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    recorded = {k.removeprefix("in/") for k in keys if lay.result(k).exists()}
+    recorded = {k.removeprefix("in/") for k in keys if lay.status(k) == "ok"}
     assert 3 <= len(recorded) < len(keys)
     before = len(invocations(calls))
     done = lay.run()
     assert done.returncode == 0, done.stderr
-    assert all(lay.result(k).exists() for k in keys)
+    assert all(lay.status(k) == "ok" for k in keys)
     again = {name for call in invocations(calls)[before:] for name in call}
     assert not again & recorded
     assert again | recorded == {k.removeprefix("in/") for k in keys}
@@ -205,13 +206,15 @@ def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Pat
     assert statuses(done) == {
         k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys
     }
-    assert "cannot decode poison.jpg" in lay.result("in/poison.jpg", "fail").read_text()
+    poison = lay.result("in/poison.jpg")
+    assert poison is not None and "cannot decode poison.jpg" in poison.error
     for key in keys:
         if "poison" not in key:
             name = key.removeprefix("in/")
             text = (lay.run_dir / "outputs" / f"{name}.fish.txt").read_text()
             assert text == f"{len(key)} bytes\n"
-            assert int(fields(lay.result(key))["outputs"]) >= 1
+            result = lay.result(key)
+            assert result is not None and (result.outputs or 0) >= 1
     # batches [0-2] and [3-5] ... the passing ranges each ran once
     ran = [Path(p).name for p in calls.read_text().split() if p != "call"]
     assert sorted(ran) == sorted(k.removeprefix("in/") for k in keys if "poison" not in k)
@@ -227,8 +230,8 @@ def test_a_batch_timeout_scales_with_its_files_and_isolates_the_hung_file(tmp_pa
     done = lay.run()  # a and b take 0.6 s each, within 1 s x their batch's files
     assert done.returncode == 0, done.stderr
     assert statuses(done) == {"a.jpg": "ok", "hang.jpg": "fail", "b.jpg": "ok"}
-    hung = fields(lay.result("in/hang.jpg", "fail"))
-    assert hung["reason"] == "timeout" and hung["exit_code"] in ("124", "143")
+    hung = lay.result("in/hang.jpg")
+    assert hung is not None and hung.reason == "timeout" and hung.exit_code in (124, 143)
 
 
 def test_the_readme_batch_example_is_python() -> None:
@@ -261,7 +264,8 @@ def test_hostile_keys_in_a_batch_and_its_status_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert not list(tmp_path.rglob("pwned*"))
     for key in KEYS:
-        assert fields(lay.result(key))["outputs"] == "1"
+        result = lay.result(key)
+        assert result is not None and result.outputs == 1
         out = lay.run_dir / "outputs" / key.removeprefix("in/") / "size.txt"
         assert out.read_text().strip() == str(len(key.encode()))
     assert len(invocations(calls)) == math.ceil(len(KEYS) / 4)  # no file ran twice

@@ -67,19 +67,26 @@ def of(spec: BatchSpec) -> Identity:
 
 def scope(spec: BatchSpec) -> dict[str, Any]:
     """What a run is over (pure): plan.json keeps it, a run over anything else is refused."""
-    return {
+    found: dict[str, Any] = {
         "bucket": spec.input.bucket,
         "prefix": spec.input.prefix,
         "include": list(spec.input.include),
         "exclude": list(spec.input.exclude),
     }
+    if spec.output.layout == "oscar":
+        # the outputs are not in the run folder: a run that stored them elsewhere (layout run,
+        # other output paths) must not be resumed as if its files were done here
+        found["outputs"] = [f"s3://{t.bucket}/{t.prefix}" for t in spec.output.targets]
+    return found
 
 
 def scope_line(record: dict[str, Any]) -> str:
     """`s3://bucket/prefix` with its globs when they are not the default (`*`)."""
     globs = [*record.get("include", ["*"]), *(f"!{g}" for g in record.get("exclude", []))]
     shown = "" if globs == ["*"] else f" ({' '.join(globs)})"
-    return f"s3://{record.get('bucket')}/{record.get('prefix')}{shown}"
+    outputs = record.get("outputs")
+    stored = f" -> {' '.join(map(str, outputs))}" if isinstance(outputs, list) else ""
+    return f"s3://{record.get('bucket')}/{record.get('prefix')}{shown}{stored}"
 
 
 def default_run(spec: BatchSpec) -> str:

@@ -7,10 +7,11 @@
     <output.prefix><run>/claims/<shard>/<k>    who holds unit k of a shard; /tail: steal hint
     <output.prefix><run>/stolen/<shard>/<victim>.<k>  units a worker took from another shard
     <output.prefix><run>/finished/<shard>      a shard with no unit left to take
-    <output.prefix><run>/results/<shard>/<id>.ok|.fail   one file's result
+    <output.prefix><run>/results/<shard>/<name>.results  results of a group of files (results.py)
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv, report.html
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
+    <output.prefix><run>/counts.tsv            records per merged output: sha256, count, name
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
 
 A file's id is a hash of its key, so a result is found from the key alone, whichever shard
@@ -21,13 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 
 from generator.errors import SpecError
 from generator.spec.model import DNS_LABEL, BatchSpec
-
-RESULT_SUFFIXES = (".ok", ".fail")
 
 
 def file_id(key: str) -> str:
@@ -110,6 +108,10 @@ class RunLayout:
     def lock(self) -> str:
         return self.root + "lock.json"
 
+    @property
+    def counts(self) -> str:
+        return self.root + "counts.tsv"
+
     def merged(self, extension: str) -> str:
         return f"{self.root}results.{extension}"
 
@@ -133,15 +135,6 @@ class RunLayout:
     @property
     def stolen(self) -> str:
         return self.root + "stolen/"
-
-
-_RESULT = re.compile(r"results/(?P<shard>[^/]+)/(?P<id>[0-9a-f]{16})\.(?P<status>ok|fail)$")
-
-
-def parse_result_key(key: str) -> tuple[str, str, str] | None:
-    """(shard, file id, "ok"|"fail") of a result object key, or None for anything else."""
-    match = _RESULT.search(key)
-    return (match["shard"], match["id"], match["status"]) if match else None
 
 
 # The aggregate's output parameters: the workflow declares them, the aggregate stage writes them.

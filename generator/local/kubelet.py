@@ -104,6 +104,14 @@ def build_root(pod: dict[str, Any], index: int, shared: dict[str, str]) -> str:
     root = os.path.join(base, "root")
     os.makedirs(root, 0o755)
     sandbox.mount(root, root, "", sandbox.MS_BIND)  # pivot_root wants a mount point
+    # an image's own folders first, with their modes: an image folder below one (this Python
+    # under /root, a checkout under /tmp) must not leave it as makedirs would (0755 /tmp: a
+    # container running as another user could not create its files there)
+    for sub, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777),
+                      ("root", 0o700), ("run", 0o755), ("var/tmp", 0o1777)):  # fmt: skip
+        leads = any(folder.startswith(f"/{sub}/") for folder in c["image"])
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        os.chmod(os.path.join(root, sub), mode | 0o755 if leads else mode)
     for i, folder in enumerate(c["image"]):
         if os.path.islink(folder):
             os.makedirs(os.path.dirname(root + folder), exist_ok=True)
@@ -113,13 +121,6 @@ def build_root(pod: dict[str, Any], index: int, shared: dict[str, str]) -> str:
         scratch = os.path.join(base, f"layer{i}")
         os.makedirs(scratch)
         sandbox.layer(folder, root + folder, scratch, pod["hidden"].get(folder, []))
-    for sub, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777),
-                      ("root", 0o700), ("run", 0o755), ("var/tmp", 0o1777)):  # fmt: skip
-        # a folder already there leads to an image folder (this Python may live under /root):
-        # it stays 0755, so a container running as another user reaches it
-        if not os.path.exists(os.path.join(root, sub)):
-            os.makedirs(os.path.join(root, sub))
-            os.chmod(os.path.join(root, sub), mode)
     if not os.path.lexists(f"{root}/var/run"):
         os.symlink("/run", f"{root}/var/run")
     sandbox.make_dev(f"{root}/dev", c["privileged"])

@@ -21,8 +21,9 @@ from typing import Any
 
 from minio import Minio
 
-from generator.bucket import claims, identity, layout, rundocs
+from generator.bucket import claims, identity, layout, results, rundocs
 from generator.bucket import lock as runlock
+from generator.bucket.reader import S3Store
 from generator.build import workerpod
 from generator.clients import s3
 from generator.clients.kube import ClusterState
@@ -269,13 +270,9 @@ def make_plan(spec: BatchSpec, run: str, listing: Listing, cluster: ClusterState
 
 
 def done_ids(client: Minio, where: layout.RunLayout) -> set[str]:
-    """Ids of files a previous attempt of this run already processed successfully."""
-    done = set()
-    for key, _ in s3.list_objects(client, where.bucket, where.results):
-        parsed = layout.parse_result_key(key)
-        if parsed and parsed[2] == "ok":
-            done.add(parsed[1])
-    return done
+    """Ids of files whose latest result in this run is a success (results of either format)."""
+    with results.load(S3Store(client, where.bucket), where, details=False) as found:
+        return set(found.succeeded())
 
 
 def read_objects_file(path: Path) -> Iterable[tuple[str, int]]:

@@ -1,0 +1,276 @@
+"""The runner's own cost per file, next to the floor: a shell loop doing the same per-file work
+through the same mounts (run the script on the mounted input, copy its outputs into the run
+folder through the read-write mount), with no bookkeeping at all.
+
+The real parts: `rclone serve s3` and the two `rclone mount`s of a worker pod (read-only input,
+read-write run folder). The service reads its input and writes one output (`cat`). Variants
+run interleaved (floor, runner, floor, runner, ...), PAIRS times, each on a fresh run of N
+files; CPU is that of the runner's whole process tree (rusage of the waited child), and
+separately that of the rclone processes (mounts and server), which do the S3 requests.
+
+Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE] [--mode file|batch]
+  --vs TEMPLATE  also measure another runner template (e.g. an older version's
+                 templates/runner.sh.j2, from `git show REV:templates/runner.sh.j2`)
+Targets (issue 21): CPU per file <= 1.5x the floor in `file` mode, <= 1.1x in `batch` mode.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import jinja2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import figure, populate
+from generator.build import runner_script, sidecar, workerpod
+from generator.clients import kube
+from generator.clients import s3 as storage
+from generator.local import rclone
+from generator.spec import model as spec_mod
+from generator.stages import plan as planner
+
+FILE_SCRIPT = 'cat "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/copy"\n'
+BATCH_SCRIPT = r"""TAB=$(printf '\t')
+while IFS= read -r line; do
+  cat "${line%"$TAB"*}" > "${line##*"$TAB"}/copy"
+done <"$INPUT_FILE_LIST"
+"""
+# The floor: per file what the runner must do at the least, as a bare loop. Per batch in
+# batch mode: the list and the output folders, one script run, then each file's outputs.
+FLOOR_FILE = r"""set -u
+TAB=$(printf '\t')
+n=0
+while IFS= read -r line; do
+  rel=${line#*"$TAB"*"$TAB"}
+  n=$((n + 1))
+  mkdir "$W/$n" "$W/$n.in"
+  # worker.input copy (OSCAR's way, the default): the script gets its own copy of the input
+  input="$IN/$rel"
+  if [ "$INPUT_MODE" = copy ]; then cp "$input" "$W/$n.in/" && input="$W/$n.in/${rel##*/}"; fi
+  INPUT_FILE_PATH="$input" TMP_OUTPUT_DIR="$W/$n" sh "$SCRIPT" </dev/null >"$W/log" 2>&1
+  mkdir -p "$RUN/outputs/$rel" && cp -R "$W/$n/." "$RUN/outputs/$rel/"
+done <"$MANIFEST"
+"""
+FLOOR_BATCH = r"""set -u
+TAB=$(printf '\t')
+b=0
+run_batch() {
+  INPUT_FILE_LIST="$W/$b/list" sh "$SCRIPT" </dev/null >"$W/log" 2>&1
+  j=0
+  while IFS= read -r rel; do
+    j=$((j + 1))
+    mkdir -p "$RUN/outputs/$rel" && cp -R "$W/$b/$j/." "$RUN/outputs/$rel/"
+  done <"$W/$b/rels"
+}
+i=0
+while IFS= read -r line; do
+  rel=${line#*"$TAB"*"$TAB"}
+  if [ "$i" -eq 0 ]; then b=$((b + 1)); mkdir "$W/$b"; set --; fi
+  i=$((i + 1))
+  set -- "$@" "$W/$b/$i"
+  printf '%s\t%s\n' "$IN/$rel" "$W/$b/$i" >>"$W/$b/list"
+  printf '%s\n' "$rel" >>"$W/$b/rels"
+  if [ "$i" -eq "$SIZE" ]; then mkdir "$@"; run_batch; i=0; fi
+done <"$MANIFEST"
+if [ "$i" -gt 0 ]; then mkdir "$@"; run_batch; fi
+"""
+# one node: with max_workers 1 the plan makes one shard
+NODE = {"cpu": "8", "memory": "64Gi", "pods": "100"}
+ONE_NODE = kube.ClusterState(
+    [
+        {
+            "metadata": {"name": "n"},
+            "status": {"allocatable": NODE, "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    ],
+    [],
+    "bench",
+)
+
+
+def _cpu(pid: int) -> float:
+    """utime + stime of a live process, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rclone_cpu() -> float:
+    """CPU seconds of this process's rclone children (the server and the mounts) so far."""
+    total = 0.0
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"rclone" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    total += _cpu(int(child))
+            except OSError:
+                continue
+    return total
+
+
+def render(template: Path, points: list[str]) -> str:
+    """A runner template rendered as runner_script.render does (for a template of another version)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template.parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["shquote"] = shlex.quote
+    mounts = [sidecar.proc_mounts_escape(p) for p in points]
+    return env.get_template(template.name).render(version="bench", mounts=mounts)
+
+
+@contextmanager
+def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Iterator[None]:
+    """The bucket mounted as a worker pod of `run` mounts it (workerpod.mounts): the input
+    read-only, the run's folder read-write."""
+    env = {**sidecar.keyed_env(ep.endpoint, ep.access_key, ep.secret_key)}
+    env.update(rclone.EMBEDDED_SERVER_ENV)
+    with (
+        rclone.mount(bucket, root / bucket, env, read_only=True),
+        rclone.mount(f"{bucket}/oscar-batch/{run}", root / workerpod.WRITE_ROOT / bucket, env),
+    ):
+        yield
+
+
+def run_once(
+    variant: str, runner: str | None, s: spec_mod.BatchSpec, run: str, root: Path
+) -> tuple[float, float, float]:
+    """(wall, tree CPU, rclone CPU) seconds of one variant over a fresh run (planned before
+    the bucket was mounted, as in a pod)."""
+    shard_id = "0000"
+    work = Path(tempfile.mkdtemp(prefix="bench-runner-"))
+    script = work / "script.sh"
+    script.write_text(s.service.script)
+    env = {
+        **os.environ,
+        **runner_script.environment(
+            s, mnt_root=str(root), run=run, shard=shard_id, script=str(script)
+        ),
+        "TMPDIR": str(work),
+    }
+    if runner is None:
+        body = FLOOR_FILE if s.worker.invoke == "file" else FLOOR_BATCH
+        run_dir = env["OSCAR_BATCH_RUN_DIR"]
+        (work / "w").mkdir()
+        env.update(
+            W=str(work / "w"),
+            IN=env["OSCAR_BATCH_INPUT_DIR"],
+            RUN=run_dir,
+            SCRIPT=str(script),
+            SIZE=str(s.worker.batch_size),
+            INPUT_MODE=s.worker.input,
+            MANIFEST=str(work / "manifest"),
+        )
+        # the floor reads its manifest from local disk; the runner reads it through the mount
+        (work / "manifest").write_text((Path(run_dir) / "shards" / f"{shard_id}.tsv").read_text())
+        argv = ["sh", "-c", body]
+    else:
+        (work / "runner.sh").write_text(runner)
+        argv = ["sh", str(work / "runner.sh")]
+    before = rclone_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    time.sleep(0.5)  # the mounts' last uploads
+    return wall, usage.ru_utime + usage.ru_stime, rclone_cpu() - before
+
+
+def main(argv: list[str]) -> int:
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
+    if other is not None:
+        args.remove(str(other))
+    modes = [argv[argv.index("--mode") + 1]] if "--mode" in argv else ["file", "batch"]
+    args = [a for a in args if a not in modes]
+    n = int(args[0]) if args else 300
+    pairs = int(args[1]) if len(args) > 1 else 3
+    base = Path(tempfile.mkdtemp(prefix="bench-runner-"))
+    data = base / "data"
+    populate(data / "bench" / "in", n, size=2048)
+    root = base / "mnt"
+    specs = {}
+    for mode, script in (("file", FILE_SCRIPT), ("batch", BATCH_SCRIPT)):
+        if mode not in modes:
+            continue
+        folder = base / f"spec-{mode}"
+        folder.mkdir()
+        (folder / "s.sh").write_text(script)
+        (folder / "batch.yaml").write_text(
+            "name: bench\nservice: {name: s, image: alpine, script: s.sh}\n"
+            f"input: {{bucket: bench, prefix: in/}}\nworker: {{invoke: {mode}, batch_size: 32}}\n"
+            "planning: {max_workers: 1}\n"
+        )
+        specs[mode] = spec_mod.load(folder / "batch.yaml")
+    names = ["floor", "runner"] + ([f"runner {other.name}"] if other is not None else [])
+    with ExitStack() as stack:
+        ep = stack.enter_context(rclone.serve_s3(data))
+        client = storage.make_client(ep.endpoint, ep.access_key, ep.secret_key)
+        # every run is planned before the bucket is mounted, as in a pod (the mounts cache
+        # the folders they list)
+        planned = {
+            (mode, name, i): planner.run_plan(
+                client,
+                s,
+                f"{mode}-{name.replace(' ', '-')}-{i}".lower().replace(".", "-").replace("_", "-"),
+                ONE_NODE,
+            ).run
+            for mode, s in specs.items()
+            for name in names
+            for i in range(pairs)
+        }
+        for mode, s in specs.items():
+            points = [m.point for m in workerpod.mounts(s, str(root), "r")]
+            variants: list[tuple[str, str | None]] = [
+                ("floor", None),
+                ("runner", runner_script.render(points)),
+            ]
+            if other is not None:
+                variants.append((f"runner {other.name}", render(other, points)))
+            got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, _ in variants}
+            for i in range(pairs):
+                for name, text in variants:
+                    run = planned[mode, name, i]
+                    with worker_mounts(ep, "bench", root, run):
+                        got[name].append(run_once(name, text, s, run, root))
+            floor = got["floor"]
+            print(f"\n{mode} mode, {n} files, {pairs} interleaved rounds (ms per file, median):")
+            print(
+                "variant | wall | CPU (runner tree) | CPU rclone | CPU ratio to floor (median) | wall ratio"
+            )
+            for name, runs in got.items():
+                ratio = statistics.median(r[1] / f[1] for r, f in zip(runs, floor, strict=True))
+                wall_ratio = statistics.median(
+                    r[0] / f[0] for r, f in zip(runs, floor, strict=True)
+                )
+                ms = [statistics.median(r[i] for r in runs) / n * 1000 for i in range(3)]
+                print(
+                    f"{name} | {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {ratio:.2f}x | {wall_ratio:.2f}x",
+                    flush=True,
+                )
+                if name != "floor":
+                    target = "<= 1.5x" if mode == "file" else "<= 1.1x"
+                    figure(
+                        f"{name}, {mode} mode: CPU per file / shell-loop floor (wall)",
+                        f"{ratio:.2f}x ({wall_ratio:.2f}x); {ms[1]:.1f} vs {statistics.median(f[1] for f in floor) / n * 1000:.1f} ms",
+                        target if name == "runner" else "",
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
