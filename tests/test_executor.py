@@ -108,7 +108,7 @@ def test_the_old_mount_check_reproduces_the_pod_failure(tmp_path: Path) -> None:
     assert rep["workflow"]["phase"] == "Failed"
     assert rep["missing"] == rep["planned"] == 6 and rep["succeeded"] == 0
     logs = list((data / ".oscar-batch-logs").glob("image-stats*/*worker*-main.log"))
-    assert logs and all("cannot read the manifest" in p.read_text() for p in logs)
+    assert logs and all("cannot read the plan's" in p.read_text() for p in logs)
 
 
 def test_every_committed_workflow_accounts_for_every_file(tmp_path: Path) -> None:

@@ -318,7 +318,7 @@ def test_outputs_are_in_s3_when_the_sidecar_is_killed_right_after(
     assert latest(s3, bucket) == {layout.file_id(key): True for key in keys}
 
 
-def test_a_worker_that_never_ran_leaves_its_files_missing(
+def test_files_nobody_ran_are_missing_and_a_live_worker_takes_a_dead_ones_units(
     s3: Minio, s3_server: rclone.S3Server, bucket: str, tmp_path: Path
 ) -> None:
     s = _spec(tmp_path, bucket, s3_server.endpoint, extra="planning: {max_workers: 2}\n")
@@ -327,19 +327,22 @@ def test_a_worker_that_never_ran_leaves_its_files_missing(
     two_cpus = cluster.ClusterState([node("n", cpu="2", memory="8Gi")], [], "t")
     plan = planner.run_plan(s3, s, "r", two_cpus)
     assert [len(sh.members) for sh in plan.shards] == [3, 3]
+    report = aggregate.run_aggregate(s3, s, "r", tmp_path / "outputs")  # no worker ran
+    assert (report["succeeded"], report["missing"]) == (0, 6)
+    assert not report["passed"]
+    assert (tmp_path / "outputs" / "missing").read_text() == "6"
+    assert (
+        tmp_path / "outputs" / "report"
+    ).read_text() == f"s3://{bucket}/oscar-batch/r/report.json"
+    csv_rows = s3.get_object(bucket, "oscar-batch/r/report.csv").read().decode().splitlines()
+    assert sum(",missing," in row for row in csv_rows) == 6
+    # shard 1's worker never starts: shard 0's does its own units, then claims the free ones
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root):
         proc = _start_runner(s, root, plan.shards[0].id, tmp_path)
         proc.communicate(timeout=60)
     report = aggregate.run_aggregate(s3, s, "r", tmp_path / "outputs")
-    assert (report["succeeded"], report["missing"]) == (3, 3)
-    assert not report["passed"]
-    assert (tmp_path / "outputs" / "missing").read_text() == "3"
-    assert (
-        tmp_path / "outputs" / "report"
-    ).read_text() == f"s3://{bucket}/oscar-batch/r/report.json"
-    csv_rows = s3.get_object(bucket, "oscar-batch/r/report.csv").read().decode().splitlines()
-    assert sum(",missing," in row for row in csv_rows) == 3
+    assert (report["succeeded"], report["missing"]) == (6, 0)
     cli = CliRunner().invoke(app, ["stage", "aggregate", "--help"])
     assert cli.exit_code == 0
 

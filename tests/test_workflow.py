@@ -102,7 +102,8 @@ def test_same_input_same_bytes(fish: spec.BatchSpec) -> None:
 def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> None:
     text = runner.render(["/mnt/x"])
     assert "{{" not in text  # the runner reads everything from env; Argo fills the env values
-    assert "{%" not in text and "{#" not in text
+    # no jinja statement or comment left (the shell's own `${#var}` is not one)
+    assert "{%" not in text and not re.search(r"\{#.*?#\}", text)
     rendered = workflow.to_yaml(fish)
     assert "'{{workflow.parameters.run}}'" in rendered
     braces = set(re.findall(r"\{\{[^}]*\}\}", rendered))
@@ -181,9 +182,9 @@ def test_every_kind_lints_clean(tmp_path: Path, extra: str, kind: str) -> None:
 
 
 def test_workflow_size_does_not_depend_on_the_bucket(fish: spec.BatchSpec) -> None:
-    # file lists never enter the workflow: only the spec and the runner text (~25 KB with its
-    # three invocation modes) do, far inside etcd's 1 MiB
-    assert len(workflow.to_yaml(fish)) < 64_000
+    # file lists never enter the workflow: only the spec and the runner text (~40 KB with its
+    # three invocation modes, claimed units and OSCAR's layout) do, far inside etcd's 1 MiB
+    assert len(workflow.to_yaml(fish)) < 100_000
 
 
 @pytest.mark.parametrize(
