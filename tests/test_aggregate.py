@@ -30,20 +30,21 @@ RECORDS = [
     results.Record("1" * 16, False, 3, 0.5, 0, "s-1", "v1", "timeout", "cannot store x", "end 9\nlog\x00tail"),
     results.Record("2" * 16, True, 0, 0.1, 0, "s-2", "v1", hashes=()),
     results.Record("3" * 16, False, 1, 0.1, 0, "s-2", "v1", "failed", error="ok 4444444444444444 0 1 1 s-3"),
+    results.Record("5" * 16, True, 0, 0.3, 1, "s-3", "v1", error="warn: low light", hashes=(("o", "3" * 64),)),
 ]  # fmt: skip
 
 
 def test_format_2_round_trips_and_a_cut_object_gives_all_or_nothing() -> None:
     data = results.encode("0003", "v1", RECORDS)
     assert results.parse_batch(data) == RECORDS
-    end = data.index(b"\nend 4\n") + len(b"\nend 4\n")
+    end = data.index(b"\nend 5\n") + len(b"\nend 5\n")
     for cut in range(len(data)):
         got = results.parse_batch(data[:cut])
         if cut < end:  # killed while writing the records: none of them counts
             assert got is None, cut
         else:  # only the log tails were cut short
             assert got is not None and [r.fid for r in got] == [r.fid for r in RECORDS]
-    assert results.parse_batch(data.replace(b"end 4", b"end 5")) is None
+    assert results.parse_batch(data.replace(b"end 5", b"end 6")) is None
 
 
 def test_a_newer_format_is_refused_naming_it() -> None:

@@ -5,9 +5,15 @@ files, `results/<shard>/<name>.results`:
 
     oscar-batch-results 2 <shard> <identity or ->
     ok <id> <exit> <seconds> <outputs> <invocation> [<sha256>:<percent-encoded name> ...]
+        [log <log offset> <log bytes>]
     fail <id> <exit> <seconds> <invocation> <reason> <log offset> <log bytes> <detail 0|1>
     end <records>
     <log blob: each failed file's [detail line and] log tail, at its offset>
+
+A success's log tail (only when its log is not empty: "warn: low light") is in the blob too,
+named by the `log` fields at the end of its line (a hash token always holds a `:`, so `log`
+is never one). Readers before them took those fields for three output hashes (only
+`compare` used hashes); every other reader is unaffected.
 
 An object counts only with its `end` line, whose number matches the records above it: a
 runner killed while writing leaves an object without it, whose files then have no result
@@ -36,6 +42,7 @@ from generator.bucket import layout
 from generator.bucket.reader import Store
 from generator.clients import s3
 from generator.errors import StorageError
+from generator.spec.model import BatchSpec
 
 FORMAT = 2
 MAGIC = "oscar-batch-results"
@@ -57,7 +64,7 @@ class Record(NamedTuple):
     identity: str = ""
     reason: str = ""
     detail: str = ""
-    error: str = ""  # the log tail
+    error: str = ""  # the log tail (a success's too: its warnings)
     # (output name, sha256) of each stored output; None: not recorded (format 1, range mode)
     hashes: tuple[tuple[str, str], ...] | None = None
 
@@ -132,6 +139,11 @@ def parse_batch(data: bytes) -> list[Record] | None:
     for line in lines[1:]:
         f = line.split(" ")
         if f[0] == "ok" and len(f) >= 6:
+            error = ""
+            if len(f) >= 9 and f[-3] == "log":
+                at, size = _number(f[-2], int) or 0, _number(f[-1], int) or 0
+                error = blob[at : at + size].decode("utf-8", "replace").strip()[-TAIL_CHARS:]
+                del f[-3:]
             out.append(
                 Record(
                     f[1],
@@ -141,6 +153,7 @@ def parse_batch(data: bytes) -> list[Record] | None:
                     _number(f[4], int),
                     "" if f[5] == "-" else f[5],
                     identity,
+                    error=error,
                     hashes=_hashes(f[6:]) if len(f) > 6 or f[4] == "0" else None,
                 )
             )
@@ -184,6 +197,10 @@ def encode(shard: str, identity: str, records: Iterable[Record]) -> bytes:
                 for name, digest in r.hashes or ()
             )
             line = f"ok {r.fid} {r.exit_code} {r.seconds} {r.outputs} {r.invocation or '-'}{names}"
+            if r.error:
+                data = r.error.encode("utf-8")
+                line += f" log {len(blob)} {len(data)}"
+                blob += data
             lines.append(line)
             continue
         text = (f"{r.detail}\n" if r.detail else "") + r.error
@@ -240,8 +257,8 @@ class Results:
 
     Records are appended as read (in key order, cheap) and indexed once by file id when first
     asked for: a file's latest result is the first of its records by (stamp descending, the
-    failure first), so a tie goes to the failure. Log tails (2,000 characters per failed
-    file) go to a plain temporary file beside it, the database keeping where each is.
+    failure first), so a tie goes to the failure. Log tails (2,000 characters per file with
+    a log) go to a plain temporary file beside it, the database keeping where each is.
     """
 
     def __init__(self) -> None:
@@ -442,3 +459,21 @@ def output_groups(
             at = path.find("/", at + 1)
     if current is not None:
         yield current, names
+
+
+def log(store: Store, spec: BatchSpec, run: str, key: str) -> tuple[Record, str] | None:
+    """The latest result of input `key` in `run` and its log tail (the last 2,000 bytes the
+    script wrote, "" when it wrote nothing); None when the file has no result.
+
+    Every result object of the run is read: a file's object is named by its group, not by it.
+
+    Raises:
+        StorageError: S3 fails, or an object has a newer format than this version reads.
+    """
+    with load(store, layout.RunLayout.of(spec, run)) as found:
+        got = found.get(layout.file_id(key))
+    if got is None:
+        return None
+    _, record = got
+    text = (f"{record.detail}\n" if record.detail else "") + record.error
+    return record, text

@@ -18,6 +18,7 @@ from generator.cli import (
     _compare,
     _generate,
     _lint,
+    _logs,
     _plan,
     _report,
     _run,
@@ -104,6 +105,7 @@ app.command("runs", short_help="List a spec's runs: which service made each, cou
 app.command("report", short_help="Show a run's report: counts, failures, throughput.")(
     _report.report
 )
+app.command("logs", short_help="Print the log a file's script left (failed or not).")(_logs.logs)
 app.command("compare", short_help="Compare two runs' outputs file by file.")(_compare.compare)
 app.command("generate", short_help="Write the Argo Workflow YAML of a spec.")(_generate.generate)
 app.command("lint", short_help="Check workflow YAML offline as Argo's validator does.")(_lint.lint)
