@@ -303,6 +303,7 @@ def test_the_report_is_an_output_artifact_the_ui_shows_inline(
     assert [(a["name"], a["path"], a["s3"]["key"]) for a in artifacts] == [
         ("report-html", "/tmp/oscar-batch/report.html", where.report_html),
         ("report-json", "/tmp/oscar-batch/report.json", where.report_json),
+        ("compare-html", "/tmp/oscar-batch/compare.html", where.compare_html),
     ]
     for a in artifacts:
         # uncompressed, or the UI says "cannot be shown because it is a tgz"; optional, or an

@@ -10,6 +10,7 @@
     <output.prefix><run>/results/<shard>/<name>.results  results of a group of files (results.py)
     <output.prefix><run>/outputs/<relative key>/<name>  what the service wrote for that file
     <output.prefix><run>/report.json, report.csv, report.html
+    <output.prefix><run>/compare.html          against the run of another service version before
     <output.prefix><run>/results.jsonl, results.csv  the outputs' records, merged (output.merge)
     <output.prefix><run>/counts.tsv            records per merged output: sha256, count, name
     <output.prefix><run>/lock.json             held from plan to aggregate (see runlock)
@@ -105,6 +106,10 @@ class RunLayout:
         return self.root + "report.html"
 
     @property
+    def compare_html(self) -> str:
+        return self.root + "compare.html"
+
+    @property
     def lock(self) -> str:
         return self.root + "lock.json"
 
@@ -142,7 +147,11 @@ OUTPUT_PARAMETERS = (
     "processed", "succeeded", "failed", "missing", "report", "files_per_second", "wall_seconds",
 )  # fmt: skip
 # The aggregate's output artifacts (Argo name, file name): copies of what it stores in the bucket.
-OUTPUT_ARTIFACTS = (("report-html", "report.html"), ("report-json", "report.json"))
+OUTPUT_ARTIFACTS = (
+    ("report-html", "report.html"),
+    ("report-json", "report.json"),
+    ("compare-html", "compare.html"),  # only when the run has a predecessor (stages/comparing)
+)
 
 
 def index_line(key: str, size: int) -> str:

@@ -95,3 +95,20 @@ def list_runs(store: Store, spec: BatchSpec, every_spec: bool = False) -> list[R
             continue
         found.append(info)
     return sorted(found, key=lambda r: (r.created or 0.0, r.run))
+
+
+def predecessor(store: Store, spec: BatchSpec, run: str, made_by: str | None) -> RunInfo | None:
+    """The latest finished run of the spec before `run` made by another service version than
+    `made_by` (`run`'s identity), as `runs` lists them; None when there is none."""
+    found = list_runs(store, spec)
+    before = next((r.created for r in found if r.run == run), None)
+    done = [
+        r
+        for r in found
+        if r.run != run
+        and r.state in ("passed", "failed")
+        and r.identity is not None
+        and r.identity != made_by
+        and (before is None or (r.created or 0.0) <= before)
+    ]
+    return done[-1] if done else None

@@ -230,7 +230,11 @@ def _report_artifacts(spec: BatchSpec) -> list[S3Artifact]:
     url = urlsplit(endpoint(spec))
     # the run's folder as RunLayout has it, with the run left to Argo (the aggregate checks it)
     where = layout.RunLayout(spec.output_bucket, f"{spec.output.prefix}{run_name(spec)}/")
-    keys = {"report.html": where.report_html, "report.json": where.report_json}
+    keys = {
+        "report.html": where.report_html,
+        "report.json": where.report_json,
+        "compare.html": where.compare_html,
+    }
     secret = spec.input.credentials_secret
     return [
         S3Artifact(

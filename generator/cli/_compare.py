@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +9,6 @@ import typer
 
 from generator.bucket import compare as compare_mod
 from generator.bucket import layout
-from generator.bucket.reader import Store
 from generator.cli._common import (
     HtmlOpt,
     SetOpt,
@@ -25,8 +22,7 @@ from generator.cli._output import Col, Format, FormatOpt, note, print_data, prin
 from generator.cli._output import table as print_table
 from generator.cli._runs import missing
 from generator.cli._where import AliasOpt, DataDirOpt, EndpointOpt, output_store
-from generator.clients import s3
-from generator.stages import pages, series
+from generator.stages import comparing, series
 
 SHOWN = 50
 COLUMNS = (
@@ -67,30 +63,6 @@ def _show(result: dict[str, Any], run_a: str, run_b: str, fmt: Format) -> None:
     print_table(COLUMNS, rows, fmt, title=f"{len(files)} file(s) not identical")
     if len(files) > SHOWN:
         note(f"... and {len(files) - SHOWN} more (-o name or -o json lists them all)")
-
-
-def _watched(
-    diffs: Iterator[compare_mod.FileDiff], changes: series.Changes
-) -> Iterator[compare_mod.FileDiff]:
-    for d in diffs:
-        changes.add(d.relative, d.verdict, d.a.get("records"), d.b.get("records"), d.changed)
-        yield d
-
-
-def _classes(store: Store, side: compare_mod.Side) -> series.Classes:
-    """The class values of a run's merged records (results.jsonl, when output.merge wrote it)."""
-    found = series.Classes()
-    key = side.where.merged("jsonl")
-    if store.read(key) is None:  # a run without merged records
-        return found
-    for line in s3.split_lines(store.chunks(key)):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            found.add(record)
-    return found
 
 
 @errors
@@ -144,16 +116,15 @@ def compare(
             # the page charts every file's records: identical files are counted for it too
             counted = every or html is not None
             diffs = compare_mod.compare(side_a, side_b, count_identical=counted)
-            result = compare_mod.summarise(_watched(diffs, changes) if html else diffs, every)
+            watched = comparing.watched(diffs, changes) if html else diffs
+            result = compare_mod.summarise(watched, every)
         finally:
             side_b.close()
     finally:
         side_a.close()
     result = {"a": run_a, "b": run_b, **result}
     if html is not None:
-        classes = series.class_totals(_classes(store_a, side_a), _classes(store_b, side_b))
-        page = pages.compare_page(result["summary"], run_a, run_b, changes.series(), classes)
-        write_page(html, page)
+        write_page(html, comparing.page(result["summary"], side_a, side_b, changes))
     if output in (Format.json, Format.yaml):
         print_data(result, output)
     elif output is Format.name:

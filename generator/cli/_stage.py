@@ -124,7 +124,9 @@ def aggregate_stage(
 ) -> None:
     """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
     batch = _load(spec)
-    report = aggregate.run_aggregate(s3_client(batch), batch, run, outputs_dir, workflow_uid)
+    report = aggregate.run_aggregate(
+        s3_client(batch), batch, run, outputs_dir, workflow_uid, lambda s: typer.echo(s, err=True)
+    )
     typer.echo(aggregate.summary_line(report))
     if not report["passed"]:
         raise fail(

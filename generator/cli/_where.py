@@ -9,7 +9,6 @@ server twice, not for half a minute.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -68,14 +67,6 @@ def _in_cluster_hint(host: str, port: int | None) -> str:
     return ""
 
 
-def _resolves(host: str) -> bool:
-    try:
-        socket.getaddrinfo(host, None)
-        return True
-    except OSError:
-        return False
-
-
 def client(batch: spec_mod.BatchSpec, endpoint: str | None, alias: str | None) -> Minio:
     """A client for the spec's output bucket, or one line saying what is missing and how to
     give it."""
@@ -102,7 +93,7 @@ def client(batch: spec_mod.BatchSpec, endpoint: str | None, alias: str | None) -
     urls.no_credentials(url, "S3 endpoint", f"{s3.ACCESS_ENV} and {s3.SECRET_ENV}", StorageError)
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if host and not _resolves(host):
+    if host and not s3.resolves(host):
         raise StorageError(
             f"{host}: no such host from here (the S3 endpoint {url}, from {source})"
             + _in_cluster_hint(host, parts.port)

@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import re
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,15 @@ from generator.spec import urls
 ENDPOINT_ENV = "OSCAR_BATCH_ENDPOINT"  # set by the workflow for its plan and aggregate pods
 ACCESS_ENV = "AWS_ACCESS_KEY_ID"
 SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
+
+
+def resolves(host: str) -> bool:
+    """Whether an endpoint's host name resolves from here (an in-cluster name does not)."""
+    try:
+        socket.getaddrinfo(host, None)
+        return True
+    except OSError:
+        return False
 
 
 def make_client(

@@ -118,14 +118,6 @@ def buckets(doc: dict[str, Any]) -> list[str]:
     return sorted(out)
 
 
-def _resolves(host: str) -> bool:
-    try:
-        socket.getaddrinfo(host, None)
-        return True
-    except OSError:
-        return False
-
-
 def _loopback(port: int) -> str:
     """A free loopback address (127.x.y.z) for `port`: runs side by side never collide."""
     for _ in range(50):
@@ -212,7 +204,7 @@ class Storage:
 
 def _hidden(urls: list[str]) -> list[str]:
     """The endpoints that do not resolve here: the embedded server answers for them."""
-    return [u for u in urls if not _resolves(urlsplit(u).hostname or "")]
+    return [u for u in urls if not storage.resolves(urlsplit(u).hostname or "")]
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import json
 import tempfile
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +34,7 @@ from generator.bucket.reader import S3Store
 from generator.bucket.results import Planned, Results, output_groups
 from generator.clients import s3
 from generator.spec.model import BatchSpec
-from generator.stages import pages, series
+from generator.stages import comparing, pages, series
 
 # What the aggregate step exposes as Argo output parameters (files of these names).
 CSV_FIELDS = (
@@ -300,8 +300,10 @@ def run_aggregate(
     run: str,
     outputs_dir: Path | None = None,
     workflow: str = "",
+    log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
-    """Write report.json, report.csv and the merged tables, Argo output parameters to
+    """Write report.json, report.csv, report.html, the merged tables and, when the run has a
+    predecessor of another service version, compare.html; Argo output parameters and files to
     `outputs_dir`; then release the run's lock if `workflow` (a uid; "" outside one) holds it.
 
     Raises:
@@ -348,6 +350,10 @@ def run_aggregate(
     # is what makes the Argo UI list them and show them inline.
     s3.put_bytes(client, where.bucket, where.report_json, files["report.json"], "application/json")
     s3.put_bytes(client, where.bucket, where.report_html, files["report.html"], "text/html")
+    compared = _compare_page(client, spec, run, report["identity"], log)
+    if compared is not None:
+        files["compare.html"] = compared
+        s3.put_bytes(client, where.bucket, where.compare_html, compared, "text/html")
     if outputs_dir is not None:
         outputs_dir.mkdir(parents=True, exist_ok=True)
         params = {
@@ -362,9 +368,29 @@ def run_aggregate(
         for name, value in params.items():
             (outputs_dir / name).write_text(str(value), encoding="utf-8")
         for _, file in layout.OUTPUT_ARTIFACTS:
-            (outputs_dir / file).write_bytes(files[file])
+            if file in files:  # the artifacts are optional: Argo skips a file not written
+                (outputs_dir / file).write_bytes(files[file])
     runlock.release_if_mine(client, spec, run, workflow)
     return report
+
+
+def _compare_page(
+    client: Minio, spec: BatchSpec, run: str, made_by: str | None, log: Callable[[str], None]
+) -> bytes | None:
+    """compare.html against the run's predecessor (stages/comparing), or None when there is
+    none or it cannot be drawn: the page is an extra, never a reason to fail the report."""
+    store = S3Store(client, layout.RunLayout.of(spec, run).bucket)
+    try:
+        found = comparing.against_predecessor(store, spec, run, made_by)
+    except Exception as exc:  # whatever breaks (a planted document, S3, a chart): one line
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log(f"no compare page against the previous run of another service version: {why}")
+        return None
+    if found is None:
+        return None
+    before, page = found
+    log(f"compare page: {run} against {before} (another service version)")
+    return page.encode("utf-8")
 
 
 # this attempt's figures: a re-run that processed nothing keeps the previous attempt's
