@@ -8,16 +8,15 @@ run interleaved (floor, runner, floor, runner, ...), PAIRS times, each on a fres
 files; CPU is that of the runner's whole process tree (rusage of the waited child), and
 separately that of the rclone processes (mounts and server), which do the S3 requests.
 
-Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE] [--mode file|batch]
-  --vs TEMPLATE  also measure another runner template (e.g. an older version's
-                 templates/runner.sh.j2, from `git show REV:templates/runner.sh.j2`)
+Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE ...] [--mode file|batch]
+  --vs TEMPLATE  also measure another runner template, named by its folder (repeatable; e.g.
+                 an older version's templates/runner.sh.j2 from `git archive REV templates`)
 Targets (issue 21): CPU per file <= 1.5x the floor in `file` mode, <= 1.1x in `batch` mode.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-
-import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -117,19 +114,6 @@ def rclone_cpu() -> float:
     return total
 
 
-def render(template: Path, points: list[str]) -> str:
-    """A runner template rendered as runner_script.render does (for a template of another version)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template.parent),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["shquote"] = shlex.quote
-    mounts = [sidecar.proc_mounts_escape(p) for p in points]
-    return env.get_template(template.name).render(version="bench", mounts=mounts)
-
-
 @contextmanager
 def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Iterator[None]:
     """The bucket mounted as a worker pod of `run` mounts it (workerpod.mounts): the input
@@ -192,8 +176,8 @@ def run_once(
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv[1:] if not a.startswith("--")]
-    other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
-    if other is not None:
+    others = [Path(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--vs"]
+    for other in others:
         args.remove(str(other))
     modes = [argv[argv.index("--mode") + 1]] if "--mode" in argv else ["file", "batch"]
     args = [a for a in args if a not in modes]
@@ -216,7 +200,7 @@ def main(argv: list[str]) -> int:
             "planning: {max_workers: 1}\n"
         )
         specs[mode] = spec_mod.load(folder / "batch.yaml")
-    names = ["floor", "runner"] + ([f"runner {other.name}"] if other is not None else [])
+    names = ["floor", "runner"] + [f"runner {other.parent.name}" for other in others]
     with ExitStack() as stack:
         ep = stack.enter_context(rclone.serve_s3(data))
         client = storage.make_client(ep.endpoint, ep.access_key, ep.secret_key)
@@ -239,8 +223,10 @@ def main(argv: list[str]) -> int:
                 ("floor", None),
                 ("runner", runner_script.render(points)),
             ]
-            if other is not None:
-                variants.append((f"runner {other.name}", render(other, points)))
+            for other in others:
+                variants.append(
+                    (f"runner {other.parent.name}", runner_script.render(points, other))
+                )
             got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, _ in variants}
             for i in range(pairs):
                 for name, text in variants:

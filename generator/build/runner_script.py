@@ -23,21 +23,22 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "templates"
 
 
-def render(mount_points: Iterable[str]) -> str:
+def render(mount_points: Iterable[str], template: Path | None = None) -> str:
     """The runner script text.
 
     Args:
         mount_points: the bucket mount points the runner waits for before it starts.
+        template: another version's runner template (bench/bench_runner.py --vs), not ours.
     """
+    template = template or templates_dir() / "runner.sh.j2"
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=jinja2.FileSystemLoader(template.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # shell text, quoted by the shquote filter
     )
     env.filters["shquote"] = shlex.quote
-    template = env.get_template("runner.sh.j2")
-    return template.render(
+    return env.get_template(template.name).render(
         version=__version__,
         mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
         claim_width=claims.RECORD_BYTES - 1,
