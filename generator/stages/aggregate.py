@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar, overload
+from typing import IO, Any, Generic, TypeVar
 
 from minio import Minio
 
@@ -93,7 +94,7 @@ def csv_line(cells: list[Any]) -> str:
     return ",".join(out) + "\n"
 
 
-def _percentile(ordered: Sequence[float], q: float) -> float | None:
+def _percentile(ordered: series.Values[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
 
 
@@ -114,12 +115,21 @@ class Figures:
             "CREATE TABLE f (seconds REAL, invocation TEXT, finished REAL, shard INTEGER);"
         )
         self._rows: list[tuple[float | None, str | None, float | None, int | None]] = []
+        self._timed = 0  # rows with seconds
+        self._stamped = 0  # rows with a finish time (and a shard)
         self._indexed = False
 
     def add(
         self, seconds: float | None, invocation: str, finished: float | None, shard: int | None
     ) -> None:
+        # NaN as SQLite stores it, NULL (a result line may say "nan"): counted as absent
+        if seconds is not None and math.isnan(seconds):
+            seconds = None
+        if finished is not None and math.isnan(finished):
+            finished = shard = None
         self._rows.append((seconds, invocation or None, finished, shard))
+        self._timed += seconds is not None
+        self._stamped += finished is not None
         if len(self._rows) >= self.FLUSH:
             self._flush()
 
@@ -136,12 +146,17 @@ class Figures:
 
     def seconds(self) -> Column[float]:
         """Every file's seconds, in ascending order."""
-        return Column(self._ready(), "seconds", "seconds")
+        return Column(self._ready(), self._timed, "seconds", "seconds")
 
     def finished(self) -> tuple[Column[float], Column[int]]:
         """When each file's result was stored, and its shard's number, in the order added."""
-        db = self._ready()
-        return Column(db, "finished", "rowid"), Column(db, "shard", "rowid", "finished")
+        db, n = self._ready(), self._stamped
+        return Column(db, n, "finished", "rowid"), Column(db, n, "shard", "rowid", "finished")
+
+    def span(self) -> tuple[float, float] | None:
+        """The earliest and the latest finish time (None: none)."""
+        row = self._ready().execute("SELECT min(finished), max(finished) FROM f").fetchone()
+        return None if row[0] is None else (row[0], row[1])
 
     def invocations(self) -> int:
         """Distinct invocations."""
@@ -151,33 +166,31 @@ class Figures:
         self._db.close()
 
 
-class Column(Sequence[V]):
-    """A column of `Figures`, rows where `present` (default: the column) is not null, in the
-    order of `order`; read from the database on each use, never held."""
+class Column(Generic[V]):
+    """`size` values of a column of `Figures` (its rows where `present`, by default the
+    column, is not null) in the order of `order`; read from the database on each use, never
+    held (series.Values)."""
 
     def __init__(
-        self, db: sqlite3.Connection, name: str, order: str, present: str | None = None
+        self, db: sqlite3.Connection, size: int, name: str, order: str, present: str = ""
     ) -> None:
-        where = f"FROM f WHERE {present or name} IS NOT NULL"
         self._db = db
-        self._select = f"SELECT {name} {where} ORDER BY {order}"
-        self._len = int(db.execute(f"SELECT count(*) {where}").fetchone()[0])
+        self._len = size
+        self._select = f"SELECT {name} FROM f WHERE {present or name} IS NOT NULL ORDER BY {order}"
 
     def __len__(self) -> int:
         return self._len
 
-    @overload
-    def __getitem__(self, at: int) -> V: ...
-    @overload
-    def __getitem__(self, at: slice) -> Sequence[V]: ...
-    def __getitem__(self, at: int | slice) -> V | Sequence[V]:
-        if isinstance(at, slice):
-            return list(self)[at]
+    def __getitem__(self, at: int) -> V:
         if at < 0:
             at += self._len
         if not 0 <= at < self._len:
             raise IndexError(at)
-        value: V = self._db.execute(f"{self._select} LIMIT 1 OFFSET ?", (at,)).fetchone()[0]
+        # from the nearer end: the last value is one step away, not len steps
+        query, skip = f"{self._select} LIMIT 1 OFFSET ?", at
+        if at >= self._len // 2:
+            query, skip = f"{self._select} DESC LIMIT 1 OFFSET ?", self._len - 1 - at
+        value: V = self._db.execute(query, (skip,)).fetchone()[0]
         return value
 
     def __iter__(self) -> Iterator[V]:
@@ -290,6 +303,7 @@ class Tally:
                 list(self.finished_in),
                 float(plan.get("created", now)),
                 {s["id"]: s["files"] for s in plan.get("shards") or []},
+                self.figures.span(),
             ),
             "durations": series.histogram(ordered),
             "reasons": self.reasons.series(),
