@@ -39,7 +39,18 @@ def load() -> str:
 def seconds(exe: Path, spec: Path, data: Path, run: str) -> float:
     t0 = time.perf_counter()
     subprocess.run(
-        [str(exe), "run", str(spec), "--local", "--data-dir", str(data), "--run", run, "-o", "json"],
+        [
+            str(exe),
+            "run",
+            str(spec),
+            "--local",
+            "--data-dir",
+            str(data),
+            "--run",
+            run,
+            "-o",
+            "json",
+        ],
         check=True,
         capture_output=True,
     )
