@@ -41,6 +41,7 @@ from generator.local import (
     datadir,
     lifetime,
     rclone,
+    runtimeimage,
     supported,
     workflowpod,
 )
@@ -313,8 +314,25 @@ def _run(doc: Document, opts: Options) -> Outcome:
         runtime = _runtime_image(doc.doc)
         image = workflowpod.image_folders()
         path = workflowpod.image_path(runtime, opts.image_dirs)
+        given = workflowpod.image_dirs(opts.image_dirs)
+        fonts = runtimeimage.font_cache() if runtime else None
         names, secret = s3.names, s3.secret
         embedded = bool(names)
+
+        def image_env(name: str) -> dict[str, str]:
+            env = {}
+            # the sidecar needs it against the embedded server only: added here, not in the YAML
+            if embedded and str(Path(rclone.binary()).parent) in path(name):
+                env.update(rclone.EMBEDDED_SERVER_ENV)
+            if fonts and workflowpod.is_runtime(name, runtime):
+                env["MPLCONFIGDIR"] = str(fonts)  # the Dockerfile's ENV
+            return env
+
+        def image_dirs(name: str) -> list[str]:
+            if fonts and workflowpod.is_runtime(name, runtime):
+                return [*given(name), str(fonts)]
+            return given(name)
+
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
@@ -323,14 +341,9 @@ def _run(doc: Document, opts: Options) -> Outcome:
             secret=secret,
             trust=s3.trust,
             image_path=path,
-            # the sidecar needs it against the embedded server only: added here, not in the YAML
-            image_env=lambda image: (
-                rclone.EMBEDDED_SERVER_ENV
-                if embedded and str(Path(rclone.binary()).parent) in path(image)
-                else {}
-            ),
+            image_env=image_env,
             image=image,
-            image_dirs=workflowpod.image_dirs(opts.image_dirs),
+            image_dirs=image_dirs,
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
 
