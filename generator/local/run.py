@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from generator import lint
 from generator.bucket import layout, lock
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
@@ -75,6 +74,8 @@ def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: boo
                 f"{path} is a workflow: --workers, --set and --skip-existing apply to a batch spec"
                 " (a workflow's width is decided by its plan step); use --run to set its run"
             )
+        from generator import lint  # a workflow file's only: not paid by a spec's run
+
         text = path.read_text(encoding="utf-8")
         problems = lint.lint_text(text, str(path))
         if problems:
