@@ -11,6 +11,7 @@ Usage: python bench/bench_local.py [FILES] [ROUNDS] [--vs OTHER_OSCAR_BATCH]
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,25 +37,15 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
 
-def seconds(exe: Path, spec: Path, data: Path, run: str) -> float:
+def seconds(exe: Path, spec: Path, data: Path, run: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the run's whole process tree) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(
-        [
-            str(exe),
-            "run",
-            str(spec),
-            "--local",
-            "--data-dir",
-            str(data),
-            "--run",
-            run,
-            "-o",
-            "json",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - t0
+    argv = [str(exe), "run", str(spec), "--local", "--data-dir", str(data), "--run", run]
+    subprocess.run([*argv, "-o", "json"], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def floor(data: Path, mnt: Path) -> float:
@@ -76,6 +67,7 @@ def main(argv: list[str]) -> int:
         spec = work / "batch.yaml"
         spec.write_text(SPEC)
         small: dict[str, list[float]] = {k: [] for k in exes}
+        small_cpu: dict[str, list[float]] = {k: [] for k in exes}
         big: dict[str, list[float]] = {k: [] for k in exes}
         floors: list[float] = []
         for r in range(rounds):
@@ -84,11 +76,15 @@ def main(argv: list[str]) -> int:
                 for files, out in ((10, small), (n, big)):
                     data = work / f"d-{name}-{files}-{r}"
                     populate(data / "imgs" / "in", files, size=2048)
-                    out[name].append(seconds(exe, spec, data, f"r{r}"))
+                    wall, cpu = seconds(exe, spec, data, f"r{r}")
+                    out[name].append(wall)
+                    if files == 10:
+                        small_cpu[name].append(cpu)
                     shutil.rmtree(data)
                 print(
-                    f"round {r + 1} {name}: 10 files {small[name][-1]:.2f} s;"
-                    f" {n} files {n / big[name][-1]:.1f} files/s ({load()})",
+                    f"round {r + 1} {name}: 10 files {small[name][-1]:.2f} s"
+                    f" ({small_cpu[name][-1]:.2f} s CPU); {n} files"
+                    f" {n / big[name][-1]:.1f} files/s ({load()})",
                     flush=True,
                 )
             data = work / f"d-floor-{r}"
@@ -100,7 +96,8 @@ def main(argv: list[str]) -> int:
         rates = [n / s for s in big["this"]]
         ratio = statistics.median(rate / f for rate, f in zip(rates, floors, strict=True))
         print(
-            f"10-file run: median {fixed:.2f} s; {n} files: median {statistics.median(rates):.1f}"
+            f"10-file run: median {fixed:.2f} s ({statistics.median(small_cpu['this']):.2f} s CPU);"
+            f" {n} files: median {statistics.median(rates):.1f}"
             f" files/s, {ratio:.1%} of the floor (median {statistics.median(floors):.0f} files/s)"
         )
         figure("run --local, 10-file run (fixed cost)", f"{fixed:.2f} s", "< 3 s")
@@ -112,9 +109,13 @@ def main(argv: list[str]) -> int:
             big_ratio = statistics.median(
                 a / b for a, b in zip(big["this"], big["other"], strict=True)
             )
+            cpu_ratio = statistics.median(
+                a / b for a, b in zip(small_cpu["this"], small_cpu["other"], strict=True)
+            )
             print(
                 f"vs {other}: 10-file run {statistics.median(small['other']):.2f} s"
-                f" (this / other, median of pairs {small_ratio:.2f}); {n} files"
+                f" ({statistics.median(small_cpu['other']):.2f} s CPU); this / other, median of"
+                f" pairs: wall {small_ratio:.2f}, CPU {cpu_ratio:.2f}; {n} files"
                 f" {statistics.median(n / s for s in big['other']):.1f} files/s"
                 f" (wall this / other {big_ratio:.2f})"
             )
