@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -213,6 +214,31 @@ def test_a_service_that_writes_nothing_succeeds_with_no_outputs(tmp_path: Path) 
     result = lay.result("in/a.jpg")
     assert result is not None and result.ok and result.outputs == 0 and result.hashes == ()
     assert not (lay.run_dir / "outputs").exists()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])  # each file committed alone; both together
+def test_each_outputs_sha256_is_recorded_flat_or_nested(tmp_path: Path, batch_size: int) -> None:
+    """What `compare` reads: every stored output's sha256, whether the group's output folders
+    are flat (hashed as listed) or one holds a folder (hashed by a recursive walk)."""
+    script = """printf 'plain' > "$TMP_OUTPUT_DIR/plain.txt"
+printf 'hidden' > "$TMP_OUTPUT_DIR/.hidden"
+printf 'odd' > "$TMP_OUTPUT_DIR/with space \\ and
+line"
+case $INPUT_FILE_PATH in *b.jpg) mkdir "$TMP_OUTPUT_DIR/sub"; printf 'deep' > "$TMP_OUTPUT_DIR/sub/..x" ;; esac
+"""
+    lay = Layout(tmp_path, script=script, worker=f"file_timeout: 5, batch_size: {batch_size}")
+    lay.add(["in/a.jpg", "in/b.jpg"])
+    assert lay.run().returncode == 0
+    for key in ("in/a.jpg", "in/b.jpg"):
+        result = lay.result(key)
+        folder = lay.run_dir / "outputs" / key.removeprefix("in/")
+        stored = sorted(
+            (f.relative_to(folder).as_posix(), hashlib.sha256(f.read_bytes()).hexdigest())
+            for f in folder.rglob("*")
+            if f.is_file()
+        )
+        assert len(stored) == (4 if key.endswith("b.jpg") else 3)
+        assert result is not None and result.ok and result.hashes == tuple(stored)
 
 
 @pytest.mark.parametrize("problem", ["no-manifest", "unwritable-result"])

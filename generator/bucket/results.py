@@ -230,16 +230,17 @@ def _key(fid: str) -> int:
 
 
 def _encode_hashes(hashes: tuple[tuple[str, str], ...] | None) -> str | None:
+    # names percent-encoded, as in the object: an output's name may hold a line break
     if hashes is None:
         return None
-    return "\n".join(f"{digest} {name}" for name, digest in hashes)
+    return "\n".join(f"{digest} {urllib.parse.quote(name, safe='/~')}" for name, digest in hashes)
 
 
 def _decode_hashes(text: str | None) -> tuple[tuple[str, str], ...] | None:
     if text is None:
         return None
     pairs = (line.split(" ", 1) for line in text.split("\n") if line)
-    return tuple((name, digest) for digest, name in pairs)
+    return tuple((urllib.parse.unquote(name), digest) for digest, name in pairs)
 
 
 class Planned(NamedTuple):
