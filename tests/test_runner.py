@@ -15,6 +15,7 @@ from generator.bucket.reader import FolderStore
 from generator.build import runner_script as runner
 from generator.build import workerpod
 from generator.spec import model as spec
+from tests import worker
 from tests.conftest import write_spec
 
 KEYS = [
@@ -104,14 +105,7 @@ class Layout:
         }
 
     def run(self, shard: str = "0000", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["sh", str(self.runner)],
-            env=self.env(shard),
-            cwd=cwd or self.work,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return worker.run(self.spec, self.runner, self.env(shard), cwd=cwd or self.work)
 
     def result(self, key: str) -> results.Record | None:
         """The file's latest result, read as the aggregate reads it (None: no result)."""
