@@ -42,14 +42,19 @@ def render(mount_points: Iterable[str]) -> str:
     Args:
         mount_points: the runner's bucket mount points, waited for before it starts.
     """
-    return _template("runner.sh.j2").render(
-        version=__version__,
-        mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
-        claim_width=claims.RECORD_BYTES - 1,
-        tail_width=claims.TAIL_BYTES - 1,
-        settle=claims.SETTLE,
-        settle_ms=round(claims.SETTLE * 1000),
-    )
+    return _template("runner.sh.j2").render(variables(mount_points))
+
+
+def variables(mount_points: Iterable[str]) -> dict[str, object]:
+    """What the runner template is rendered with (also for another version's, in bench/)."""
+    return {
+        "version": __version__,
+        "mounts": [sidecar.proc_mounts_escape(p) for p in mount_points],
+        "claim_width": claims.RECORD_BYTES - 1,
+        "tail_width": claims.TAIL_BYTES - 1,
+        "settle": claims.SETTLE,
+        "settle_ms": round(claims.SETTLE * 1000),
+    }
 
 
 def render_service(mount_points: Iterable[str]) -> str:
