@@ -131,6 +131,7 @@ def service_environment(spec: BatchSpec, *, shard: str) -> dict[str, str]:
         "OSCAR_BATCH_SHARD": shard,
         "OSCAR_BATCH_SCRIPT": f"{workerpod.SERVICE_CONFIG_DIR}/script.sh",
         "OSCAR_BATCH_INPUT": spec.worker.input,
+        "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
         "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
         **_shared(),
     }
