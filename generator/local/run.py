@@ -189,6 +189,7 @@ class Options:
     image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
     apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
     image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
+    s3_give_up: float = S3_GIVE_UP
 
 
 @dataclass(frozen=True)
@@ -383,15 +384,16 @@ def _run(doc: Document, opts: Options) -> Outcome:
                         f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
                         f" also the pods' logs): every pod was stopped; logs in {logs}"
                     )
+                asked = time.monotonic()  # silence counts from the first unanswered request
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue
-                down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since > S3_GIVE_UP:
+                down_since = down_since or asked
+                if time.monotonic() - down_since > opts.s3_give_up:
                     ex.stop()
                     finished.wait(linger + 10)
                     raise RunError(
-                        f"S3 at {s3.probe} did not answer for {S3_GIVE_UP} s:"
+                        f"S3 at {s3.probe} did not answer for {opts.s3_give_up:g} s:"
                         f" every pod was stopped; logs in {logs}"
                     )
         except BaseException:
