@@ -9,17 +9,16 @@ files; CPU is that of the runner's whole process tree (rusage of the waited chil
 dispatcher's (the pod's service container, which runs the script) added, and separately that of
 the rclone processes (mounts and server), which do the S3 requests.
 
-Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE] [--mode file|batch]
-  --vs TEMPLATE  also measure another runner template (e.g. an older version's
-                 templates/runner.sh.j2, from `git show REV:templates/runner.sh.j2`), one
-                 that runs the script itself (before the service container, a42f01b)
+Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE ...] [--mode file|batch]
+  --vs TEMPLATE  also measure another runner template, named by its folder (repeatable; e.g.
+                 an older version's templates/runner.sh.j2 from `git archive REV templates`);
+                 with a service.sh.j2 beside it, the script runs in that dispatcher
 Targets (issue 21): CPU per file <= 1.5x the floor in `file` mode, <= 1.1x in `batch` mode.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-
-import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -119,18 +116,6 @@ def rclone_cpu() -> float:
     return total
 
 
-def render(template: Path, points: list[str]) -> str:
-    """A runner template rendered as runner_script.render does (for a template of another version)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template.parent),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["shquote"] = shlex.quote
-    return env.get_template(template.name).render(runner_script.variables(points))
-
-
 @contextmanager
 def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Iterator[None]:
     """The bucket mounted as a worker pod of `run` mounts it (workerpod.mounts): the input
@@ -218,8 +203,8 @@ def run_once(
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv[1:] if not a.startswith("--")]
-    other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
-    if other is not None:
+    others = [Path(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--vs"]
+    for other in others:
         args.remove(str(other))
     modes = [argv[argv.index("--mode") + 1]] if "--mode" in argv else ["file", "batch"]
     args = [a for a in args if a not in modes]
@@ -242,7 +227,7 @@ def main(argv: list[str]) -> int:
             "planning: {max_workers: 1}\n"
         )
         specs[mode] = spec_mod.load(folder / "batch.yaml")
-    names = ["floor", "runner"] + ([f"runner {other.name}"] if other is not None else [])
+    names = ["floor", "runner"] + [f"runner {other.parent.name}" for other in others]
     with ExitStack() as stack:
         ep = stack.enter_context(rclone.serve_s3(data))
         client = storage.make_client(ep.endpoint, ep.access_key, ep.secret_key)
@@ -265,9 +250,15 @@ def main(argv: list[str]) -> int:
                 ("floor", None, None),
                 ("runner", runner_script.render(points), runner_script.render_service([])),
             ]
-            if other is not None:
-                # another version's runner, alone: its template must run the script itself
-                variants.append((f"runner {other.name}", render(other, points), None))
+            for other in others:
+                service = other.parent / "service.sh.j2"
+                variants.append(
+                    (
+                        f"runner {other.parent.name}",
+                        runner_script.render(points, other),
+                        runner_script.render_service([], service) if service.exists() else None,
+                    )
+                )
             got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, *_ in variants}
             for i in range(pairs):
                 for name, text, service in variants:

@@ -25,45 +25,42 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "templates"
 
 
-def _template(name: str) -> jinja2.Template:
+def _template(template: Path) -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=jinja2.FileSystemLoader(template.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # shell text, quoted by the shquote filter
     )
     env.filters["shquote"] = shlex.quote
-    return env.get_template(name)
+    return env.get_template(template.name)
 
 
-def render(mount_points: Iterable[str]) -> str:
+def render(mount_points: Iterable[str], template: Path | None = None) -> str:
     """The runner script text.
 
     Args:
         mount_points: the runner's bucket mount points, waited for before it starts.
+        template: another version's runner template (bench/bench_runner.py --vs), not ours.
     """
-    return _template("runner.sh.j2").render(variables(mount_points))
+    return _template(template or templates_dir() / "runner.sh.j2").render(
+        version=__version__,
+        mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
+        claim_width=claims.RECORD_BYTES - 1,
+        tail_width=claims.TAIL_BYTES - 1,
+        settle=claims.SETTLE,
+        settle_ms=round(claims.SETTLE * 1000),
+    )
 
 
-def variables(mount_points: Iterable[str]) -> dict[str, object]:
-    """What the runner template is rendered with (also for another version's, in bench/)."""
-    return {
-        "version": __version__,
-        "mounts": [sidecar.proc_mounts_escape(p) for p in mount_points],
-        "claim_width": claims.RECORD_BYTES - 1,
-        "tail_width": claims.TAIL_BYTES - 1,
-        "settle": claims.SETTLE,
-        "settle_ms": round(claims.SETTLE * 1000),
-    }
-
-
-def render_service(mount_points: Iterable[str]) -> str:
+def render_service(mount_points: Iterable[str], template: Path | None = None) -> str:
     """The service container's dispatcher text.
 
     Args:
         mount_points: the service container's bucket mount points, waited for before it starts.
+        template: another version's dispatcher template (bench/bench_runner.py --vs), not ours.
     """
-    return _template("service.sh.j2").render(
+    return _template(template or templates_dir() / "service.sh.j2").render(
         version=__version__,
         mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
     )

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from generator import lint
 from generator.bucket import layout, lock
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
@@ -41,6 +40,7 @@ from generator.local import (
     datadir,
     lifetime,
     rclone,
+    runtimeimage,
     supported,
     workflowpod,
 )
@@ -74,6 +74,8 @@ def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: boo
                 f"{path} is a workflow: --workers, --set and --skip-existing apply to a batch spec"
                 " (a workflow's width is decided by its plan step); use --run to set its run"
             )
+        from generator import lint  # a workflow file's only: not paid by a spec's run
+
         text = path.read_text(encoding="utf-8")
         problems = lint.lint_text(text, str(path))
         if problems:
@@ -314,8 +316,25 @@ def _run(doc: Document, opts: Options) -> Outcome:
         runtime = _runtime_image(doc.doc)
         image = workflowpod.image_folders()
         path = workflowpod.image_path(runtime, opts.image_dirs)
+        given = workflowpod.image_dirs(opts.image_dirs)
+        fonts = runtimeimage.font_cache() if runtime else None
         names, secret = s3.names, s3.secret
         embedded = bool(names)
+
+        def image_env(name: str) -> dict[str, str]:
+            env = {}
+            # the sidecar needs it against the embedded server only: added here, not in the YAML
+            if embedded and str(Path(rclone.binary()).parent) in path(name):
+                env.update(rclone.EMBEDDED_SERVER_ENV)
+            if fonts and workflowpod.is_runtime(name, runtime):
+                env["MPLCONFIGDIR"] = str(fonts)  # the Dockerfile's ENV
+            return env
+
+        def image_dirs(name: str) -> list[str]:
+            if fonts and workflowpod.is_runtime(name, runtime):
+                return [*given(name), str(fonts)]
+            return given(name)
+
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
@@ -324,14 +343,9 @@ def _run(doc: Document, opts: Options) -> Outcome:
             secret=secret,
             trust=s3.trust,
             image_path=path,
-            # the sidecar needs it against the embedded server only: added here, not in the YAML
-            image_env=lambda image: (
-                rclone.EMBEDDED_SERVER_ENV
-                if embedded and str(Path(rclone.binary()).parent) in path(image)
-                else {}
-            ),
+            image_env=image_env,
             image=image,
-            image_dirs=workflowpod.image_dirs(opts.image_dirs),
+            image_dirs=image_dirs,
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
 
