@@ -169,7 +169,8 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
         s3.put_object(bucket, key, io.BytesIO(key.encode()), len(key))
     plan = planner.run_plan(s3, s, "r", THREE_CPU)
     where = layout.RunLayout.of(s, "r")
-    victim, thief = plan.shards  # 00-05 and 06-11: 03.jpg is in the victim's unit 1
+    victim, thief = plan.shards  # 00-05 and 06-11
+    blocked = 3 // plan.unit_files  # the victim's unit holding 03.jpg
     _taken(s3, bucket, where, thief)
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root):
@@ -180,7 +181,7 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        held = claims.parse(s3.get_object(bucket, where.claim(victim.id, 1)).read())
+        held = claims.parse(s3.get_object(bucket, where.claim(victim.id, blocked)).read())
         assert (held.state, held.shard) == ("held", thief.id)
         again = _start_runner(s, root, thief.id, tmp_path)  # Argo's retry of that pod
         _, err = again.communicate(timeout=120)

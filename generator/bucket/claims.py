@@ -5,9 +5,9 @@ writes one claim record per unit, `claims/<shard>/<k>`, reading "free"; a worker
 unit by overwriting it with "held <shard> <attempt>", waiting `SETTLE` seconds and reading
 it back (the last writer wins; templates/runner.sh.j2, `try_claim`). A record stays "held"
 (a retry of that shard takes back what it holds). Its own shard's units go first, front to
-back; then it
-takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the lowest unit
-taken there), so a slow worker's leftovers are done by the others.
+back; then it takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the
+lowest unit taken there; `claims/<shard>/head`, its owner's next unit), so a slow worker's
+leftovers are done by the others.
 
 Why fixed-size records overwritten in place: a worker reaches the bucket only through its
 rclone mount, whose folder listings are cached (--dir-cache-time 10s): a file another pod
