@@ -15,11 +15,12 @@ Policies, as the code does them:
   shard with units left; a take is `want` units (4, or a tenth of the shard if fewer, until a
   unit has shown the pace; then one more than cover 1.5 settles at the last unit's time, one
   when a unit alone does), at most a quarter of what is left between the shard's head and
-  tail once others take from it; a unit far slower than its take gives the owner's units not
-  started back. A claim round (a settle and its requests, `ROUND`) runs while the take does;
-  a take too short to hide it waits the difference, and each take costs `TAKE_COST` of
-  bookkeeping. (The runner starts a round up to two settles before its take ends; here a
-  take is decided when the previous one ends.)
+  tail once others take from it; a unit 4x slower than its take was sized for gives the units
+  not started back (a take is one event here: a thief's go back when nobody took below them).
+  A claim round (a settle and its requests, `ROUND`) runs while the take does; a take too
+  short to hide it waits the difference, and each take costs `TAKE_COST` of bookkeeping.
+  (The runner starts a round up to two settles before its take ends; here a take is decided
+  when the previous one ends.)
 - claimed-max: the same, stealing from the shard with most units left (an oracle: the runner
   cannot afford to read every shard's state).
 - over-split: Argo-level balancing, `k` x width shards as withParam items run as pods on
@@ -128,18 +129,24 @@ def claimed(
             left.discard(v)
         # a short take claims the next at its start, a longer one after its first unit
         early = pace[w] > 0 and (len(take) - 1) * pace[w] < COVER
-        began, first, i = t, 0.0, 0
+        began, first, sized, i = t, 0.0, pace[w], 0
         while i < len(take):
             took = units[take[i]] / speeds[w]
             t += took
             first = first or took
             pace[w], want[w] = took, want_for(took)
             rest = len(take) - i - 1
-            if own and rest * took > 2 * COVER and rest > want[w]:
+            if took > 4 * sized and rest * took > 2 * COVER and rest > want[w]:
                 keep = i + 1 + want[w]
-                head[w] = take[keep]  # the own units not started go back
-                left.add(w)
-                take = take[:keep]
+                # the units not started go back (stolen ones when nobody took below them since)
+                if own:
+                    head[w] = take[keep]
+                    left.add(w)
+                    take = take[:keep]
+                elif tail[v] == take[-1]:
+                    tail[v] = take[keep] + 1
+                    left.add(v)
+                    take = take[:keep]
             i += 1
         hidden = t - began if early else t - began - first
         t += max(0.0, ROUND - hidden) + TAKE_COST

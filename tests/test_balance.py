@@ -95,6 +95,35 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
     assert len(taken) >= 6, report["shards"]
 
 
+@requires_fuse
+def test_a_cluster_of_long_files_is_given_back_and_shared(tmp_path: Path) -> None:
+    # shard 0000's files 02-05 take 30x longer: its owner, taking its units in takes sized
+    # from the short ones, gives back those it has not started when the first long one ends
+    script = (
+        "#!/bin/sh\ncase $STORAGE_OBJECT_KEY in */00[2-5].jpg) sleep 1.5 ;; *) sleep 0.05 ;; esac\n"
+        'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+    )
+    data = tmp_path / "data"
+    keys = _inputs(data, 36)
+    done = subprocess.run(
+        [str(EXE), "run", str(_batch(tmp_path, script)), "--local", "--data-dir", str(data),
+         "--run", "long", "-o", "json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["succeeded"], report["missing"]) == (36, 0)
+    run_root = data / "pics" / "oscar-batch" / "long"
+    results = _results(run_root)
+    assert set(results) == {layout.file_id(k) for k in keys}
+    assert set(results.values()) == {1}  # each file processed once
+    own = _results(run_root, "0000")
+    taken = [
+        fid for fid, shard in _shard_of(run_root).items() if shard == "0000" and fid not in own
+    ]
+    assert len(taken) >= 4, report["shards"]
+
+
 def _taken(s3: Minio, bucket: str, where: layout.RunLayout, shard: planner.Shard) -> None:
     """As if another worker held every unit of the shard: its owner goes straight to stealing."""
     for k in range(shard.units):
