@@ -97,10 +97,11 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
 
 @requires_fuse
 def test_a_cluster_of_long_files_is_given_back_and_shared(tmp_path: Path) -> None:
-    # shard 0000's files 02-05 take 30x longer: its owner, taking its units in takes sized
-    # from the short ones, gives back those it has not started when the first long one ends
+    # shard 0000's files 02-05 take 10x longer: its owner, taking its units in takes sized
+    # from the short ones, gives back those it has not started when the first long one ends,
+    # while the others still work: they take them from the tail
     script = (
-        "#!/bin/sh\ncase $STORAGE_OBJECT_KEY in */00[2-5].jpg) sleep 1.5 ;; *) sleep 0.05 ;; esac\n"
+        "#!/bin/sh\ncase $STORAGE_OBJECT_KEY in */00[2-5].jpg) sleep 3 ;; *) sleep 0.3 ;; esac\n"
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
     )
     data = tmp_path / "data"
