@@ -14,7 +14,7 @@ Policies, as the code does them:
   (templates/runner.sh.j2): a worker's own units front to back, then from the tail of a random
   shard with units left; a take is `want` units (4, or a tenth of the shard if fewer, until a
   unit has shown the pace; then one more than cover 1.5 settles at the last unit's time, one
-  when a unit alone does), at most a quarter of what is left between the shard's head and
+  when a unit alone does), at most an eighth of what is left between the shard's head and
   tail once others take from it; a unit 4x slower than its take was sized for gives the units
   not started back (a take is one event here: a thief's go back when nobody took below them).
   A claim round (a settle and its requests, `ROUND`) runs while the take does; a take too
@@ -76,8 +76,8 @@ def want_for(pace: float) -> int:
 
 
 def portion(want: int, left: int) -> int:
-    """At most a quarter of the units left in a shard's shared part (runner: `portion`)."""
-    return max(1, min(want, -(-left // 4)))
+    """At most an eighth of the units left in a shard's shared part (runner: `portion`)."""
+    return max(1, min(want, -(-left // 8)))
 
 
 def claimed(
