@@ -20,6 +20,10 @@ RUNS = [
     ("Capacity: our per-node planner vs the original cluster-total formula", ["bench_capacity.py"]),
     ("End to end, local: 5,000 images through run --local vs raw reads", ["bench_e2e.py", "5000"]),
     ("run --local: one pod's start and stop", ["bench_pods.py", "20"]),
+    (
+        "run --local: a 10-file run (fixed cost) and 1,500 no-op files vs the shell-loop floor",
+        ["bench_local.py", "1500", "3"],
+    ),
     ("Input staging: worker.input link vs copy through a mount", ["bench_input.py", "5"]),
     ("Generator: cold start and stored sizes", ["bench_generator.py"]),
     ("Lint: 200 workflow files in one call", ["bench_lint.py"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from generator.local import rclone
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+# A shell starts background jobs with SIGINT ignored, and the commands these tests start would
+# inherit that and never see the Ctrl-C some tests send: give them the default back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 requires_fuse = pytest.mark.skipif(
     rclone.fuse_missing() is not None, reason=f"FUSE unavailable: {rclone.fuse_missing()}"

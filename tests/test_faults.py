@@ -25,7 +25,6 @@ from generator.cli import app
 from generator.clients import s3 as storage
 from generator.errors import SpecError
 from generator.local import rclone
-from generator.local import run as localrun
 from generator.spec import model as spec
 from generator.stages import aggregate
 from generator.stages import plan as planner
@@ -216,11 +215,16 @@ def test_spec_loader_never_crashes(tmp_path: Path, data: dict[str, object]) -> N
         assert loaded.name and loaded.service.image
 
 
+# how long these runs wait for a silent server (the default, localrun.S3_GIVE_UP, is 30 s)
+GIVE_UP = 8
+
+
 def _run_until_a_result(data: Path, path: Path) -> tuple[subprocess.Popen[str], int]:
     """`run --local` started on `path`, once a first file has its result; and its S3 server."""
     exe = Path(sys.executable).parent / "oscar-batch"
     proc = subprocess.Popen(
-        [str(exe), "run", str(path), "--local", "--data-dir", str(data)],
+        [str(exe), "run", str(path), "--local", "--data-dir", str(data), "--s3-give-up",
+         str(GIVE_UP)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 90
@@ -234,16 +238,16 @@ def _run_until_a_result(data: Path, path: Path) -> tuple[subprocess.Popen[str], 
 
 @requires_fuse
 def test_a_dead_s3_server_ends_the_run_within_the_stated_bound(tmp_path: Path) -> None:
-    """15.9: the embedded server killed mid-run: the run gives up (localrun.S3_GIVE_UP), stops
+    """15.9: the embedded server killed mid-run: the run gives up (--s3-give-up), stops
     every pod and leaves nothing, instead of freezing in a FUSE read for many minutes."""
     data, path = slow_batch(
         tmp_path, "dead", 60, 'sleep 0.2; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/c"\n'
     )
     proc, server = _run_until_a_result(data, path)
     os.kill(server, signal.SIGKILL)
-    _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 60)
+    _, err = proc.communicate(timeout=GIVE_UP + 60)
     assert proc.returncode == 1
-    assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert f"did not answer for {GIVE_UP} s: every pod was stopped" in err
     assert str(data) not in Path("/proc/mounts").read_text()
 
 
@@ -262,14 +266,14 @@ def test_a_frozen_s3_server_ends_the_run_and_no_file_is_blamed(tmp_path: Path) -
     proc, server = _run_until_a_result(data, path)
     os.kill(server, signal.SIGSTOP)
     try:
-        _, err = proc.communicate(timeout=localrun.S3_GIVE_UP + 40)
+        _, err = proc.communicate(timeout=GIVE_UP + 40)
     except subprocess.TimeoutExpired:
         os.kill(server, signal.SIGCONT)  # let the stalled run finish as it would
         _, err = proc.communicate(timeout=120)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(server, signal.SIGCONT)
-    assert f"did not answer for {localrun.S3_GIVE_UP} s: every pod was stopped" in err
+    assert f"did not answer for {GIVE_UP} s: every pod was stopped" in err
     assert proc.returncode == 1
     # no file blamed for the server's stall
     written = (results.parse_batch(p.read_bytes()) or [] for p in data.rglob("*.results"))

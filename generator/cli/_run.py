@@ -150,6 +150,14 @@ def run(
             min=0.0, help="factor on Argo's waits (retry backoff, grace periods): 30 s become 2 s"
         ),
     ] = 1 / 15,
+    s3_give_up: Annotated[
+        float,
+        typer.Option(
+            "--s3-give-up",
+            min=1.0,
+            help="seconds a silent S3 server is waited for before every pod is stopped",
+        ),
+    ] = localrun.S3_GIVE_UP,
     image_dirs: Annotated[
         list[str] | None,
         typer.Option(
@@ -198,6 +206,7 @@ def run(
         node_resources=_pairs(list(node_resources or []), "--node-resources"),
         node_labels=_pairs(list(node_labels or []), "--node-labels"),
         time_scale=time_scale,
+        s3_give_up=s3_give_up,
         image_dirs=_image_dirs(list(image_dirs or [])),
         on_event=say if not tty or not output.people else (lambda line: None),
         on_start=say,

@@ -13,8 +13,9 @@ from generator.cli._common import errors, fail, s3_client
 from generator.clients import kube, s3
 from generator.errors import OscarBatchError, SpecError
 from generator.spec import model as spec_mod
-from generator.stages import aggregate
-from generator.stages import plan as planner
+
+# Each stage imports its own module in its command: a pod runs one stage, and the other's
+# imports (~0.1 s) are not its to pay.
 
 app = typer.Typer(help="Pod entry points of the generated workflow (not for people).", hidden=True)
 
@@ -77,6 +78,8 @@ def plan_stage(
     for name, value in (("--force", force), ("--resume-other-version", resume_other_version)):
         if value not in ("true", "false"):
             raise fail(f"{name} takes true or false, not {value!r}", 2)
+    from generator.stages import plan as planner
+
     layout.check_run(run)  # first: the workers' paths are built from it
     batch = _load(spec)
 
@@ -123,6 +126,8 @@ def aggregate_stage(
     workflow_uid: WorkflowUid = "",
 ) -> None:
     """Account for every planned file, write report.json/report.csv, fail past max_failed_ratio."""
+    from generator.stages import aggregate
+
     batch = _load(spec)
     report = aggregate.run_aggregate(
         s3_client(batch), batch, run, outputs_dir, workflow_uid, lambda s: typer.echo(s, err=True)

@@ -42,14 +42,16 @@ class Api:
 
 
 def certificate(folder: Path, name: str, san: str) -> tuple[Path, Path]:
-    """A self-signed certificate (key, cert) for `san` (e.g. IP:127.0.0.1, DNS:minio.minio)."""
+    """A self-signed certificate (key, cert) for `san` (e.g. IP:127.0.0.1, DNS:minio.minio).
+    An EC P-256 key: generated in milliseconds, where an RSA 2048 one took 0.1-0.5 s of every
+    run's start."""
     if not shutil.which("openssl"):
         raise RunError("openssl not found: run --local needs it for its local TLS servers")
     key, cert = folder / f"{name}.key", folder / f"{name}.crt"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", f"/CN=oscar-batch-local-{name}",
-         "-addext", f"subjectAltName={san}"],
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", f"/CN=oscar-batch-local-{name}", "-addext", f"subjectAltName={san}"],
         check=True, capture_output=True,
     )  # fmt: skip
     return key, cert

@@ -226,7 +226,9 @@ class Executor:
         task_scope = dict(scope)
         threads: dict[str, threading.Thread] = {}
         results: dict[str, TaskState] = {}
+        ended = threading.Event()  # a task's thread has put its state in `results`
         while len(done) < len(tasks):
+            ended.clear()  # before looking: a task that ends from here on wakes the wait below
             for t, task in tasks.items():
                 if t in done or t in threads or not all(d in done for d in parents[t]):
                     continue
@@ -239,14 +241,16 @@ class Executor:
                 call = functools.partial(
                     self._task, task, task_scope, f"{name}.{t}", results, dag_pool
                 )
-                thread = threading.Thread(target=self._guarded, args=(f"{name}.{t}", results, call))
+                thread = threading.Thread(
+                    target=self._guarded, args=(f"{name}.{t}", results, call, ended)
+                )
                 threads[t] = thread
                 thread.start()
-            for t, thread in list(threads.items()):
-                if not thread.is_alive():
-                    del threads[t]
-                    done[t] = results[t]
-            time.sleep(0.02)
+            for t in [t for t in threads if t in results]:
+                del threads[t]
+                done[t] = results[t]
+            if threads and not any(t in results for t in threads):
+                ended.wait()
         phase = argoexpr.dag_phase(
             {t: s.phase for t, s in done.items()}, parents, tpl["dag"].get("failFast", True)
         )
@@ -254,8 +258,15 @@ class Executor:
         self.nodes.append(node)
         return node
 
-    def _guarded(self, name: str, results: dict[str, TaskState], call: Callable[[], None]) -> None:
-        """`call` (a task); whatever goes wrong in it is that task's Error, never a crash."""
+    def _guarded(
+        self,
+        name: str,
+        results: dict[str, TaskState],
+        call: Callable[[], None],
+        ended: threading.Event,
+    ) -> None:
+        """`call` (a task); whatever goes wrong in it is that task's Error, never a crash.
+        `ended` is set once its state is in `results`."""
         task = name.rsplit(".", 1)[-1]
         try:
             call()
@@ -263,6 +274,8 @@ class Executor:
             self.nodes.append(Node(name, "Error", f"{type(exc).__name__}: {exc}"))
             self.s.on_event(f"{task}: Error: {exc}")
             results[task] = TaskState("Error")
+        finally:
+            ended.set()
 
     def _task(
         self,

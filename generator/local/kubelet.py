@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -222,6 +223,20 @@ def _start(c: dict[str, Any], root: str, own_pid_ns: bool) -> subprocess.Popen[b
         os.close(log)
 
 
+def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
+    """Until one of `procs` (not reaped yet) ends or `seconds` pass: a pidfd wakes this the
+    moment a container ends, where a poll interval added its half on average to every pod."""
+    fds = []
+    try:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                fds.append(os.pidfd_open(p.pid))
+        select.select(fds, [], [], seconds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def _stop(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
     """SIGTERM each container (its init forwards it), SIGKILL what is left after `grace`
     seconds (the init's death ends its PID namespace)."""
@@ -230,8 +245,8 @@ def _stop(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGTERM)
     end = time.monotonic() + grace
-    while any(p.poll() is None for p in procs) and time.monotonic() < end:
-        time.sleep(0.05)
+    while (left := [p for p in procs if p.poll() is None]) and time.monotonic() < end:
+        _wait(left, max(end - time.monotonic(), 0.0))
     for p in procs:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
@@ -275,7 +290,7 @@ def run(pod: dict[str, Any]) -> dict[str, Any]:
         if deadline is not None and time.monotonic() > deadline:
             _stop(procs, pod["grace"])
             return {"phase": "Failed", "message": DEADLINE_MESSAGE}
-        time.sleep(0.05)
+        _wait([main], 0.05)  # the stop file and the deadline are looked at this often
     _stop(sidecars, pod["grace"])
     values, error = _outputs(pod, roots[0])
     if main.returncode != 0:

@@ -56,6 +56,9 @@ def free_port() -> int:
 def _stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
+        # a stopped (SIGSTOPped) process acts on SIGTERM only once continued: as systemd's
+        # stop does, wake it so it ends now rather than after the grace period
+        proc.send_signal(signal.SIGCONT)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from generator import lint
 from generator.bucket import layout, lock
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
@@ -41,6 +40,7 @@ from generator.local import (
     datadir,
     lifetime,
     rclone,
+    runtimeimage,
     supported,
     workflowpod,
 )
@@ -74,6 +74,8 @@ def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: boo
                 f"{path} is a workflow: --workers, --set and --skip-existing apply to a batch spec"
                 " (a workflow's width is decided by its plan step); use --run to set its run"
             )
+        from generator import lint  # a workflow file's only: not paid by a spec's run
+
         text = path.read_text(encoding="utf-8")
         problems = lint.lint_text(text, str(path))
         if problems:
@@ -189,6 +191,7 @@ class Options:
     image_dirs: dict[str, Path] = field(default_factory=dict)  # IMAGE -> a folder of its root
     apply: list[Path] = field(default_factory=list)  # the cluster's objects (kubectl apply -f)
     image_users: dict[str, str] = field(default_factory=dict)  # image -> its USER
+    s3_give_up: float = S3_GIVE_UP
 
 
 @dataclass(frozen=True)
@@ -313,8 +316,25 @@ def _run(doc: Document, opts: Options) -> Outcome:
         runtime = _runtime_image(doc.doc)
         image = workflowpod.image_folders()
         path = workflowpod.image_path(runtime, opts.image_dirs)
+        given = workflowpod.image_dirs(opts.image_dirs)
+        fonts = runtimeimage.font_cache() if runtime else None
         names, secret = s3.names, s3.secret
         embedded = bool(names)
+
+        def image_env(name: str) -> dict[str, str]:
+            env = {}
+            # the sidecar needs it against the embedded server only: added here, not in the YAML
+            if embedded and str(Path(rclone.binary()).parent) in path(name):
+                env.update(rclone.EMBEDDED_SERVER_ENV)
+            if fonts and workflowpod.is_runtime(name, runtime):
+                env["MPLCONFIGDIR"] = str(fonts)  # the Dockerfile's ENV
+            return env
+
+        def image_dirs(name: str) -> list[str]:
+            if fonts and workflowpod.is_runtime(name, runtime):
+                return [*given(name), str(fonts)]
+            return given(name)
+
         host = workflowpod.Host(
             api_host=api.host,
             api_port=api.port,
@@ -323,14 +343,9 @@ def _run(doc: Document, opts: Options) -> Outcome:
             secret=secret,
             trust=s3.trust,
             image_path=path,
-            # the sidecar needs it against the embedded server only: added here, not in the YAML
-            image_env=lambda image: (
-                rclone.EMBEDDED_SERVER_ENV
-                if embedded and str(Path(rclone.binary()).parent) in path(image)
-                else {}
-            ),
+            image_env=image_env,
             image=image,
-            image_dirs=workflowpod.image_dirs(opts.image_dirs),
+            image_dirs=image_dirs,
             hidden={"/etc": workflowpod.unreadable("/etc")},
         )
 
@@ -383,15 +398,16 @@ def _run(doc: Document, opts: Options) -> Outcome:
                         f"no space left on {opts.data_dir} (the embedded S3 server's folder,"
                         f" also the pods' logs): every pod was stopped; logs in {logs}"
                     )
+                asked = time.monotonic()  # silence counts from the first unanswered request
                 if s3.probe is None or _answers(s3.probe):
                     down_since = None
                     continue
-                down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since > S3_GIVE_UP:
+                down_since = down_since or asked
+                if time.monotonic() - down_since > opts.s3_give_up:
                     ex.stop()
                     finished.wait(linger + 10)
                     raise RunError(
-                        f"S3 at {s3.probe} did not answer for {S3_GIVE_UP} s:"
+                        f"S3 at {s3.probe} did not answer for {opts.s3_give_up:g} s:"
                         f" every pod was stopped; logs in {logs}"
                     )
         except BaseException:

@@ -106,6 +106,10 @@ def layer(lower: str, target: str, scratch: str, hidden: Iterable[str] = ()) -> 
     upper, work = os.path.join(scratch, "up"), os.path.join(scratch, "wk")
     os.makedirs(upper)
     os.mkdir(work)
+    # overlayfs shows the upper folder's owner and mode at `target`: the lower's, as an image has
+    lowest = os.stat(lower)
+    os.chown(upper, lowest.st_uid, lowest.st_gid)
+    os.chmod(upper, stat.S_IMODE(lowest.st_mode))
     hidden = list(hidden)
     for rel in hidden:  # whiteouts: overlayfs shows these paths as absent
         path = os.path.join(upper, rel)

@@ -102,6 +102,11 @@ def image_dirs(given: Mapping[str, Path]) -> Callable[[str], list[str]]:
     return folders
 
 
+def is_runtime(image: str, runtime_image: str) -> bool:
+    """Whether `image` is the oscar-batch runtime image (the plan and aggregate steps')."""
+    return image == runtime_image or _repo(image).endswith("/oscar-batch")
+
+
 def image_path(runtime_image: str, given: Mapping[str, Path]) -> Callable[[str], list[str]]:
     """The folders an image stand-in puts first on PATH: its --image-dir, this Python's bin
     for the runtime image, rclone's folder for rclone's."""
@@ -109,7 +114,7 @@ def image_path(runtime_image: str, given: Mapping[str, Path]) -> Callable[[str],
 
     def folders(image: str) -> list[str]:
         repo = _repo(image)
-        if image == runtime_image or repo.endswith("/oscar-batch"):
+        if is_runtime(image, runtime_image):
             return [*own(image), str(Path(sys.executable).parent)]
         if repo.rsplit("/", 1)[-1] == "rclone":
             return [*own(image), str(Path(rclone.binary()).parent)]

@@ -1,0 +1,128 @@
+"""`run --local`'s own cost (issue 21): the wall time of a 10-file run (its fixed cost: CLI,
+servers, the plan, worker, aggregate and exit-handler pods, teardown) and the rate of a
+1,500-file run of a no-op service next to its floor, a shell loop per core running one
+`cat` process per file through an rclone mount of the same server (bench_e2e's floor).
+Rounds are interleaved: 10 files, 1,500 files, floor; with --vs, each round runs the other
+`oscar-batch` (e.g. an older checkout's .venv/bin/oscar-batch) right after this one.
+
+Usage: python bench/bench_local.py [FILES] [ROUNDS] [--vs OTHER_OSCAR_BATCH]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_e2e import shell_cat
+from bench.common import figure, populate
+from generator.local import rclone
+
+SPEC = (
+    "name: bench\n"
+    "service: {name: noop, image: alpine, script: noop.sh, cpu: 900m, memory: 64Mi}\n"
+    "input: {bucket: imgs, prefix: in/}\n"
+)
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def seconds(exe: Path, spec: Path, data: Path, run: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the run's whole process tree) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    argv = [str(exe), "run", str(spec), "--local", "--data-dir", str(data), "--run", run]
+    subprocess.run([*argv, "-o", "json"], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def floor(data: Path, mnt: Path) -> float:
+    with rclone.serve_s3(data) as ep:
+        return shell_cat(ep, "imgs", mnt, os.cpu_count() or 2)
+
+
+def main(argv: list[str]) -> int:
+    other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
+    args = [a for i, a in enumerate(argv) if a != "--vs" and (i == 0 or argv[i - 1] != "--vs")]
+    n = int(args[0]) if args else 1500
+    rounds = int(args[1]) if len(args) > 1 else 3
+    exes = {"this": Path(sys.executable).parent / "oscar-batch"}
+    if other:
+        exes["other"] = other
+    work = Path(tempfile.mkdtemp(prefix="bench-local-"))
+    try:
+        (work / "noop.sh").write_text('cat "$INPUT_FILE_PATH" > /dev/null\n')
+        spec = work / "batch.yaml"
+        spec.write_text(SPEC)
+        small: dict[str, list[float]] = {k: [] for k in exes}
+        small_cpu: dict[str, list[float]] = {k: [] for k in exes}
+        big: dict[str, list[float]] = {k: [] for k in exes}
+        floors: list[float] = []
+        for r in range(rounds):
+            for name, exe in exes.items():
+                # a fresh data folder per run: every run plans, processes and aggregates all
+                for files, out in ((10, small), (n, big)):
+                    data = work / f"d-{name}-{files}-{r}"
+                    populate(data / "imgs" / "in", files, size=2048)
+                    wall, cpu = seconds(exe, spec, data, f"r{r}")
+                    out[name].append(wall)
+                    if files == 10:
+                        small_cpu[name].append(cpu)
+                    shutil.rmtree(data)
+                print(
+                    f"round {r + 1} {name}: 10 files {small[name][-1]:.2f} s"
+                    f" ({small_cpu[name][-1]:.2f} s CPU); {n} files"
+                    f" {n / big[name][-1]:.1f} files/s ({load()})",
+                    flush=True,
+                )
+            data = work / f"d-floor-{r}"
+            populate(data / "imgs" / "in", n, size=2048)
+            floors.append(floor(data, work / f"m-{r}"))
+            shutil.rmtree(data)
+            print(f"round {r + 1} floor: {floors[-1]:.0f} files/s ({load()})", flush=True)
+        fixed = statistics.median(small["this"])
+        rates = [n / s for s in big["this"]]
+        ratio = statistics.median(rate / f for rate, f in zip(rates, floors, strict=True))
+        print(
+            f"10-file run: median {fixed:.2f} s ({statistics.median(small_cpu['this']):.2f} s CPU);"
+            f" {n} files: median {statistics.median(rates):.1f}"
+            f" files/s, {ratio:.1%} of the floor (median {statistics.median(floors):.0f} files/s)"
+        )
+        figure("run --local, 10-file run (fixed cost)", f"{fixed:.2f} s", "< 3 s")
+        figure(f"run --local, {n} no-op files / shell-loop floor", f"{ratio:.0%}", ">= 50%")
+        if other:
+            small_ratio = statistics.median(
+                a / b for a, b in zip(small["this"], small["other"], strict=True)
+            )
+            big_ratio = statistics.median(
+                a / b for a, b in zip(big["this"], big["other"], strict=True)
+            )
+            cpu_ratio = statistics.median(
+                a / b for a, b in zip(small_cpu["this"], small_cpu["other"], strict=True)
+            )
+            print(
+                f"vs {other}: 10-file run {statistics.median(small['other']):.2f} s"
+                f" ({statistics.median(small_cpu['other']):.2f} s CPU); this / other, median of"
+                f" pairs: wall {small_ratio:.2f}, CPU {cpu_ratio:.2f}; {n} files"
+                f" {statistics.median(n / s for s in big['other']):.1f} files/s"
+                f" (wall this / other {big_ratio:.2f})"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
