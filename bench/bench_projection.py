@@ -89,14 +89,16 @@ def measure(rounds: int, base: Path) -> dict[str, float]:
         root = base / "mnt"
         for i in range(rounds):
             for mode, s in specs.items():
-                points = [m.point for m in workerpod.mounts(s, str(root), "r")]
+                points = [m.point for m in workerpod.mounts(s, str(root), "r") if m.runner]
                 with worker_mounts(ep, "bench", root, runs[mode, "floor", i]):
                     _, floor, floor_rclone = run_once(
                         "floor", None, s, runs[mode, "floor", i], root
                     )
                 text = runner_script.render(points)
                 with worker_mounts(ep, "bench", root, runs[mode, "runner", i]):
-                    _, cpu, cpu_rclone = run_once(mode, text, s, runs[mode, "runner", i], root)
+                    service = runner_script.render_service([])
+                    run = runs[mode, "runner", i]
+                    _, cpu, cpu_rclone = run_once(mode, text, s, run, root, service)
                 added = cpu + cpu_rclone - floor - floor_rclone
                 got[mode].append(max(0.0, added) / RUNNER_FILES)
     folder = base / "spec-aggregate"

@@ -5,19 +5,20 @@ folder through the read-write mount), with no bookkeeping at all.
 The real parts: `rclone serve s3` and the two `rclone mount`s of a worker pod (read-only input,
 read-write run folder). The service reads its input and writes one output (`cat`). Variants
 run interleaved (floor, runner, floor, runner, ...), PAIRS times, each on a fresh run of N
-files; CPU is that of the runner's whole process tree (rusage of the waited child), and
-separately that of the rclone processes (mounts and server), which do the S3 requests.
+files; CPU is that of the runner's whole process tree (rusage of the waited child), with the service
+dispatcher's (the pod's service container, which runs the script) added, and separately that of
+the rclone processes (mounts and server), which do the S3 requests.
 
-Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE] [--mode file|batch]
-  --vs TEMPLATE  also measure another runner template (e.g. an older version's
-                 templates/runner.sh.j2, from `git show REV:templates/runner.sh.j2`)
+Usage: python bench/bench_runner.py [N] [PAIRS] [--vs TEMPLATE ...] [--mode file|batch]
+  --vs TEMPLATE  also measure another runner template, named by its folder (repeatable; e.g.
+                 an older version's templates/runner.sh.j2 from `git archive REV templates`);
+                 with a service.sh.j2 beside it, the script runs in that dispatcher
 Targets (issue 21): CPU per file <= 1.5x the floor in `file` mode, <= 1.1x in `batch` mode.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -26,8 +27,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-
-import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -117,19 +116,6 @@ def rclone_cpu() -> float:
     return total
 
 
-def render(template: Path, points: list[str]) -> str:
-    """A runner template rendered as runner_script.render does (for a template of another version)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template.parent),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["shquote"] = shlex.quote
-    mounts = [sidecar.proc_mounts_escape(p) for p in points]
-    return env.get_template(template.name).render(version="bench", mounts=mounts)
-
-
 @contextmanager
 def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Iterator[None]:
     """The bucket mounted as a worker pod of `run` mounts it (workerpod.mounts): the input
@@ -144,10 +130,16 @@ def worker_mounts(ep: rclone.S3Server, bucket: str, root: Path, run: str) -> Ite
 
 
 def run_once(
-    variant: str, runner: str | None, s: spec_mod.BatchSpec, run: str, root: Path
+    variant: str,
+    runner: str | None,
+    s: spec_mod.BatchSpec,
+    run: str,
+    root: Path,
+    service: str | None = None,
 ) -> tuple[float, float, float]:
     """(wall, tree CPU, rclone CPU) seconds of one variant over a fresh run (planned before
-    the bucket was mounted, as in a pod)."""
+    the bucket was mounted, as in a pod). With `service` (the dispatcher's text), the script
+    runs in it as in the pod's service container, and the tree CPU is both processes'."""
     shard_id = "0000"
     work = Path(tempfile.mkdtemp(prefix="bench-runner-"))
     script = work / "script.sh"
@@ -178,22 +170,41 @@ def run_once(
     else:
         (work / "runner.sh").write_text(runner)
         argv = ["sh", str(work / "runner.sh")]
+    started: list[subprocess.Popen[bytes]] = []
     before = rclone_cpu()
     t0 = time.perf_counter()
+    if service is not None:
+        folders = {name: work / name for name in ("ctl", "work", "config")}
+        for folder in folders.values():
+            folder.mkdir()
+        shared = {"OSCAR_BATCH_CTL": str(folders["ctl"]), "OSCAR_BATCH_WORK": str(folders["work"])}
+        env.update(shared, OSCAR_BATCH_CONFIG=str(folders["config"]))
+        (work / "service.sh").write_text(service)
+        service_env = {
+            **os.environ,
+            **runner_script.service_environment(s, shard=shard_id),
+            **shared,
+            "OSCAR_BATCH_SCRIPT": str(folders["config"] / "script.sh"),
+        }
+        started.append(subprocess.Popen(["sh", str(work / "service.sh")], env=service_env))
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = 0.0
+    for p in [proc, *started]:
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu += usage.ru_utime + usage.ru_stime
+        if p is proc:
+            wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
     time.sleep(0.5)  # the mounts' last uploads
-    return wall, usage.ru_utime + usage.ru_stime, rclone_cpu() - before
+    return wall, cpu, rclone_cpu() - before
 
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv[1:] if not a.startswith("--")]
-    other = Path(argv[argv.index("--vs") + 1]) if "--vs" in argv else None
-    if other is not None:
+    others = [Path(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--vs"]
+    for other in others:
         args.remove(str(other))
     modes = [argv[argv.index("--mode") + 1]] if "--mode" in argv else ["file", "batch"]
     args = [a for a in args if a not in modes]
@@ -216,7 +227,7 @@ def main(argv: list[str]) -> int:
             "planning: {max_workers: 1}\n"
         )
         specs[mode] = spec_mod.load(folder / "batch.yaml")
-    names = ["floor", "runner"] + ([f"runner {other.name}"] if other is not None else [])
+    names = ["floor", "runner"] + [f"runner {other.parent.name}" for other in others]
     with ExitStack() as stack:
         ep = stack.enter_context(rclone.serve_s3(data))
         client = storage.make_client(ep.endpoint, ep.access_key, ep.secret_key)
@@ -234,19 +245,26 @@ def main(argv: list[str]) -> int:
             for i in range(pairs)
         }
         for mode, s in specs.items():
-            points = [m.point for m in workerpod.mounts(s, str(root), "r")]
-            variants: list[tuple[str, str | None]] = [
-                ("floor", None),
-                ("runner", runner_script.render(points)),
+            points = [m.point for m in workerpod.mounts(s, str(root), "r") if m.runner]
+            variants: list[tuple[str, str | None, str | None]] = [
+                ("floor", None, None),
+                ("runner", runner_script.render(points), runner_script.render_service([])),
             ]
-            if other is not None:
-                variants.append((f"runner {other.name}", render(other, points)))
-            got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, _ in variants}
+            for other in others:
+                service = other.parent / "service.sh.j2"
+                variants.append(
+                    (
+                        f"runner {other.parent.name}",
+                        runner_script.render(points, other),
+                        runner_script.render_service([], service) if service.exists() else None,
+                    )
+                )
+            got: dict[str, list[tuple[float, float, float]]] = {v: [] for v, *_ in variants}
             for i in range(pairs):
-                for name, text in variants:
+                for name, text, service in variants:
                     run = planned[mode, name, i]
                     with worker_mounts(ep, "bench", root, run):
-                        got[name].append(run_once(name, text, s, run, root))
+                        got[name].append(run_once(name, text, s, run, root, service))
             floor = got["floor"]
             print(f"\n{mode} mode, {n} files, {pairs} interleaved rounds (ms per file, median):")
             print(

@@ -8,8 +8,10 @@ succeeded file with its sha256 in the result, and its records in counts.tsv as t
 counts them); run B differs from run A in every tenth
 file's output. Half the files of the aggregate-only run fail with a 2,000-byte log tail.
 
-Usage: python bench/bench_runs.py [N ...] [--pairs P] [--only JOB]  (default: 100000 500000, 3 pairs; above
-200,000 files only the half-failed aggregate runs)
+Usage: python bench/bench_runs.py [N ...] [--pairs P] [--only JOB] [--vs DIR]  (default: 100000
+500000, 3 pairs; above 200,000 files only the half-failed aggregate runs)
+  --vs DIR  also measure another checkout's code (e.g. `git archive REV | tar -x -C DIR`), its
+            runs interleaved with this one's and the floor's
 Targets (issue 21): the half-failed aggregate of 500k files under 60 s, memory flat in N;
 `compare` of two 100k-file runs under 30 s.
 """
@@ -150,11 +152,16 @@ def stage(
 def main(argv: list[str]) -> int:
     pairs = int(argv[argv.index("--pairs") + 1]) if "--pairs" in argv else 3
     only = argv[argv.index("--only") + 1] if "--only" in argv else ""
+    other = Path(argv[argv.index("--vs") + 1]).resolve() if "--vs" in argv else None
     args = [
         a
         for n, a in enumerate(argv[1:], 1)
-        if not a.startswith("--") and argv[n - 1] not in ("--pairs", "--only")
+        if not a.startswith("--") and argv[n - 1] not in ("--pairs", "--only", "--vs")
     ]
+    # each variant's code first on the child's path (a child of `python -c` has its cwd there)
+    variants = [("", Path(__file__).resolve().parent.parent)]
+    if other is not None:
+        variants.append((f" ({other.name})", other))
     sizes = [int(a) for a in args] or [100_000, 500_000]
     base = Path(tempfile.gettempdir()) / "oscar-batch-bench-runs"
     spec_dir = Path(tempfile.mkdtemp())
@@ -192,30 +199,47 @@ def main(argv: list[str]) -> int:
             for name, code, extra in jobs if full else jobs[:1]:
                 if only not in name:
                     continue
-                setup = consts + extra + "\n" + SETUP
-                got, floor = [], []
-                for _ in range(pairs):  # interleaved: job, floor, job, floor, ...
-                    got.append(measure(code, setup))
-                    floor.append(measure(FLOOR, setup))
-                assert all(g["files"] == n for g in got), got
-                seconds = statistics.median(g["seconds"] for g in got)
+                setups = {
+                    label: f"import sys; sys.path.insert(0, {str(at)!r})\n"
+                    + f"{consts}{extra}\n{SETUP}"
+                    for label, at in variants
+                }
+                got: dict[str, list[dict[str, float]]] = {label: [] for label in setups}
+                floor = []
+                for _ in range(pairs):  # interleaved: job, [other job,] floor, job, ...
+                    for label, setup in setups.items():
+                        got[label].append(measure(code, setup))
+                    floor.append(measure(FLOOR, setups[""]))
                 floor_s = statistics.median(f["seconds"] for f in floor)
-                ratio = statistics.median(
-                    g["seconds"] / f["seconds"] for g, f in zip(got, floor, strict=True)
-                )
-                peak = max(g["peak_rss"] for g in got) / 2**20
-                above = max(g["peak_rss"] - g["base_rss"] for g in got) / 2**20
-                print(
-                    f"{n} | {name} | {seconds:.1f} | {floor_s:.1f} | {ratio:.2f}x | {peak:.0f}"
-                    f" | {above:.0f}   {json.dumps({k: v for k, v in got[0].items() if k not in ('seconds', 'peak_rss', 'base_rss')})}",
-                    flush=True,
-                )
-                target = {"aggregate, half failed, no merge": "< 60 s at 500k", "compare": "< 30 s"}
-                figure(
-                    f"{name}, {n:,} files (median of {pairs}; x floor: list + GET of results)",
-                    f"{seconds:.0f} s ({ratio:.2f}x), {above:.0f} MB above baseline",
-                    target.get(name, ""),
-                )
+                for label, measured in got.items():
+                    assert all(g["files"] == n for g in measured), measured
+                    seconds = statistics.median(g["seconds"] for g in measured)
+                    ratio = statistics.median(
+                        g["seconds"] / f["seconds"] for g, f in zip(measured, floor, strict=True)
+                    )
+                    peak = max(g["peak_rss"] for g in measured) / 2**20
+                    each = [round((g["peak_rss"] - g["base_rss"]) / 2**20) for g in measured]
+                    above = max(each)
+                    extra_out = {
+                        k: v
+                        for k, v in measured[0].items()
+                        if k not in ("seconds", "peak_rss", "base_rss")
+                    }
+                    print(
+                        f"{n} | {name}{label} | {seconds:.1f} | {floor_s:.1f} | {ratio:.2f}x"
+                        f" | {peak:.0f} | {above:.0f} (each {each})   {json.dumps(extra_out)}",
+                        flush=True,
+                    )
+                    target = {
+                        "aggregate, half failed, no merge": "< 60 s at 500k, memory flat in N",
+                        "compare": "< 30 s",
+                    }
+                    figure(
+                        f"{name}{label}, {n:,} files (median of {pairs}; x floor: list + GET of"
+                        " results)",
+                        f"{seconds:.0f} s ({ratio:.2f}x), {above:.0f} MB above baseline",
+                        target.get(name, "") if not label else "",
+                    )
     return 0
 
 

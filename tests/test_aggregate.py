@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from generator.bucket import layout, results
 from generator.errors import StorageError
 from generator.spec import model as spec
-from generator.stages import aggregate
+from generator.stages import aggregate, series
 from tests.conftest import write_spec
 
 
@@ -92,6 +93,38 @@ def test_report_counts_ratio_and_shards(tmp_path: Path) -> None:
     }
     assert [p["key"] for p in report["problems"]] == ["c", "d"]
     assert aggregate.csv_cells(rows[2]) == ["c", "failed", "0001", 2, 0.5, "", 0, "failed", "boom"]
+
+
+def test_durations_are_exact_whatever_the_file_count(tmp_path: Path) -> None:
+    """Per-file figures live on disk (memory flat in N), yet the report's percentiles, totals
+    and histogram are those of every duration sorted, and invocations are counted exactly."""
+    s = spec.load(
+        write_spec(tmp_path, "name: t\nservice: {name: s, image: a, script: script.sh}\n"
+                   "input: {bucket: data}\n")
+    )  # fmt: skip
+    rng = random.Random(3)
+    rows = [
+        aggregate.Row(
+            f"k{i}", rng.choice(["succeeded", "failed"]), f"{i % 7:04d}", 0,
+            None if i % 50 == 0 else rng.lognormvariate(-1, 1.5),
+            invocation=f"inv-{i // 3}" if i % 4 else "", finished=1000 + i / 10,
+        )
+        for i in range(20_000)
+    ]  # fmt: skip
+    got = aggregate.build_report(s, "r", {"created": 1000.0}, rows, now=3000.0)
+    ordered = sorted(r.seconds for r in rows if r.seconds is not None)
+    n = len(ordered)
+    assert got["file_seconds"] == {
+        "files": n,
+        "total": round(sum(ordered), 3),
+        "mean": round(sum(ordered) / n, 3),
+        "p50": ordered[n // 2],
+        "p95": ordered[int(0.95 * n)],
+        "max": ordered[-1],
+    }
+    assert got["durations"] == series.histogram(ordered)
+    assert got["invocations"] == len({r.invocation for r in rows if r.invocation})
+    assert sum(got["durations"]["counts"]) == n and got["timeline"]["workers"] == 7
 
 
 def _index(*entries: tuple[str, str, float, str]) -> results.Results:

@@ -146,13 +146,13 @@ def test_the_worker_pod_counts_service_sidecars_and_argo_executor(tmp_path) -> N
 
     base = "name: t\nservice: {name: s, image: a, script: script.sh, cpu: '1', memory: 1Gi, gpu: 1}\ninput: {bucket: inbox}\noutput: {bucket: outbox}\n"
     plain = spec.load(write_spec(tmp_path, base))
-    # service + one rclone sidecar per bucket (100m / 256Mi each)
+    # the runner (100m / 64Mi), the service, one rclone sidecar per bucket (100m / 256Mi each)
     assert capacity.pod_requests(workerpod.pod_spec(plain)) == {
-        "cpu": 1200,
-        "memory": (2**30 + 2 * 256 * 2**20) * 1000,
+        "cpu": 1300,
+        "memory": (2**30 + 64 * 2**20 + 2 * 256 * 2**20) * 1000,
         "nvidia.com/gpu": 1000,
     }
     argo = spec.load(
         write_spec(tmp_path, base + "planning: {executor_requests: {cpu: 10m, memory: 64Mi}}\n")
     )
-    assert capacity.pod_requests(workerpod.pod_spec(argo))["cpu"] == 1210
+    assert capacity.pod_requests(workerpod.pod_spec(argo))["cpu"] == 1310

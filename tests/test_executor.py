@@ -64,19 +64,22 @@ OLD_MOUNT_CHECK = """mounted() {
 
 
 def edit_runner(text: str, change: Any) -> str:
-    """The workflow with `change(runner text)` applied to the worker's `sh -c` script."""
+    """The workflow with `change(script text)` applied to the worker's `sh -c` scripts (the
+    runner's and the service container's, which share the mount check)."""
     doc = yaml.safe_load(text)
     for tpl in doc["spec"]["templates"]:
-        command = (tpl.get("container") or {}).get("command") or []
-        if len(command) > 2 and "mounted()" in command[2]:
-            command[2] = change(command[2])
+        for c in [tpl.get("container") or {}, *(tpl.get("sidecars") or [])]:
+            command = c.get("command") or []
+            if len(command) > 2 and "mounted()" in command[2]:
+                command[2] = change(command[2])
     return yaml.safe_dump(doc, sort_keys=False)
 
 
 def with_old_mount_check(text: str) -> str:
     """The runner's mount check before issue 10 item 1: any mount at the point counts."""
     return edit_runner(
-        text, lambda sh: re.sub(r"mounted\(\) \{.*?\n\}", OLD_MOUNT_CHECK, sh, flags=re.S)
+        text,
+        lambda sh: re.sub(r"^mounted\(\) \{.*?\n\}", OLD_MOUNT_CHECK, sh, flags=re.S | re.M),
     )
 
 

@@ -334,10 +334,12 @@ def _check_generated(tmp_path: Path, spec: Path, rel: str, cluster: str, name: s
     assert lint.lint_file(written) == []
     doc = yaml.safe_load(written.read_text())
     (tpl,) = [t for t in doc["spec"]["templates"] if t["name"] == "worker"]
-    env = {e["name"]: e for e in tpl["container"]["env"]}
-    runner_text = tpl["container"]["command"][2]
+    # the script runs in the service container: its environment, its dispatcher's variables
+    (service,) = [c for c in tpl["sidecars"] if c["name"] == "service"]
+    env = {e["name"]: e for e in service["env"]}
+    dispatcher = service["command"][2]
     for variable in OSCAR_VARIABLES:
-        assert f"{variable}=" in runner_text
+        assert f"{variable}=" in dispatcher
     for key, text in _raw_variables(DATA / rel, cluster, name).items():
         assert env[key]["value"] == text  # as written: `false`, `1.0`, quotes removed
     svc = _service(DATA / rel, cluster, name)
@@ -348,7 +350,7 @@ def _check_generated(tmp_path: Path, spec: Path, rel: str, cluster: str, name: s
         assert str(value) not in written.read_text()
     mount = (svc.get("mount") or {}).get("path")
     if mount:
-        mounts = {m["mountPath"] for m in tpl["container"]["volumeMounts"]}
+        mounts = {m["mountPath"] for m in service["volumeMounts"]}
         assert f"/mnt/{mount.strip('/').split('/')[0]}" in mounts
 
 

@@ -67,7 +67,9 @@ def spec_json(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_of(doc: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in worker(doc)["container"]["env"]}
+    """The environment of the service script's container."""
+    service = next(s for s in worker(doc)["sidecars"] if s["name"] == "service")
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in service["env"]}
 
 
 def test_fields_are_partitioned_and_cover_oscars_service_type() -> None:
@@ -125,18 +127,27 @@ def test_pull_secrets_filters_mount_and_volume_reach_the_worker(tmp_path: Path) 
     )
     path = fdl_spec(tmp_path, extra)
     doc = generate(path, "service.workdir=/app")
-    # the planner sizes the same pod: the service, one rclone sidecar per bucket, Argo's wait
+    # the planner sizes the same pod: the runner, the service, one rclone sidecar per bucket,
+    # Argo's wait
     containers = workerpod.pod_spec(spec.load(path))["containers"]
-    assert [c["name"] for c in containers] == ["main", "mount-0", "mount-1", "mount-2", "wait"]
+    names = ["main", "service", "mount-0", "mount-1", "mount-2", "wait"]
+    assert [c["name"] for c in containers] == names
     assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec_json(doc)["input"]["include"] == ["*.jpg", "*.png"]
     tpl = worker(doc)
+    service = tpl["sidecars"][0]
+    # the runner's container: the input and the run's folder; the script's: the input, the
+    # FDL's mount bucket and volume, never the run's folder
     mounts = {v["mountPath"] for v in tpl["container"]["volumeMounts"]}
-    assert {"/mnt/images", "/mnt/.oscar-batch/results", "/mnt/models", "/cache"} <= mounts
-    assert len(tpl["sidecars"]) == 3  # input, output and the FDL's mount bucket
+    assert {"/mnt/images", "/mnt/.oscar-batch/results"} <= mounts
+    assert not {"/mnt/models", "/cache"} & mounts
+    mounts = {v["mountPath"] for v in service["volumeMounts"]}
+    assert {"/mnt/images", "/mnt/models", "/cache"} <= mounts
+    assert "/mnt/.oscar-batch/results" not in mounts
+    assert len(tpl["sidecars"]) == 4  # the service, then input, output and the FDL's mount bucket
     claims = [v for v in tpl["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [{"name": "service-volume", "persistentVolumeClaim": {"claimName": "cache"}}]
-    assert tpl["container"]["workingDir"] == "/app"
+    assert service["workingDir"] == "/app" and "workingDir" not in tpl["container"]
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def controller_config(executor: dict[str, Any]) -> dict[str, Any]:
 def test_argo_adds_init_and_wait_from_the_controllers_executor_config(fish: spec.BatchSpec) -> None:
     default = pod_of(fish, "worker")
     names = [c["name"] for c in default["spec"]["containers"]]
-    assert names == ["wait", "main", "mount-0", "mount-1"]
+    assert names == ["wait", "main", "service", "mount-0", "mount-1"]
     (init,) = default["spec"]["initContainers"]
     for c in (init, default["spec"]["containers"][0]):
         assert "argoexec" in c["image"]

@@ -27,6 +27,7 @@ from generator.local import rclone
 from generator.spec import model as spec
 from generator.stages import aggregate
 from generator.stages import plan as planner
+from tests import worker
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
 from tests.staging import latest
@@ -228,20 +229,15 @@ def _start_runner(
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
+    runner_sh.write_text(
+        runner.render(m.point for m in workerpod.mounts(s, str(root), "r") if m.runner)
+    )
     env = {
         **os.environ,
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),
         "TMPDIR": str(tmp_path),
     }
-    return subprocess.Popen(
-        ["sh", str(runner_sh)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return worker.start(s, runner_sh, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 ONE_CPU = cluster.ClusterState([node("n", cpu="1", memory="8Gi")], [], "t")

@@ -23,6 +23,7 @@ from generator.clients.kube import ClusterState
 from generator.local import rclone
 from generator.spec import model as spec
 from generator.stages import plan as planner
+from tests import worker
 from tests.conftest import requires_fuse, write_spec
 from tests.k8s import node
 from tests.staging import latest
@@ -47,16 +48,16 @@ def _run_shard(s: spec.BatchSpec, server: rclone.S3Server, tmp_path: Path, shard
     script = tmp_path / "script.sh"
     script.write_text(s.service.script)
     runner_sh = tmp_path / "runner.sh"
-    runner_sh.write_text(runner.render(m.point for m in workerpod.mounts(s, str(root), "r")))
+    runner_sh.write_text(
+        runner.render(m.point for m in workerpod.mounts(s, str(root), "r") if m.runner)
+    )
     env = {
         "PATH": os.environ["PATH"],
         **runner.environment(s, mnt_root=str(root), run="r", shard=shard, script=str(script)),
         "TMPDIR": str(tmp_path),
     }
     with _pod_mounts(s, server, root):
-        done = subprocess.run(
-            ["sh", str(runner_sh)], env=env, capture_output=True, text=True, timeout=120
-        )
+        done = worker.run(s, runner_sh, env, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

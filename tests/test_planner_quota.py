@@ -104,12 +104,12 @@ def test_a_resource_quota_caps_the_width(server: FakeServer, tmp_path: Path) -> 
     server.routes["/api/v1/namespaces/batch/limitranges"] = paginated("LimitRange", [DEFAULTS])
     state = cluster.from_api(kubeconfig(tmp_path, server.url), namespace="batch")
     plan = planner.run_plan(None, _spec(tmp_path), "r", state, OBJECTS, write=False)
-    # 5.5 cores left / 1.2 per pod
-    assert plan.workers == 4
-    assert plan.reason == "4 worker(s), limited by ResourceQuota batch/compute requests.cpu"
+    # 5.5 cores left / 1.4 per pod (the service 1, two mounts 0.2, the runner 0.1, wait 0.1)
+    assert plan.workers == 3
+    assert plan.reason == "3 worker(s), limited by ResourceQuota batch/compute requests.cpu"
     fits = {q.resource: q.fits for q in plan.quotas}
-    # the wait container's LimitRange default (128Mi) counts too: 90Gi / 1.625Gi
-    assert fits == {"requests.cpu": 4, "limits.memory": 55, "pods": 47}
+    # the wait container's LimitRange default (128Mi) counts too: 90Gi / 1.875Gi
+    assert fits == {"requests.cpu": 3, "limits.memory": 48, "pods": 47}
 
 
 def test_an_exhausted_quota_is_a_reason_to_wait(server: FakeServer, tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_an_exhausted_quota_is_a_reason_to_wait(server: FakeServer, tmp_path: Pa
     with pytest.raises(ClusterError) as caught:
         planner.run_plan(None, _spec(tmp_path), "r", state, OBJECTS, write=False)
     assert str(caught.value) == (
-        "ResourceQuota batch/compute: requests.memory has 1.0Gi left, a worker pod needs 1.6Gi"
+        "ResourceQuota batch/compute: requests.memory has 1.0Gi left, a worker pod needs 1.7Gi"
     )
 
 
@@ -141,7 +141,7 @@ def test_a_kueue_queue_caps_the_width_and_labels_the_workers(
         kubeconfig(tmp_path, server.url), namespace="batch", kueue_queue="team-a"
     )
     plan = planner.run_plan(None, s, "r", state, OBJECTS, write=False)
-    assert plan.workers == 5  # 6 cores left / 1.2
+    assert plan.workers == 4  # 6 cores left / 1.3
     assert plan.reason.endswith("limited by Kueue ClusterQueue cq-a (LocalQueue team-a) cpu")
     worker = next(
         t for t in yaml.safe_load(workflow.to_yaml(s))["spec"]["templates"] if t["name"] == "worker"
@@ -189,7 +189,7 @@ def test_plan_shows_quotas_from_a_snapshot(tmp_path: Path) -> None:
     assert (
         {q["source"]: q["fits"] for q in quotas}
         == {
-            "ResourceQuota batch/compute": 4,
-            "Kueue ClusterQueue cq-a (LocalQueue team-a)": 76,  # 100 cores / (1.2 + the wait container's 0.1 default)
+            "ResourceQuota batch/compute": 3,
+            "Kueue ClusterQueue cq-a (LocalQueue team-a)": 71,  # 100 cores / (1.3 + the wait container's 0.1 default)
         }
     )

@@ -15,6 +15,7 @@ from generator.bucket.reader import FolderStore
 from generator.build import runner_script as runner
 from generator.build import workerpod
 from generator.spec import model as spec
+from tests import worker
 from tests.conftest import write_spec
 
 KEYS = [
@@ -104,14 +105,7 @@ class Layout:
         }
 
     def run(self, shard: str = "0000", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["sh", str(self.runner)],
-            env=self.env(shard),
-            cwd=cwd or self.work,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return worker.run(self.spec, self.runner, self.env(shard), cwd=cwd or self.work)
 
     def result(self, key: str) -> results.Record | None:
         """The file's latest result, read as the aggregate reads it (None: no result)."""
@@ -170,6 +164,39 @@ def test_a_failing_file_is_recorded_and_the_shard_goes_on(tmp_path: Path) -> Non
     hung = lay.result("in/hang.jpg")
     assert hung is not None and hung.reason == "timeout"
     assert not (lay.run_dir / "outputs" / "fail-me.jpg").exists()
+
+
+# b.jpg's script kills the dispatcher that runs it (timeout's parent), c.jpg's answers for it
+# with a payload bash's arithmetic would run (the runner must check before computing)
+KILLER = r"""#!/bin/sh
+cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"
+case ${INPUT_FILE_PATH##*/} in
+  b.jpg) read -r _ _ _ dispatcher _ </proc/$PPID/stat && kill -9 "$dispatcher" ;;
+  c.jpg)
+    k=${TMP_OUTPUT_DIR%/out}
+    printf '%s 0 a[$(touch %s)] failed\n' "${k##*/}" "$PWNED" >"$OSCAR_BATCH_CTL/status"
+    sleep 5
+    ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("killed", "said"), [("b.jpg", "stopped:"), ("c.jpg", "stopped (it answered a[$(touch")]
+)
+def test_a_script_that_kills_or_answers_for_its_dispatcher_stops_the_pod(
+    tmp_path: Path, killed: str, said: str
+) -> None:
+    lay = Layout(tmp_path, script=KILLER, worker="batch_size: 1")
+    keys = ["in/a.jpg", f"in/{killed}"]
+    lay.add(keys)
+    pwned = tmp_path / "pwned"
+    done = worker.run(lay.spec, lay.runner, {**lay.env(), "PWNED": str(pwned)}, cwd=lay.work)
+    assert done.returncode == 1
+    assert f"the service container {said}" in done.stderr
+    assert "stopping so the pod is retried" in done.stderr
+    assert lay.status("in/a.jpg") == "ok" and lay.status(f"in/{killed}") is None
+    assert not pwned.exists()
 
 
 def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SpecError
+from tests import worker
 from tests.test_runner import KEYS, Layout
 
 # A batch service in the README's contract: INPUT_FILE_LIST holds <input> TAB <output folder>
@@ -123,8 +124,8 @@ def test_a_kill_mid_batch_then_a_rerun_completes_every_file_once(tmp_path: Path)
     lay, calls = batch_layout(tmp_path, 3, sleep=0.2)
     keys = [f"in/f{i:02d}.jpg" for i in range(12)]
     lay.add(keys)
-    proc = subprocess.Popen(
-        ["sh", str(lay.runner)], env=lay.env(), cwd=lay.work, start_new_session=True,
+    proc = worker.start(
+        lay.spec, lay.runner, lay.env(), cwd=lay.work,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -199,9 +200,7 @@ def test_range_mode_runs_a_script_written_for_the_original_payload(tmp_path: Pat
     keys[4] = "in/poison.jpg"
     lay.add(keys)
     env = {**lay.env(), "CALLS": str(calls)}
-    done = subprocess.run(
-        ["sh", str(lay.runner)], env=env, cwd=app, capture_output=True, text=True, timeout=60
-    )
+    done = worker.run(lay.spec, lay.runner, env, cwd=app)
     assert done.returncode == 0, done.stderr
     assert statuses(done) == {
         k.removeprefix("in/"): "fail" if "poison" in k else "ok" for k in keys

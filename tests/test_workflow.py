@@ -12,7 +12,7 @@ import yaml
 from generator import lint
 from generator.bucket import identity
 from generator.build import runner_script as runner
-from generator.build import workflow
+from generator.build import workerpod, workflow
 from generator.spec import model as spec
 from tests.conftest import EXAMPLES, write_spec
 
@@ -44,21 +44,38 @@ def test_three_stages_fan_out_over_shard_ids(doc: dict[str, Any]) -> None:
     assert plan_out["valueFrom"]["path"].startswith("/tmp/")
 
 
-def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -> None:
+def test_worker_pod_runs_the_script_in_its_own_container_with_mount_sidecars(
+    doc: dict[str, Any],
+) -> None:
     worker = _template(doc, "worker")
-    main = worker["container"]
+    main = worker["container"]  # the runner
     assert main["image"] == "dialdroid/fish-detector:lite"
     assert main["command"][:2] == ["sh", "-c"]
-    assert main["resources"]["requests"] == {"cpu": "1.0", "memory": "3Gi"}
-    assert main["resources"]["limits"] == main["resources"]["requests"]
+    assert main["resources"] == workerpod.RUNNER_RESOURCES
     # the input read-only at OSCAR's path, only the run's folder read-write for the runner
     points = ["/mnt/fish-detector", "/mnt/.oscar-batch/fish-detector"]
     remotes = ["s3:fish-detector", "s3:fish-detector/output/{{workflow.parameters.run}}"]
-    assert main["volumeMounts"] == [
+    buckets = [
         {"name": f"bucket-{i}", "mountPath": p, "mountPropagation": "HostToContainer"}
         for i, p in enumerate(points)
     ]
-    reads, writes = worker["sidecars"]
+    assert main["volumeMounts"] == [
+        {"name": "oscar-batch-ctl", "mountPath": "/oscar-batch/ctl"},
+        {"name": "oscar-batch-work", "mountPath": "/oscar-batch/work", "readOnly": True},
+        {"name": "oscar-batch-config", "mountPath": "/oscar-batch/config"},
+        *buckets,
+    ]
+    service, reads, writes = worker["sidecars"]
+    # the script's container: the service's image and resources, the input, no run folder
+    assert service["name"] == "service" and service["image"] == main["image"]
+    assert service["resources"]["requests"] == {"cpu": "1.0", "memory": "3Gi"}
+    assert service["resources"]["limits"] == service["resources"]["requests"]
+    assert service["volumeMounts"] == [
+        {"name": "oscar-batch-ctl", "mountPath": "/oscar-batch/ctl", "readOnly": True},
+        {"name": "oscar-batch-work", "mountPath": "/oscar-batch/work"},
+        {"name": "oscar-batch-config", "mountPath": "/oscar/config", "readOnly": True},
+        buckets[0],
+    ]
     for sidecar, point, remote in zip((reads, writes), points, remotes, strict=True):
         assert sidecar["image"].startswith("rclone/rclone:")
         assert sidecar["securityContext"] == {"privileged": True}
@@ -68,13 +85,20 @@ def test_worker_pod_runs_the_service_with_a_mount_sidecar(doc: dict[str, Any]) -
         assert rclone_args[:3] == ["mount", remote, point]
         assert rclone_args[3:5] == ["--vfs-cache-mode", "off"]
     assert "--read-only" in reads["command"] and "--read-only" not in writes["command"]
-    assert worker["volumes"] == [{"name": f"bucket-{i}", "emptyDir": {}} for i in range(2)]
+    assert worker["volumes"] == [
+        *({"name": f"bucket-{i}", "emptyDir": {}} for i in range(2)),
+        *({"name": name, "emptyDir": {}} for name in ("oscar-batch-ctl", "oscar-batch-work",
+                                                        "oscar-batch-config")),
+    ]  # fmt: skip
     assert worker["retryStrategy"]["limit"] == 3
     env = {e["name"]: e.get("value") for e in main["env"]}
-    assert env["BUCKET_DIR"] == "/mnt/fish-detector"
     assert env["OSCAR_BATCH_RUN_DIR"] == ("/mnt/.oscar-batch/fish-detector")
     assert env["OSCAR_BATCH_INPUT_DIR"] == "/mnt/fish-detector/input"
     assert env["OSCAR_BATCH_SHARD"] == "{{inputs.parameters.shard}}"
+    assert "BUCKET_DIR" not in env  # the service's environment is the service container's
+    service_env = {e["name"]: e.get("value") for e in service["env"]}
+    assert service_env["BUCKET_DIR"] == "/mnt/fish-detector"
+    assert service_env["OSCAR_BATCH_SCRIPT"] == workflow.SCRIPT_PATH
     script = worker["inputs"]["artifacts"][0]
     assert script["path"] == workflow.SCRIPT_PATH and "detect.py" in script["raw"]["data"]
 
@@ -141,15 +165,18 @@ def test_secrets_are_references_only(tmp_path: Path) -> None:
     text = workflow.to_yaml(s)
     doc = yaml.safe_load(text)
     worker = _template(doc, "worker")
-    token = next(e for e in worker["container"]["env"] if e["name"] == "API_TOKEN")
+    service, *mounts = worker["sidecars"]
+    # the service's secrets reach the script's container only, never the runner's
+    token = next(e for e in service["env"] if e["name"] == "API_TOKEN")
     assert token == {
         "name": "API_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": "svc-secrets", "key": "API_TOKEN"}},
     }
-    keys = [e for e in worker["sidecars"][0]["env"] if "valueFrom" in e]
+    assert not [e for e in worker["container"]["env"] if "valueFrom" in e]
+    keys = [e for e in mounts[0]["env"] if "valueFrom" in e]
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in keys} == {"s3-keys"}
     # two buckets: two sidecars, each its own emptyDir
-    assert [c["command"][6] for c in worker["sidecars"]] == [
+    assert [c["command"][6] for c in mounts] == [
         "s3:data",
         "s3:results/oscar-batch/{{workflow.parameters.run}}",
     ]
@@ -177,7 +204,7 @@ def test_every_kind_lints_clean(tmp_path: Path, extra: str, kind: str) -> None:
     assert doc["kind"] == kind
     assert lint.lint_text(rendered, "k.yaml") == []
     if kind == "Workflow" and "gpu" in extra:
-        limits = _template(doc, "worker")["container"]["resources"]["limits"]
+        limits = _template(doc, "worker")["sidecars"][0]["resources"]["limits"]
         assert limits["nvidia.com/gpu"] == "2"
 
 

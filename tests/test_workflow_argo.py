@@ -270,7 +270,7 @@ def test_cron_fields_follow_the_argo_version(
 def test_the_sidecar_unmounts_on_every_exit_and_has_memory_for_its_buffers(
     fish: spec.BatchSpec, tmp_path: Path
 ) -> None:
-    for sidecar in _templates(_doc(fish))["worker"]["sidecars"]:
+    for sidecar in _templates(_doc(fish))["worker"]["sidecars"][1:]:  # after the service's
         assert sidecar["command"][:2] == ["sh", "-c"]
         assert "fusermount3 -uz" in sidecar["command"][2] and "trap" in sidecar["command"][2]
         limit = quantity.parse(sidecar["resources"]["limits"]["memory"])

@@ -78,11 +78,12 @@ input: {bucket: data, prefix: "in/", include: ["*{{*", "*.jpg"]}
 
 
 def _pod_view(
-    doc: dict[str, Any], template: str
+    doc: dict[str, Any], template: str, sidecar: str = ""
 ) -> tuple[dict[str, str], list[str], dict[str, str]]:
-    """env, command and raw artifacts of a template as its container receives them."""
+    """env, command and raw artifacts of a template as its container (or the named sidecar)
+    receives them."""
     t = next(t for t in doc["spec"]["templates"] if t["name"] == template)
-    c = t["container"]
+    c = next(s for s in t["sidecars"] if s["name"] == sidecar) if sidecar else t["container"]
     env: dict[str, str] = {}
     for e in c.get("env", []):
         if "value" in e:
@@ -99,12 +100,15 @@ def _pod_view(
 def test_the_pod_sees_the_spec_bytes(tmp_path: Path) -> None:
     s = spec.load(write_spec(tmp_path, SPEC, HOSTILE_SCRIPT))
     doc = yaml.safe_load(workflow.to_yaml(s))
-    env, command, raw = _pod_view(doc, "worker")
+    _, command, raw = _pod_view(doc, "worker")
+    env, dispatcher, _ = _pod_view(doc, "worker", "service")
     for name, value in s.service.env.items():
         assert env[name] == value
     assert raw["script"] == HOSTILE_SCRIPT
     assert command[:2] == ["sh", "-c"] and "$$" not in command[2]  # the runner as rendered
-    for sidecar in next(t for t in doc["spec"]["templates"] if t["name"] == "worker")["sidecars"]:
+    assert dispatcher[:2] == ["sh", "-c"] and "$$" not in dispatcher[2]
+    mounts = next(t for t in doc["spec"]["templates"] if t["name"] == "worker")["sidecars"][1:]
+    for sidecar in mounts:
         words = [kube_expand(w, {}) for w in sidecar["command"]]
         assert "$child" in words[2] and "$$" not in words[2]
     for stage in ("plan", "aggregate"):

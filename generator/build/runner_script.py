@@ -1,4 +1,6 @@
-"""Render the worker runner (templates/runner.sh.j2): the shell loop run inside service images."""
+"""Render the worker's two shell scripts, run in the service image: the runner
+(templates/runner.sh.j2, the pod's main container) and the service dispatcher
+(templates/service.sh.j2, its `service` container, which runs the script)."""
 
 from __future__ import annotations
 
@@ -23,21 +25,25 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "templates"
 
 
-def render(mount_points: Iterable[str]) -> str:
-    """The runner script text.
-
-    Args:
-        mount_points: the bucket mount points the runner waits for before it starts.
-    """
+def _template(template: Path) -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=jinja2.FileSystemLoader(template.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # shell text, quoted by the shquote filter
     )
     env.filters["shquote"] = shlex.quote
-    template = env.get_template("runner.sh.j2")
-    return template.render(
+    return env.get_template(template.name)
+
+
+def render(mount_points: Iterable[str], template: Path | None = None) -> str:
+    """The runner script text.
+
+    Args:
+        mount_points: the runner's bucket mount points, waited for before it starts.
+        template: another version's runner template (bench/bench_runner.py --vs), not ours.
+    """
+    return _template(template or templates_dir() / "runner.sh.j2").render(
         version=__version__,
         mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
         claim_width=claims.RECORD_BYTES - 1,
@@ -47,10 +53,24 @@ def render(mount_points: Iterable[str]) -> str:
     )
 
 
+def render_service(mount_points: Iterable[str], template: Path | None = None) -> str:
+    """The service container's dispatcher text.
+
+    Args:
+        mount_points: the service container's bucket mount points, waited for before it starts.
+        template: another version's dispatcher template (bench/bench_runner.py --vs), not ours.
+    """
+    return _template(template or templates_dir() / "service.sh.j2").render(
+        version=__version__,
+        mounts=[sidecar.proc_mounts_escape(p) for p in mount_points],
+    )
+
+
 def environment(
     spec: BatchSpec, *, mnt_root: str, run: str, shard: str, script: str
 ) -> dict[str, str]:
-    """The runner's environment contract (see the template's header), service env included.
+    """The runner's environment contract (see the template's header); the service's own
+    environment goes to the service container (`service_environment`).
 
     Args:
         spec: the batch spec.
@@ -82,9 +102,36 @@ def environment(
         "OSCAR_BATCH_INPUT": spec.worker.input,
         "OSCAR_BATCH_EXIT_CODE": spec.worker.exit_code,
         "OSCAR_BATCH_LAYOUT": spec.output.layout,
+        **_shared(),
+        "OSCAR_BATCH_CONFIG": workerpod.CONFIG_DIR,
     }
     if spec.output.layout == "oscar":
         env["OSCAR_BATCH_OUTPUTS"] = outputs_text(spec, mnt_root)
+    return env
+
+
+def _shared() -> dict[str, str]:
+    """Where both containers find the pod's own folders (workerpod.CTL_DIR, WORK_DIR)."""
+    return {"OSCAR_BATCH_CTL": workerpod.CTL_DIR, "OSCAR_BATCH_WORK": workerpod.WORK_DIR}
+
+
+def service_environment(spec: BatchSpec, *, shard: str) -> dict[str, str]:
+    """The service container's environment: the service's own, what OSCAR gives every service
+    container, and the dispatcher's contract (templates/service.sh.j2's header).
+
+    Args:
+        spec: the batch spec.
+        shard: the shard id (an Argo expression in a workflow), for scripts that log it.
+    """
+    env = {
+        "OSCAR_SERVICE_NAME": spec.service.name,
+        "OSCAR_BATCH_SHARD": shard,
+        "OSCAR_BATCH_SCRIPT": f"{workerpod.SERVICE_CONFIG_DIR}/script.sh",
+        "OSCAR_BATCH_INPUT": spec.worker.input,
+        "OSCAR_BATCH_INPUT_BUCKET": spec.input.bucket,
+        "OSCAR_BATCH_MOUNT_WAIT": str(spec.worker.mount_wait),
+        **_shared(),
+    }
     if spec.service.log_level:
         env["LOG_LEVEL"] = spec.service.log_level
     return {**spec.service.env, **env}

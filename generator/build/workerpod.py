@@ -1,8 +1,10 @@
 """The worker pod's containers and their resources: one definition for the workflow and the planner.
 
-OSCAR sets a service's cpu/memory as limits, so requests equal limits; `enable_gpu` adds one
-`nvidia.com/gpu`. Each bucket mount (`mounts`) adds an rclone sidecar with its own small request.
-The planner counts exactly these containers, so the width it picks is what the pods ask for.
+The service script runs in the `service` container with the service's resources: OSCAR sets a
+service's cpu/memory as limits, so requests equal limits; `enable_gpu` adds one
+`nvidia.com/gpu`. The runner's container (main) asks for little (RUNNER_RESOURCES). Each bucket
+mount (`mounts`) adds an rclone sidecar with its own small request. The planner counts exactly
+these containers, so the width it picks is what the pods ask for.
 """
 
 from __future__ import annotations
@@ -20,14 +22,30 @@ RUNTIME_UID = 10001  # the runtime image's USER (Dockerfile): plan and aggregate
 WRITE_ROOT = ".oscar-batch"
 
 
+# The worker pod's own folders (emptyDirs), at the same path in the runner's container (main)
+# and the service container (templates/runner.sh.j2, service.sh.j2): CTL is the runner's (its
+# FIFOs to the service container, a batch's list), read-only in the service container; WORK is
+# the service container's (each invocation's TMP_INPUT_DIR, TMP_OUTPUT_DIR, log), read-only in
+# the runner's. The runner copies the script to CONFIG, which the service container mounts
+# read-only at OSCAR's place, SERVICE_CONFIG (Argo loads input artifacts into main only:
+# workflow/controller/workflowpod.go addInputArtifactsVolumes).
+CTL_DIR = "/oscar-batch/ctl"
+WORK_DIR = "/oscar-batch/work"
+CONFIG_DIR = "/oscar-batch/config"
+SERVICE_CONFIG_DIR = "/oscar/config"
+
+
 @dataclass(frozen=True)
 class Mount:
-    """One rclone mount of a worker pod (one sidecar each): a bucket, or a folder of it."""
+    """One rclone mount of a worker pod (one sidecar each): a bucket, or a folder of it, and
+    which of the runner's and the service's containers mount it."""
 
     bucket: str
     point: str
     read_only: bool
     prefix: str = ""  # only the keys under it are mounted (the point shows them without it)
+    runner: bool = True
+    service: bool = False
 
     @property
     def remote(self) -> str:
@@ -38,13 +56,15 @@ class Mount:
 def mounts(spec: BatchSpec, mnt_root: str, run: str) -> list[Mount]:
     """The worker's bucket mounts, input first.
 
-    The input is mounted read-only at OSCAR's path, /mnt/<bucket>: a script that deletes or
-    rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy) fails that file
-    and never touches the bucket. The runner writes through a read-write mount of the run's
-    folder only (`<output.prefix><run>/` of the output bucket) at /mnt/.oscar-batch/<bucket>:
-    the script shares the runner's container, so whatever that mount shows it can write, and
-    it must show neither the inputs nor other runs, even when input and output share a bucket.
-    The service's own `mount` bucket, if any, comes last, read-write as under OSCAR.
+    The input is mounted read-only at OSCAR's path, /mnt/<bucket>, in both containers (the
+    service container copies each input from it, batch and range scripts read it): a script
+    that deletes or rewrites `$INPUT_FILE_PATH` (normal in OSCAR, where it is a private copy)
+    fails that file and never touches the bucket. The runner writes through a read-write mount
+    of the run's folder only (`<output.prefix><run>/` of the output bucket) at
+    /mnt/.oscar-batch/<bucket>, which the service container does not mount: a script cannot
+    write a result, the run's bookkeeping, the inputs or other runs, even when input and
+    output share a bucket. The service's own `mount` bucket, if any, comes last, read-write as
+    under OSCAR, in the service container only.
 
     Args:
         run: the run name (an Argo expression in a workflow).
@@ -52,20 +72,22 @@ def mounts(spec: BatchSpec, mnt_root: str, run: str) -> list[Mount]:
     root = mnt_root.rstrip("/")
     out = spec.output_bucket
     found = [
-        Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True),
+        Mount(spec.input.bucket, f"{root}/{spec.input.bucket}", read_only=True, service=True),
         Mount(out, f"{root}/{WRITE_ROOT}/{out}", False, f"{spec.output.prefix}{run}/"),
     ]
     extra = spec.service.mount
     if extra and f"{root}/{extra.bucket}" not in {m.point for m in found}:
         # OSCAR's `mount` of a further bucket, read-write at /mnt/<bucket> as OSCAR mounts it
-        found.append(Mount(extra.bucket, f"{root}/{extra.bucket}", read_only=False))
+        found.append(
+            Mount(extra.bucket, f"{root}/{extra.bucket}", False, runner=False, service=True)
+        )
     return found + target_mounts(spec, root)
 
 
 def target_mounts(spec: BatchSpec, root: str) -> list[Mount]:
     """One read-write mount per folder of OSCAR's outputs (layout oscar), of that folder only
-    (the script may write where its outputs go, nothing else), at /mnt/.oscar-batch/.outputs/<i>
-    (OSCAR itself mounts no output; a bucket name cannot start with '.')."""
+    (the runner stores outputs there, nothing else), at /mnt/.oscar-batch/.outputs/<i> (OSCAR
+    itself mounts no output; a bucket name cannot start with '.'), in the runner's container."""
     folders = dict.fromkeys((t.bucket, t.prefix) for t in spec.output.targets)
     return [
         Mount(bucket, f"{root}/{WRITE_ROOT}/.outputs/{i}", False, prefix)
@@ -80,12 +102,19 @@ def target_dirs(spec: BatchSpec, mnt_root: str) -> list[str]:
 
 
 def service_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
-    """requests == limits, as OSCAR sets them."""
+    """The service container's: requests == limits, as OSCAR sets them."""
     amounts = {"cpu": spec.service.cpu, "memory": spec.service.memory}
     if spec.service.gpu:
         amounts[GPU] = str(spec.service.gpu)
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
+
+# The runner's container: a shell loop that copies outputs through the mount (rclone holds the
+# buffers) and hashes them; its awk reads one manifest line at a time.
+RUNNER_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
 
 MIB = 2**20
 # rclone's memory in a sidecar (vfs cache off): its own ~64Mi, then per file open for reading
@@ -138,7 +167,10 @@ def sidecar_resources(spec: BatchSpec) -> dict[str, dict[str, str]]:
 
 def pod_spec(spec: BatchSpec) -> dict[str, Any]:
     """The worker pod's containers in Kubernetes JSON shape, for `capacity.pod_requests`."""
-    containers = [{"name": "main", "resources": service_resources(spec)}]
+    containers = [
+        {"name": "main", "resources": RUNNER_RESOURCES},
+        {"name": "service", "resources": service_resources(spec)},
+    ]
     containers += [
         {"name": f"mount-{i}", "resources": sidecar_resources(spec)}
         for i, _ in enumerate(mounts(spec, "/mnt", "run"))

@@ -351,31 +351,92 @@ def _stage(
     )
 
 
-def _worker(spec: BatchSpec) -> Container:
-    env = runner_script.environment(
-        spec, mnt_root=MNT, run=run_name(spec), shard=SHARD, script=SCRIPT_PATH
-    )
+def _service(spec: BatchSpec, mounts: list[workerpod.Mount]) -> UserContainer:
+    """The container the service script runs in (templates/service.sh.j2): the service's image,
+    resources, environment, secrets, working folder, FDL `mount` and volume, and no mount of
+    the run's folder. Argo starts a sidecar with main and, once main has ended, its emissary
+    kills it (cmd/argoexec/commands/emissary.go: em.Wait for the main containers, em.Kill)."""
+    env = runner_script.service_environment(spec, shard=SHARD)
     secret_env = [
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
+    volume_mounts = [
+        *_folder_mounts(runner=False),
+        *[
+            m.VolumeMount(
+                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
+            )
+            for i, mount in enumerate(mounts)
+            if mount.service
+        ],
+    ]
+    if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
+        volume_mounts.append(
+            m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
+        )
+    return UserContainer(
+        name="service",
+        image=spec.service.image,
+        command=_literal(
+            [
+                "sh",
+                "-c",
+                runner_script.render_service(mount.point for mount in mounts if mount.service),
+                "oscar-batch-service",
+            ]
+        ),
+        env=[*_env(dict(sorted(env.items()))), *secret_env],
+        resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
+        working_dir=spec.service.workdir,
+        volume_mounts=volume_mounts,
+    )
+
+
+# the pod's own folders: (volume, path in the runner's container, path in the service's,
+# read-only in the runner's); see workerpod.CTL_DIR
+FOLDERS = (
+    ("oscar-batch-ctl", workerpod.CTL_DIR, workerpod.CTL_DIR, False),
+    ("oscar-batch-work", workerpod.WORK_DIR, workerpod.WORK_DIR, True),
+    ("oscar-batch-config", workerpod.CONFIG_DIR, workerpod.SERVICE_CONFIG_DIR, False),
+)
+
+
+def _folder_mounts(*, runner: bool) -> list[m.VolumeMount]:
+    """The pod's own folders as one container mounts them: what one writes, the other reads."""
+    return [
+        m.VolumeMount(
+            name=name,
+            mount_path=ours if runner else theirs,
+            read_only=(read_only if runner else not read_only) or None,
+        )
+        for name, ours, theirs, read_only in FOLDERS
+    ]
+
+
+def _worker(spec: BatchSpec) -> Container:
+    env = runner_script.environment(
+        spec, mnt_root=MNT, run=run_name(spec), shard=SHARD, script=SCRIPT_PATH
+    )
     mounts = workerpod.mounts(spec, MNT, run_name(spec))
     volumes = [
         m.Volume(name=f"bucket-{i}", empty_dir=m.EmptyDirVolumeSource())
         for i, _ in enumerate(mounts)
     ]
+    volumes += [m.Volume(name=name, empty_dir=m.EmptyDirVolumeSource()) for name, *_ in FOLDERS]
     volume_mounts = [
-        m.VolumeMount(
-            name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
-        )
-        for i, mount in enumerate(mounts)
+        *_folder_mounts(runner=True),
+        *[
+            m.VolumeMount(
+                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
+            )
+            for i, mount in enumerate(mounts)
+            if mount.runner
+        ],
     ]
     if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
         claim = m.PersistentVolumeClaimVolumeSource(claim_name=spec.service.volume.claim)
         volumes.append(m.Volume(name="service-volume", persistent_volume_claim=claim))
-        volume_mounts.append(
-            m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
-        )
     return Container(
         name="worker",
         image=spec.service.image,
@@ -383,7 +444,7 @@ def _worker(spec: BatchSpec) -> Container:
             [
                 "sh",
                 "-c",
-                runner_script.render(mount.point for mount in mounts),
+                runner_script.render(mount.point for mount in mounts if mount.runner),
                 "oscar-batch-runner",
             ]
         ),
@@ -391,12 +452,14 @@ def _worker(spec: BatchSpec) -> Container:
             Parameter(name="shard"),
             RawArtifact(name="script", path=SCRIPT_PATH, mode=0o755, data=spec.service.script),
         ],
-        env=[*_env(dict(sorted(env.items()))), *secret_env],
-        resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
-        working_dir=spec.service.workdir,
+        env=_env(dict(sorted(env.items()))),
+        resources=m.ResourceRequirements(**workerpod.RUNNER_RESOURCES),
         volumes=volumes,
         volume_mounts=volume_mounts,
-        sidecars=[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
+        sidecars=[
+            _service(spec, mounts),
+            *[_mount_sidecar(spec, i, mount) for i, mount in enumerate(mounts)],
+        ],
         retry_strategy=retry(spec, spec.argo.retries, "30s", "10m"),
         active_deadline_seconds=spec.worker.pod_timeout,
         # Kueue's pod integration admits a labelled pod against the LocalQueue's quota

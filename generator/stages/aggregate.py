@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import sqlite3
 import tempfile
 import time
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from minio import Minio
 
@@ -51,6 +52,7 @@ CSV_FIELDS = (
 PROBLEMS_SHOWN = 1000
 TEXT_FIELDS = ("key", "outputs", "reason", "error")
 TEXT_AT = tuple(CSV_FIELDS.index(name) for name in TEXT_FIELDS)
+V = TypeVar("V", int, float)
 
 
 @dataclass
@@ -92,29 +94,132 @@ def csv_line(cells: list[Any]) -> str:
     return ",".join(out) + "\n"
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
+def _percentile(ordered: series.Values[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+
+class Figures:
+    """This attempt's per-file figures (seconds, invocation, when its result was stored and in
+    which shard) in a temporary SQLite file, read back in order for exact percentiles, the
+    durations histogram and the timeline: the memory is its page cache, whatever the file
+    count (a Python list of 1M floats alone would be 32 MB)."""
+
+    FLUSH = 4096  # rows buffered before one insert
+
+    def __init__(self) -> None:
+        # "": a private temporary database on disk, deleted when closed
+        self._db = sqlite3.connect("")
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-2000;"
+            "PRAGMA temp_store=FILE;"
+            "CREATE TABLE f (seconds REAL, invocation TEXT, finished REAL, shard INTEGER);"
+        )
+        self._rows: list[tuple[float | None, str | None, float | None, int | None]] = []
+        self._timed = 0  # rows with seconds
+        self._stamped = 0  # rows with a finish time (and a shard)
+        self._indexed = False
+
+    def add(
+        self, seconds: float | None, invocation: str, finished: float | None, shard: int | None
+    ) -> None:
+        # NaN as SQLite stores it, NULL (a result line may say "nan"): counted as absent
+        if seconds is not None and math.isnan(seconds):
+            seconds = None
+        if finished is not None and math.isnan(finished):
+            finished = shard = None
+        self._rows.append((seconds, invocation or None, finished, shard))
+        self._timed += seconds is not None
+        self._stamped += finished is not None
+        if len(self._rows) >= self.FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO f VALUES (?, ?, ?, ?)", self._rows)
+        self._rows.clear()
+
+    def _ready(self) -> sqlite3.Connection:
+        self._flush()
+        if not self._indexed:
+            self._db.execute("CREATE INDEX IF NOT EXISTS f_seconds ON f (seconds)")
+            self._indexed = True
+        return self._db
+
+    def seconds(self) -> Column[float]:
+        """Every file's seconds, in ascending order."""
+        return Column(self._ready(), self._timed, "seconds", "seconds")
+
+    def finished(self) -> tuple[Column[float], Column[int]]:
+        """When each file's result was stored, and its shard's number, in the order added."""
+        db, n = self._ready(), self._stamped
+        return Column(db, n, "finished", "rowid"), Column(db, n, "shard", "rowid", "finished")
+
+    def span(self) -> tuple[float, float] | None:
+        """The earliest and the latest finish time (None: none)."""
+        row = self._ready().execute("SELECT min(finished), max(finished) FROM f").fetchone()
+        return None if row[0] is None else (row[0], row[1])
+
+    def invocations(self) -> int:
+        """Distinct invocations."""
+        return int(self._ready().execute("SELECT count(DISTINCT invocation) FROM f").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Column(Generic[V]):
+    """`size` values of a column of `Figures` (its rows where `present`, by default the
+    column, is not null) in the order of `order`; read from the database on each use, never
+    held (series.Values)."""
+
+    def __init__(
+        self, db: sqlite3.Connection, size: int, name: str, order: str, present: str = ""
+    ) -> None:
+        self._db = db
+        self._len = size
+        self._select = f"SELECT {name} FROM f WHERE {present or name} IS NOT NULL ORDER BY {order}"
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, at: int) -> V:
+        if at < 0:
+            at += self._len
+        if not 0 <= at < self._len:
+            raise IndexError(at)
+        # from the nearer end: the last value is one step away, not len steps
+        query, skip = f"{self._select} LIMIT 1 OFFSET ?", at
+        if at >= self._len // 2:
+            query, skip = f"{self._select} DESC LIMIT 1 OFFSET ?", self._len - 1 - at
+        value: V = self._db.execute(query, (skip,)).fetchone()[0]
+        return value
+
+    def __iter__(self) -> Iterator[V]:
+        return (value for (value,) in self._db.execute(self._select))
 
 
 @dataclass
 class Tally:
-    """The report's figures, fed one row at a time (memory: 20 bytes per processed file)."""
+    """The report's figures, fed one row at a time: counts, bounded lists (problems, reasons)
+    and per-shard sums in memory, per-file figures on disk (`Figures`)."""
 
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(("succeeded", "failed", "missing", "unsupported"), 0)
     )
     shards: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seconds: array[float] = field(default_factory=lambda: array("d"))
-    invocations: array[int] = field(default_factory=lambda: array("q"))
+    figures: Figures = field(default_factory=Figures)
     problems: list[dict[str, Any]] = field(default_factory=list)
     no_output: int = 0
     identities: dict[str, int] = field(default_factory=dict)
     attempt: dict[str, int] = field(default_factory=lambda: {"succeeded": 0, "failed": 0})
     reasons: series.Reasons = field(default_factory=series.Reasons)
-    # when each file of this attempt finished, and its shard (a number into `finished_in`)
-    finished: array[float] = field(default_factory=lambda: array("d"))
-    finished_shard: array[int] = field(default_factory=lambda: array("I"))
+    # the shards of this attempt's files, numbered in the order met (the figures keep numbers)
     finished_in: dict[str, int] = field(default_factory=dict)
+
+    def __enter__(self) -> Tally:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.figures.close()
 
     def add(self, r: Row) -> None:
         self.counts[r.status] += 1
@@ -137,10 +242,7 @@ class Tally:
         if r.status not in ("succeeded", "failed") or not r.this_attempt:
             return
         self.attempt[r.status] += 1
-        if r.seconds is not None:
-            self.seconds.append(r.seconds)
-        if r.invocation:
-            self.invocations.append(hash(r.invocation))
+        finished, number = None, None
         if r.shard:
             s = self.shards.setdefault(
                 r.shard, {"files": 0, "succeeded": 0, "failed": 0, "seconds": 0.0}
@@ -149,9 +251,9 @@ class Tally:
             s[r.status] += 1
             s["seconds"] = round(s["seconds"] + (r.seconds or 0.0), 3)
             if r.finished is not None:
-                self.finished.append(r.finished)
+                finished = r.finished
                 number = self.finished_in.setdefault(r.shard, len(self.finished_in))
-                self.finished_shard.append(number)
+        self.figures.add(r.seconds, r.invocation, finished, number)
 
     def report(self, spec: BatchSpec, run: str, plan: dict[str, Any], now: float) -> dict[str, Any]:
         planned = sum(self.counts.values())
@@ -159,7 +261,9 @@ class Tally:
         ratio = bad / planned if planned else 0.0
         wall = max(0.0, now - float(plan.get("created", now)))
         processed = self.attempt["succeeded"] + self.attempt["failed"]
-        ordered = sorted(self.seconds)
+        ordered = self.figures.seconds()
+        total = sum(ordered)  # in ascending order, as a sorted list sums
+        invocations = self.figures.invocations()
         where = layout.RunLayout.of(spec, run)
         return {
             "run": run,
@@ -178,14 +282,14 @@ class Tally:
             "passed": ratio <= spec.failure.max_failed_ratio,
             "workers": plan.get("workers"),
             "mode": getattr(spec.worker, "invoke", "file"),
-            "invocations": len(set(self.invocations)) if self.invocations else None,
+            "invocations": invocations or None,
             "attempt": {"processed": processed, **self.attempt},
             "wall_seconds": round(wall, 3),
             "throughput_files_per_s": round(processed / wall, 3) if wall > 0 else None,
             "file_seconds": {
                 "files": len(ordered),
-                "total": round(sum(ordered), 3),
-                "mean": round(sum(ordered) / len(ordered), 3) if ordered else None,
+                "total": round(total, 3),
+                "mean": round(total / len(ordered), 3) if ordered else None,
                 "p50": _percentile(ordered, 0.5),
                 "p95": _percentile(ordered, 0.95),
                 "max": ordered[-1] if ordered else None,
@@ -195,11 +299,11 @@ class Tally:
             "problems": self.problems,
             # binned for the page (stages/pages): a few kB whatever the file count
             "timeline": series.timeline(
-                self.finished,
-                self.finished_shard,
+                *self.figures.finished(),
                 list(self.finished_in),
                 float(plan.get("created", now)),
                 {s["id"]: s["files"] for s in plan.get("shards") or []},
+                self.figures.span(),
             ),
             "durations": series.histogram(ordered),
             "reasons": self.reasons.series(),
@@ -210,10 +314,10 @@ def build_report(
     spec: BatchSpec, run: str, plan: dict[str, Any], rows: list[Row], now: float
 ) -> dict[str, Any]:
     """The report of a list of rows (pure; the stage streams rows through a `Tally`)."""
-    tally = Tally()
-    for r in rows:
-        tally.add(r)
-    return tally.report(spec, run, plan, now)
+    with Tally() as tally:
+        for r in rows:
+            tally.add(r)
+        return tally.report(spec, run, plan, now)
 
 
 def _row(spec: BatchSpec, where: layout.RunLayout, started: float, p: Planned) -> Row:
@@ -315,10 +419,10 @@ def run_aggregate(
     name = f"s3://{where.bucket}/{where.plan}"
     data = s3.get_bytes(client, where.bucket, where.plan)
     plan = rundocs.parse(rundocs.Plan, data, name).model_dump(exclude_none=True)
-    tally = Tally()
     with (
         results_mod.load(S3Store(client, where.bucket), where) as index,
         tempfile.TemporaryDirectory(prefix="oscar-batch-aggregate-") as tmp,
+        Tally() as tally,
     ):
         report_csv = Path(tmp) / "report.csv"
         with report_csv.open("w", encoding="utf-8", newline="") as out:
@@ -335,7 +439,7 @@ def run_aggregate(
                 merge_outputs(client, spec, where, index, merger, counts)
             merged = merger.upload(client, where)
             s3.put_file(client, where.bucket, where.counts, counted, "text/tab-separated-values")
-    report = tally.report(spec, run, plan, time.time())
+        report = tally.report(spec, run, plan, time.time())
     if plan.get("pending") == 0:
         report = _keep_figures(report, s3.get_optional(client, where.bucket, where.report_json))
     report["merged"] = merged

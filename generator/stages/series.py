@@ -8,9 +8,9 @@ report.json alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -20,13 +20,25 @@ DURATION_BINS = 40
 REASONS_SHOWN = 20  # distinct reasons kept; the rest count as "other"
 EXAMPLES = 3  # example keys kept per reason
 
+V = TypeVar("V", covariant=True)
+
+
+class Values(Protocol[V]):
+    """Per-file figures as the binning reads them: a list, or a column the aggregate reads
+    back from disk (stages/aggregate.Column) so that they are never all in memory."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, at: int, /) -> V: ...
+    def __iter__(self) -> Iterator[V]: ...
+
 
 def timeline(
-    stamps: Sequence[float],
-    shard_of: Sequence[int],
+    stamps: Values[float],
+    shard_of: Values[int],
     shards: Sequence[str],
     start: float,
     planned: dict[str, int],
+    span: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The share of its files each worker (shard) had done, in TIME_BINS equal intervals.
 
@@ -41,11 +53,13 @@ def timeline(
         shards: shard ids.
         start: when the attempt began (the plan); earlier stamps move it back (clock skew).
         planned: files the plan gave each shard (a dead worker's line stops below 100%).
+        span: the earliest and the latest stamp, when known (saves two passes over them).
     """
     if not stamps:
         return {"start": start, "bin_seconds": 0, "workers": 0, "band": None, "lines": {}}
-    start = min(start, min(stamps))
-    step = max((max(stamps) - start) / TIME_BINS, 1e-3)
+    first, last = span or (min(stamps), max(stamps))
+    start = min(start, first)
+    step = max((last - start) / TIME_BINS, 1e-3)
     counts = [[0] * TIME_BINS for _ in shards]
     for t, s in zip(stamps, shard_of, strict=True):
         counts[s][min(TIME_BINS - 1, int((t - start) / step))] += 1
@@ -88,7 +102,7 @@ def _finish(ys: list[float]) -> int:
     return max((i for i in range(1, len(ys)) if ys[i] > ys[i - 1]), default=0)
 
 
-def histogram(ordered: Sequence[float]) -> dict[str, Any]:
+def histogram(ordered: Values[float]) -> dict[str, Any]:
     """DURATION_BINS bins of sorted per-file seconds; log-spaced when the tail is long."""
     if not ordered:
         return {"edges": [], "counts": [], "log": False}
