@@ -10,10 +10,17 @@ one worker 3x slower, and 5% of the files 20x longer, clustered in the listing.
 
 Policies, as the code does them:
 - static: contiguous equal-count shards, one per worker (stages/shards.py by_count, before).
-- claimed: the same shards cut into units of `unit` files; each worker takes its own units
-  front to back, then the tail unit of a random shard with units left (templates/runner.sh.j2,
-  next_unit); a unit costs `CLAIM_COST` of requests (its settle is hidden: the next unit is
-  claimed while one runs) and a worker's first claim waits the settle.
+- claimed: the same shards cut into units of `unit` files, taken in takes as the runner does
+  (templates/runner.sh.j2): a worker's own units front to back, then from the tail of a random
+  shard with units left; a take is `want` units (4, or a tenth of the shard if fewer, until a
+  unit has shown the pace; then one more than cover 1.5 settles at the last unit's time, one
+  when a unit alone does), at most an eighth of what is left between the shard's head and
+  tail once others take from it; a unit 4x slower than its take was sized for gives the units
+  not started back (a take is one event here: a thief's go back when nobody took below them).
+  A claim round (a settle and its requests, `ROUND`) runs while the take does; a take too
+  short to hide it waits the difference, and each take costs `TAKE_COST` of bookkeeping.
+  (The runner starts a round up to two settles before its take ends; here a take is decided
+  when the previous one ends.)
 - claimed-max: the same, stealing from the shard with most units left (an oracle: the runner
   cannot afford to read every shard's state).
 - over-split: Argo-level balancing, `k` x width shards as withParam items run as pods on
@@ -27,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import math
 import multiprocessing
 import random
 import statistics
@@ -41,7 +49,9 @@ from bench.common import FIGURE
 from generator.bucket.claims import SETTLE, unit_size
 
 DATA = Path(__file__).resolve().parent / "data" / "balance-speeds.json"
-CLAIM_COST = 0.02  # s per unit: read, write, read back, "done" (5 ms each through the mount)
+ROUND = SETTLE + 0.06  # s: a claim round, its settle and requests (measured here: 0.51-0.59 s)
+TAKE_COST = 0.01  # s per take: the runner's bookkeeping (progress, hints)
+COVER = 1.5 * SETTLE  # what the rest of a take must outlast: a round, with margin
 POD_START = 10.0  # s: a new pod's scheduling, sidecar mount and model load (BRIEF: ~5 s torch)
 
 
@@ -60,6 +70,16 @@ def ideal(work: Sequence[float], speeds: Sequence[float]) -> float:
     return sum(work) / sum(speeds)
 
 
+def want_for(pace: float) -> int:
+    """Units in a take after a unit of `pace` seconds (runner: `want`)."""
+    return 1 if pace >= COVER else 1 + math.ceil(COVER / pace)
+
+
+def portion(want: int, left: int) -> int:
+    """At most an eighth of the units left in a shard's shared part (runner: `portion`)."""
+    return max(1, min(want, -(-left // 8)))
+
+
 def claimed(
     work: Sequence[float],
     speeds: Sequence[float],
@@ -67,7 +87,7 @@ def claimed(
     rng: random.Random,
     victim: str = "random",
 ) -> float:
-    """Event-driven: the worker that frees first takes its next unit."""
+    """Event-driven: the worker whose take ends first takes its next one."""
     n = len(speeds)
     units = [sum(work[i : i + unit]) for i in range(0, len(work), unit)]
     base, extra = divmod(len(units), n)
@@ -77,17 +97,23 @@ def claimed(
         head.append(start)
         tail.append(end)
         start = end
+    own_end = list(tail)
     left = {r for r in range(n) if head[r] < tail[r]}
+    want = [max(1, min(4, (tail[w] - head[w]) // 10)) for w in range(n)]
+    pace = [0.0] * n
     clock = [(SETTLE, w) for w in range(n)]
     heapq.heapify(clock)
     finish = 0.0
     while clock:
         t, w = heapq.heappop(clock)
-        if head[w] < tail[w]:
-            k = head[w]
-            head[w] += 1
-            if head[w] >= tail[w]:
-                left.discard(w)
+        own = head[w] < tail[w]
+        if own:
+            lim = want[w]
+            if tail[w] < own_end[w]:
+                lim = portion(lim, tail[w] - head[w])
+            take = list(range(head[w], head[w] + min(lim, tail[w] - head[w])))
+            head[w] += len(take)
+            v = w
         elif not left:
             finish = max(finish, t)
             continue
@@ -96,11 +122,35 @@ def claimed(
                 v = max(left, key=lambda r: tail[r] - head[r])
             else:
                 v = rng.choice(tuple(left))
-            tail[v] -= 1
-            k = tail[v]
-            if head[v] >= tail[v]:
-                left.discard(v)
-        heapq.heappush(clock, (t + CLAIM_COST + units[k] / speeds[w], w))
+            count = min(portion(want[w], tail[v] - head[v]), tail[v] - head[v])
+            take = list(range(tail[v] - 1, tail[v] - 1 - count, -1))
+            tail[v] -= count
+        if head[v] >= tail[v]:
+            left.discard(v)
+        # a short take claims the next at its start, a longer one after its first unit
+        early = pace[w] > 0 and (len(take) - 1) * pace[w] < COVER
+        began, first, sized, i = t, 0.0, pace[w], 0
+        while i < len(take):
+            took = units[take[i]] / speeds[w]
+            t += took
+            first = first or took
+            pace[w], want[w] = took, want_for(took)
+            rest = len(take) - i - 1
+            if took > 4 * sized and rest * took > 2 * COVER and rest > want[w]:
+                keep = i + 1 + want[w]
+                # the units not started go back (stolen ones when nobody took below them since)
+                if own:
+                    head[w] = take[keep]
+                    left.add(w)
+                    take = take[:keep]
+                elif tail[v] == take[-1]:
+                    tail[v] = take[keep] + 1
+                    left.add(v)
+                    take = take[:keep]
+            i += 1
+        hidden = t - began if early else t - began - first
+        t += max(0.0, ROUND - hidden) + TAKE_COST
+        heapq.heappush(clock, (t, w))
     return finish
 
 

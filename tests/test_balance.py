@@ -95,6 +95,36 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
     assert len(taken) >= 6, report["shards"]
 
 
+@requires_fuse
+def test_a_cluster_of_long_files_is_given_back_and_shared(tmp_path: Path) -> None:
+    # shard 0000's files 02-05 take 10x longer: its owner, taking its units in takes sized
+    # from the short ones, gives back those it has not started when the first long one ends,
+    # while the others still work: they take them from the tail
+    script = (
+        "#!/bin/sh\ncase $STORAGE_OBJECT_KEY in */00[2-5].jpg) sleep 3 ;; *) sleep 0.3 ;; esac\n"
+        'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
+    )
+    data = tmp_path / "data"
+    keys = _inputs(data, 36)
+    done = subprocess.run(
+        [str(EXE), "run", str(_batch(tmp_path, script)), "--local", "--data-dir", str(data),
+         "--run", "long", "-o", "json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["succeeded"], report["missing"]) == (36, 0)
+    run_root = data / "pics" / "oscar-batch" / "long"
+    results = _results(run_root)
+    assert set(results) == {layout.file_id(k) for k in keys}
+    assert set(results.values()) == {1}  # each file processed once
+    own = _results(run_root, "0000")
+    taken = [
+        fid for fid, shard in _shard_of(run_root).items() if shard == "0000" and fid not in own
+    ]
+    assert len(taken) >= 4, report["shards"]
+
+
 def _taken(s3: Minio, bucket: str, where: layout.RunLayout, shard: planner.Shard) -> None:
     """As if another worker held every unit of the shard: its owner goes straight to stealing."""
     for k in range(shard.units):
@@ -169,7 +199,8 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
         s3.put_object(bucket, key, io.BytesIO(key.encode()), len(key))
     plan = planner.run_plan(s3, s, "r", THREE_CPU)
     where = layout.RunLayout.of(s, "r")
-    victim, thief = plan.shards  # 00-05 and 06-11: 03.jpg is in the victim's unit 1
+    victim, thief = plan.shards  # 00-05 and 06-11
+    blocked = 3 // plan.unit_files  # the victim's unit holding 03.jpg
     _taken(s3, bucket, where, thief)
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root):
@@ -180,7 +211,7 @@ def test_a_worker_killed_mid_steal_loses_only_its_unit_which_its_retry_finishes(
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        held = claims.parse(s3.get_object(bucket, where.claim(victim.id, 1)).read())
+        held = claims.parse(s3.get_object(bucket, where.claim(victim.id, blocked)).read())
         assert (held.state, held.shard) == ("held", thief.id)
         again = _start_runner(s, root, thief.id, tmp_path)  # Argo's retry of that pod
         _, err = again.communicate(timeout=120)

@@ -133,10 +133,11 @@ def test_plan_from_snapshot_and_listing_as_json(tmp_path: Path) -> None:
     )
     assert code == 0, err
     plan = json.loads(out)
-    # fish-detector: 1 cpu / 3Gi + rclone sidecar 100m / 256Mi; headroom 0.9
-    assert plan["nodes"] == {"big": 3, "small": 1, "tainted": 0}
-    assert plan["workers"] == 4
-    assert [s["files"] for s in plan["shards"]] == [24, 24, 24, 23]
+    # a worker pod: the service's 1 cpu / 3Gi, the runner's 100m / 64Mi, two rclone mounts'
+    # 100m / 256Mi each (1.3 cpu); headroom 0.9: big has 3.6 cpu free, small 1.8
+    assert plan["nodes"] == {"big": 2, "small": 1, "tainted": 0}
+    assert plan["workers"] == 3
+    assert [s["files"] for s in plan["shards"]] == [32, 32, 31]
     assert sum(s["bytes"] for s in plan["shards"]) == sum(1000 + i for i in range(95))
     assert plan["excluded_nodes"] == {"tainted": "taint dedicated=db:NoSchedule not tolerated"}
 

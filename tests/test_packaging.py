@@ -51,6 +51,7 @@ def test_wheel_carries_templates_and_schema(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("oscar_batch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "generator/templates/runner.sh.j2" in names
+    for template in ("runner.sh.j2", "service.sh.j2", "common.sh.j2"):
+        assert f"generator/templates/{template}" in names
     assert "generator/schema/argo-workflows-v4.1-schema.json" in names
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -5,9 +5,9 @@ writes one claim record per unit, `claims/<shard>/<k>`, reading "free"; a worker
 unit by overwriting it with "held <shard> <attempt>", waiting `SETTLE` seconds and reading
 it back (the last writer wins; templates/runner.sh.j2, `try_claim`). A record stays "held"
 (a retry of that shard takes back what it holds). Its own shard's units go first, front to
-back; then it
-takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the lowest unit
-taken there), so a slow worker's leftovers are done by the others.
+back; then it takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the
+lowest unit taken there; `claims/<shard>/head`, its owner's next unit), so a slow worker's
+leftovers are done by the others.
 
 Why fixed-size records overwritten in place: a worker reaches the bucket only through its
 rclone mount, whose folder listings are cached (--dir-cache-time 10s): a file another pod
@@ -64,9 +64,10 @@ def parse(data: bytes) -> Claim:
     return Claim("free", "", "")
 
 
-def tail(units: int) -> bytes:
-    """The tail hint of a shard: the lowest unit taken from its end (its unit count at first)."""
-    return f"{units:0{TAIL_BYTES - 1}d}\n".encode()
+def hint(unit: int) -> bytes:
+    """A shard's hint: its tail, the lowest unit taken from its end (its unit count at first),
+    or its head, the next unit its owner takes (0 at first)."""
+    return f"{unit:0{TAIL_BYTES - 1}d}\n".encode()
 
 
 # In file mode a worker's share is cut into at least this many units: a slow worker's last
@@ -97,7 +98,7 @@ def objects(
     where: RunLayout, shards: Iterable[tuple[str, int]], size: int
 ) -> Iterator[tuple[str, bytes]]:
     """What a plan writes for its (shard, units) of `size` files: every claim record "free",
-    each shard's tail hint, and units.tsv (shard, units, size). A new plan of a run writes
+    each shard's tail and head hints, and units.tsv (shard, units, size). A new plan of a run writes
     them all again: its units start free.
     """
     listed = []
@@ -105,5 +106,6 @@ def objects(
         listed.append(f"{sid}\t{units}\t{size}\n")
         for k in range(units):
             yield where.claim(sid, k), FREE
-        yield where.tail(sid), tail(units)
+        yield where.tail(sid), hint(units)
+        yield where.head(sid), hint(0)
     yield where.units, "".join(listed).encode()

@@ -4,7 +4,7 @@
     <output.prefix><run>/index.tsv             every planned file: id, size, key
     <output.prefix><run>/shards/<shard>.tsv    one worker's manifest: id, JSON key, relative key
     <output.prefix><run>/units.tsv             each shard and its count of units (see claims)
-    <output.prefix><run>/claims/<shard>/<k>    who holds unit k of a shard; /tail: steal hint
+    <output.prefix><run>/claims/<shard>/<k>    who holds unit k of a shard; /tail, /head: hints
     <output.prefix><run>/stolen/<shard>/<victim>.<k>  units a worker took from another shard
     <output.prefix><run>/finished/<shard>      a shard with no unit left to take
     <output.prefix><run>/results/<shard>/<name>.results  results of a group of files (results.py)
@@ -132,6 +132,9 @@ class RunLayout:
 
     def tail(self, sid: str) -> str:
         return f"{self.root}claims/{sid}/tail"
+
+    def head(self, sid: str) -> str:
+        return f"{self.root}claims/{sid}/head"
 
     @property
     def finished(self) -> str:

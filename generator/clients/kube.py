@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,17 +148,30 @@ def _checked_pod(pod: Any, where: str) -> dict[str, Any]:
     return dict(pod)
 
 
-def _pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
+def _pages(api: Any, path: str, **query: str) -> list[dict[str, Any]]:
+    """Every item of a list at `path`, page by page, as plain JSON.
+
+    Through the official client's ApiClient as its generated calls make the request
+    (`param_serialize`, `call_api`, non-2xx raised as ApiException: _call_with_legacy_options),
+    without them: importing CoreV1Api builds ~260 pydantic models, ~0.6 s of every plan pod.
+    """
+    from kubernetes.client.exceptions import ApiException
+
     items: list[dict[str, Any]] = []
     token = None
     while True:
-        response = call(
-            limit=PAGE,
-            _continue=token,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-            **kwargs,
+        pairs = [("limit", str(PAGE)), *query.items(), *([("continue", token)] if token else [])]
+        request = api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=pairs,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
         )
+        response = api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
         doc = json.loads(response.data)
         items += doc.get("items") or []
         token = (doc.get("metadata") or {}).get("continue")
@@ -197,25 +211,25 @@ def from_api(
         raise ClusterError(
             f"no Kubernetes configuration ({exc}); use --cluster-from FILE"
         ) from None
-    api = client.CoreV1Api()
+    api = client.ApiClient()
     what = "list nodes/pods"
     queues: list[dict[str, Any]] | None = None
     try:
-        nodes = _pages(api.list_node)
+        nodes = _pages(api, "/api/v1/nodes")
         pods = _pages(
-            api.list_pod_for_all_namespaces,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
+            api, "/api/v1/pods", fieldSelector="status.phase!=Succeeded,status.phase!=Failed"
         )
         quotas: list[dict[str, Any]] = []
         limitranges: list[dict[str, Any]] = []
         if namespace:
+            where_ns = f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}"
             what = f"list resourcequotas in {namespace}"
-            quotas = _pages(api.list_namespaced_resource_quota, namespace=namespace)
+            quotas = _pages(api, f"{where_ns}/resourcequotas")
             what = f"list limitranges in {namespace}"
-            limitranges = _pages(api.list_namespaced_limit_range, namespace=namespace)
+            limitranges = _pages(api, f"{where_ns}/limitranges")
         if namespace and kueue_queue:
             what = f"get Kueue LocalQueue {namespace}/{kueue_queue} and its ClusterQueue"
-            custom = client.CustomObjectsApi()
+            custom = client.CustomObjectsApi(api)
             local: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
                 *KUEUE, namespace, "localqueues", kueue_queue, _request_timeout=REQUEST_TIMEOUT
             )
