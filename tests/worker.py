@@ -27,7 +27,10 @@ class Pod(subprocess.Popen[str]):
     def wait(self, timeout: float | None = None) -> int:
         code = super().wait(timeout)
         try:
-            self.service.wait(10)
+            # the dispatcher ends at the runner's end of the job FIFO; a runner that died before
+            # opening it leaves the dispatcher to Argo, which kills a pod's sidecars once main
+            # has ended (controller: killContainers after the main container completes)
+            self.service.wait(2)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
