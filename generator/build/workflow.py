@@ -361,16 +361,7 @@ def _service(spec: BatchSpec, mounts: list[workerpod.Mount]) -> UserContainer:
         SecretEnv(name=n, secret_name=spec.service.secret_name, secret_key=n)
         for n in spec.service.secret_env
     ]
-    volume_mounts = [
-        *_folder_mounts(runner=False),
-        *[
-            m.VolumeMount(
-                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
-            )
-            for i, mount in enumerate(mounts)
-            if mount.service
-        ],
-    ]
+    volume_mounts = _mounts(mounts, runner=False)
     if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
         volume_mounts.append(
             m.VolumeMount(name="service-volume", mount_path=spec.service.volume.mount_path)
@@ -402,15 +393,25 @@ FOLDERS = (
 )
 
 
-def _folder_mounts(*, runner: bool) -> list[m.VolumeMount]:
-    """The pod's own folders as one container mounts them: what one writes, the other reads."""
+def _mounts(mounts: list[workerpod.Mount], *, runner: bool) -> list[m.VolumeMount]:
+    """What the runner's container (else the service's) mounts: the pod's own folders (what
+    one writes, the other reads) and the bucket mounts that are its."""
     return [
-        m.VolumeMount(
-            name=name,
-            mount_path=ours if runner else theirs,
-            read_only=(read_only if runner else not read_only) or None,
-        )
-        for name, ours, theirs, read_only in FOLDERS
+        *[
+            m.VolumeMount(
+                name=name,
+                mount_path=ours if runner else theirs,
+                read_only=(read_only if runner else not read_only) or None,
+            )
+            for name, ours, theirs, read_only in FOLDERS
+        ],
+        *[
+            m.VolumeMount(
+                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
+            )
+            for i, mount in enumerate(mounts)
+            if (mount.runner if runner else mount.service)
+        ],
     ]
 
 
@@ -424,16 +425,7 @@ def _worker(spec: BatchSpec) -> Container:
         for i, _ in enumerate(mounts)
     ]
     volumes += [m.Volume(name=name, empty_dir=m.EmptyDirVolumeSource()) for name, *_ in FOLDERS]
-    volume_mounts = [
-        *_folder_mounts(runner=True),
-        *[
-            m.VolumeMount(
-                name=f"bucket-{i}", mount_path=mount.point, mount_propagation="HostToContainer"
-            )
-            for i, mount in enumerate(mounts)
-            if mount.runner
-        ],
-    ]
+    volume_mounts = _mounts(mounts, runner=True)
     if spec.service.volume:  # OSCAR's managed volume (oscar pkg/types/service.go: ToPodSpec)
         claim = m.PersistentVolumeClaimVolumeSource(claim_name=spec.service.volume.claim)
         volumes.append(m.Volume(name="service-volume", persistent_volume_claim=claim))
