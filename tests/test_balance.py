@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from minio import Minio
 
@@ -67,6 +68,30 @@ def _shard_of(run_root: Path) -> dict[str, str]:
     }
 
 
+def _run_36_each_once(tmp_path: Path, script: str, run: str) -> tuple[dict[str, Any], list[str]]:
+    """`run --local` of `script` over 36 files as run `run`: every file succeeded, each
+    processed once. Returns the report and the files of shard 0000 that others took."""
+    data = tmp_path / "data"
+    keys = _inputs(data, 36)
+    done = subprocess.run(
+        [str(EXE), "run", str(_batch(tmp_path, script)), "--local", "--data-dir", str(data),
+         "--run", run, "-o", "json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["succeeded"], report["missing"]) == (36, 0)
+    run_root = data / "pics" / "oscar-batch" / run
+    results = _results(run_root)
+    assert set(results) == {layout.file_id(k) for k in keys}
+    assert set(results.values()) == {1}  # each file processed once
+    own = _results(run_root, "0000")
+    taken = [
+        fid for fid, shard in _shard_of(run_root).items() if shard == "0000" and fid not in own
+    ]
+    return report, taken
+
+
 @requires_fuse
 def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
     # shard 0000's pod is 40x slower per file than the others (its environment names its shard)
@@ -74,23 +99,8 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
         '#!/bin/sh\nif [ "$OSCAR_BATCH_SHARD" = 0000 ]; then sleep 2; else sleep 0.05; fi\n'
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
     )
-    data = tmp_path / "data"
-    keys = _inputs(data, 36)
-    done = subprocess.run(
-        [str(EXE), "run", str(_batch(tmp_path, script)), "--local", "--data-dir", str(data),
-         "--run", "slow", "-o", "json"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["succeeded"], report["missing"], report["workers"]) == (36, 0, 3)
-    run_root = data / "pics" / "oscar-batch" / "slow"
-    results = _results(run_root)
-    assert set(results) == {layout.file_id(k) for k in keys}
-    assert set(results.values()) == {1}  # each file processed once
-    slow = [fid for fid, shard in _shard_of(run_root).items() if shard == "0000"]
-    own = _results(run_root, "0000")
-    taken = [fid for fid in slow if fid not in own]
+    report, taken = _run_36_each_once(tmp_path, script, "slow")
+    assert report["workers"] == 3
     # the slow pod did a few of its 12 files; the others took the rest from its tail
     assert len(taken) >= 6, report["shards"]
 
@@ -104,24 +114,7 @@ def test_a_cluster_of_long_files_is_given_back_and_shared(tmp_path: Path) -> Non
         "#!/bin/sh\ncase $STORAGE_OBJECT_KEY in */00[2-5].jpg) sleep 3 ;; *) sleep 0.3 ;; esac\n"
         'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"\n'
     )
-    data = tmp_path / "data"
-    keys = _inputs(data, 36)
-    done = subprocess.run(
-        [str(EXE), "run", str(_batch(tmp_path, script)), "--local", "--data-dir", str(data),
-         "--run", "long", "-o", "json"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["succeeded"], report["missing"]) == (36, 0)
-    run_root = data / "pics" / "oscar-batch" / "long"
-    results = _results(run_root)
-    assert set(results) == {layout.file_id(k) for k in keys}
-    assert set(results.values()) == {1}  # each file processed once
-    own = _results(run_root, "0000")
-    taken = [
-        fid for fid, shard in _shard_of(run_root).items() if shard == "0000" and fid not in own
-    ]
+    report, taken = _run_36_each_once(tmp_path, script, "long")
     assert len(taken) >= 4, report["shards"]
 
 
