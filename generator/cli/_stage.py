@@ -99,7 +99,7 @@ def plan_stage(
             client,
             batch,
             run,
-            read(),
+            read,
             waiting=waiting,
             force=force == "true",
             resume_other_version=resume_other_version == "true",
