@@ -263,8 +263,9 @@ class Executor:
         return node
 
     def _skipped(self, task: dict[str, Any], scope: dict[str, str], name: str) -> str:
-        """ "Skipped" when the task's `when` is false after substitution, "Error" when it cannot
-        be read, "" when the task runs (dag.go executeDAGTask, steps.go shouldExecute)."""
+        """The phase of a task its `when` keeps from running: Skipped when false after
+        substitution, Error when unreadable; "" when it runs (dag.go executeDAGTask, steps.go
+        shouldExecute)."""
         if "when" not in task:
             return ""
         t = task["name"]
