@@ -522,16 +522,3 @@ def _keep_figures(report: dict[str, Any], previous: bytes | None) -> dict[str, A
         return report
     kept = {k: before[k] for k in ATTEMPT_FIGURES if k in before}
     return {**report, **kept, "attempt": {**report["attempt"], "nothing_to_do": True}}
-
-
-def summary_line(report: dict[str, Any]) -> str:
-    """One line for logs and the terminal."""
-    no_output = report.get("no_output") or 0
-    nothing = (report.get("attempt") or {}).get("nothing_to_do")
-    return (
-        ("nothing to do: " if nothing else "")
-        + f"{report['succeeded']}/{report['planned']} succeeded"
-        + (f" ({no_output} with no output)" if no_output else "")
-        + f", {report['failed']} failed, {report['missing']} missing,"
-        f" {report['unsupported']} unsupported; report {report.get('report', '')}"
-    )
