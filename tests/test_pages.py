@@ -4,14 +4,16 @@ grow with the file count (the browser's view of it: test_pages_browser.py)."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from generator.spec import model as spec
-from generator.stages import aggregate, pages, series
+from generator.stages import aggregate, pagedraw, pages, series
 from tests.conftest import write_spec
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&$x$"
@@ -128,6 +130,18 @@ def test_page_is_self_contained_and_escapes_what_a_run_holds(tmp_path: Path) -> 
     assert found.tags.count("svg") == 4  # timeline, durations, reasons, shards
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
     assert "$x$" in page  # drawn as written, not as mathtext
+
+
+def test_the_page_drawn_by_a_child_is_the_page_drawn_here(tmp_path: Path) -> None:
+    report = synthetic_report(_spec(tmp_path), 400, 4, key=HOSTILE + "{i}")
+    here = pages.report_page(report).encode()
+    pagedraw.start()  # the aggregate pod's: the child imports matplotlib meanwhile
+    assert pagedraw.page(report) == here
+    pagedraw.start()
+    assert pagedraw._child is not None
+    os.kill(pagedraw._child[0], signal.SIGKILL)  # a child that died: drawn here instead
+    assert pagedraw.page(report) == here
+    assert pagedraw._child is None and pagedraw.page(report) == here  # none started: here
 
 
 def test_page_size_does_not_grow_with_the_file_count(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from generator.bucket.reader import S3Store
 from generator.bucket.results import Planned, Results, output_groups
 from generator.clients import s3
 from generator.spec.model import BatchSpec
-from generator.stages import comparing, pages, series
+from generator.stages import comparing, pagedraw, series
 
 # What the aggregate step exposes as Argo output parameters (files of these names).
 CSV_FIELDS = (
@@ -447,7 +447,7 @@ def run_aggregate(
     report["page"] = f"s3://{where.bucket}/{where.report_html}"
     files = {
         "report.json": json.dumps(report, indent=1).encode("utf-8"),
-        "report.html": pages.report_page(report).encode("utf-8"),
+        "report.html": pagedraw.page(report),
     }
     # Stored here whatever runs this stage; in a pod, Argo's wait container also uploads the
     # same bytes to the same keys from `outputs_dir` (the aggregate's output artifacts), which
