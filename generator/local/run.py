@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.bucket import layout, lock
+from generator.build import prebuilt
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
 from generator.local import (
@@ -79,9 +80,7 @@ def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: boo
         if problems:
             raise RunError("\n".join(str(p) for p in problems))
     else:
-        from generator.build import workflow  # Hera: not for the stage pods (see cli/_argo)
-
-        text = workflow.to_yaml(load(path))
+        text = prebuilt.to_yaml(load(path))
         data = load_yaml(text, str(path))
     refused, notes = supported.check(data)
     if refused:
