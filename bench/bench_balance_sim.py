@@ -12,15 +12,16 @@ Policies, as the code does them:
 - static: contiguous equal-count shards, one per worker (stages/shards.py by_count, before).
 - claimed: the same shards cut into units of `unit` files, taken in takes as the runner does
   (templates/runner.sh.j2): a worker's own units front to back, then from the tail of a random
-  shard with units left; a take is `want` units (4, or a tenth of the shard if fewer, until a
-  unit has shown the pace; then one more than cover 1.5 settles at the last unit's time, one
-  when a unit alone does), at most an eighth of what is left between the shard's head and
-  tail once others take from it; a unit 4x slower than its take was sized for gives the units
-  not started back (a take is one event here: a thief's go back when nobody took below them).
+  shard with units left (also to fill a take its own last units left short); a take is `want`
+  units (4, or a tenth of the shard if fewer, until a unit has shown the pace; then one more
+  than cover 1.5 claim rounds at the last unit's time, one when a unit alone does), at most
+  an eighth of what is left between the shard's head and tail once others take from it; a
+  unit 4x slower than its take was sized for gives the units not started back (a take is one
+  event here: a thief's go back when nobody took below them).
   A claim round (a settle and its requests, `ROUND`) runs while the take does; a take too
   short to hide it waits the difference, and each take costs `TAKE_COST` of bookkeeping.
-  (The runner starts a round up to two settles before its take ends; here a take is decided
-  when the previous one ends.)
+  (The runner measures its rounds and starts one 1.5 rounds before its take ends; here a take
+  is decided when the previous one ends.)
 - claimed-max: the same, stealing from the shard with most units left (an oracle: the runner
   cannot afford to read every shard's state).
 - over-split: Argo-level balancing, `k` x width shards as withParam items run as pods on
@@ -51,7 +52,7 @@ from generator.bucket.claims import SETTLE, unit_size
 DATA = Path(__file__).resolve().parent / "data" / "balance-speeds.json"
 ROUND = SETTLE + 0.06  # s: a claim round, its settle and requests (measured here: 0.51-0.59 s)
 TAKE_COST = 0.01  # s per take: the runner's bookkeeping (progress, hints)
-COVER = 1.5 * SETTLE  # what the rest of a take must outlast: a round, with margin
+COVER = 1.5 * ROUND  # what the rest of a take must outlast: a round, with margin
 POD_START = 10.0  # s: a new pod's scheduling, sidecar mount and model load (BRIEF: ~5 s torch)
 
 
@@ -106,32 +107,34 @@ def claimed(
     finish = 0.0
     while clock:
         t, w = heapq.heappop(clock)
-        own = head[w] < tail[w]
-        if own:
+        # a take: (shard, unit) pairs, its own ones first
+        take: list[tuple[int, int]] = []
+        if head[w] < tail[w]:
             lim = want[w]
             if tail[w] < own_end[w]:
                 lim = portion(lim, tail[w] - head[w])
-            take = list(range(head[w], head[w] + min(lim, tail[w] - head[w])))
+            take = [(w, k) for k in range(head[w], head[w] + min(lim, tail[w] - head[w]))]
             head[w] += len(take)
-            v = w
-        elif not left:
-            finish = max(finish, t)
-            continue
-        else:
+            if head[w] >= tail[w]:
+                left.discard(w)
+        if len(take) < want[w] and head[w] >= tail[w] and left:
             if victim == "max":
                 v = max(left, key=lambda r: tail[r] - head[r])
             else:
                 v = rng.choice(tuple(left))
-            count = min(portion(want[w], tail[v] - head[v]), tail[v] - head[v])
-            take = list(range(tail[v] - 1, tail[v] - 1 - count, -1))
+            count = min(portion(want[w] - len(take), tail[v] - head[v]), tail[v] - head[v])
+            take += [(v, k) for k in range(tail[v] - 1, tail[v] - 1 - count, -1)]
             tail[v] -= count
-        if head[v] >= tail[v]:
-            left.discard(v)
+            if head[v] >= tail[v]:
+                left.discard(v)
+        if not take:
+            finish = max(finish, t)
+            continue
         # a short take claims the next at its start, a longer one after its first unit
         early = pace[w] > 0 and (len(take) - 1) * pace[w] < COVER
         began, first, sized, i = t, 0.0, pace[w], 0
         while i < len(take):
-            took = units[take[i]] / speeds[w]
+            took = units[take[i][1]] / speeds[w]
             t += took
             first = first or took
             pace[w], want[w] = took, want_for(took)
@@ -139,14 +142,18 @@ def claimed(
             if took > 4 * sized and rest * took > 2 * COVER and rest > want[w]:
                 keep = i + 1 + want[w]
                 # the units not started go back (stolen ones when nobody took below them since)
-                if own:
-                    head[w] = take[keep]
-                    left.add(w)
-                    take = take[:keep]
-                elif tail[v] == take[-1]:
-                    tail[v] = take[keep] + 1
-                    left.add(v)
-                    take = take[:keep]
+                kept = take[:keep]
+                for r in {r for r, _ in take[keep:]}:
+                    back = [k for s, k in take[keep:] if s == r]
+                    if r == w:
+                        head[w] = back[0]
+                    elif tail[r] == back[-1]:
+                        tail[r] = back[0] + 1
+                    else:
+                        kept += [(r, k) for k in back]
+                        continue
+                    left.add(r)
+                take = kept
             i += 1
         hidden = t - began if early else t - began - first
         t += max(0.0, ROUND - hidden) + TAKE_COST

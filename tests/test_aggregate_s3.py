@@ -174,7 +174,7 @@ def test_report_after_a_resume_describes_this_attempt(
     assert report["shards"] == {"0000": {"files": 2, "succeeded": 1, "failed": 1, "seconds": 5.25}}
     assert (report["mode"], report["invocations"]) == ("file", 2)
     assert report["identities"] == {identity.of(s).fingerprint: 4, "v0": 1}
-    assert "(1 with no output)" in aggregate.summary_line(report)
+    assert "(1 with no output)" in rundocs.summary_line(report)
     # the same run again, nothing new: throughput 0, not the totals over the wall time
     put(s3, bucket, where.plan, json.dumps({**plan, "created": time.time() - 5}).encode())
     again = aggregate.run_aggregate(s3, s, "r")

@@ -198,3 +198,17 @@ def test_retry_expression_after_policy_and_limit() -> None:
         argoexpr.truth("lastRetry.exitCode == 137", {"lastRetry.exitCode": "137"})
     with pytest.raises(argoexpr.ExprError, match="unknown name"):
         argoexpr.truth("lastRetry.code == '1'", {})
+
+
+def test_a_when_reads_bare_words_as_strings_as_argo_does() -> None:
+    # controller/steps.go shouldExecute: govaluate variables become strings
+    def when(text: str) -> bool:
+        return argoexpr.truth(text, {}, what="when", govaluate=True)
+
+    assert when("Failed != Succeeded") and not when("Succeeded != Succeeded")
+    assert when("'a b' == 'a b' && (x == y || 2 > 1)")
+    assert when("1 != one") and not when("1 == '1'")  # mismatched types: never equal
+    with pytest.raises(argoexpr.ExprError, match="when '1 < a': < of mismatched types"):
+        when("1 < a")
+    with pytest.raises(argoexpr.ExprError, match="cannot read when"):
+        when("Failed ~ Succeeded")

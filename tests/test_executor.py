@@ -96,6 +96,9 @@ def test_image_stats_workflow_runs_end_to_end_with_two_buckets(tmp_path: Path) -
     outputs = run_folder(data, rep) / "outputs"
     assert len(list(outputs.rglob("*.json"))) == 12
     assert "runs its command on this machine" in out.stderr
+    # the aggregate released the run's lock: the exit handler starts no pod
+    assert "release: Skipped (when 'Succeeded != Succeeded' evaluated false)" in out.stderr
+    assert not list(data.rglob("lock.json")) and not list(data.rglob("*-release-*.log"))
     assert not (Path("/mnt/images").exists() or Path("/etc/oscar-batch").exists())
 
 

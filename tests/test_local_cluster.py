@@ -369,7 +369,8 @@ def test_an_aggregate_killed_every_time_still_gives_the_lock_back(tmp_path: Path
     )
     assert out.exit_code == 1
     assert "aggregate: Failed (No more retries left)" in out.stderr
-    assert "onExit: Succeeded" in out.stderr  # the exit handler ran the release stage
+    # the workflow failed: the exit handler's release task ran its pod
+    assert "onExit.release: Succeeded" in out.stderr
     assert not list(data.rglob("lock.json"))
     # so the next submission of the run is not refused as "in progress"
     out = run_local(str(generated(spec_path)), "--data-dir", str(data))

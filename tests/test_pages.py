@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator.spec import model as spec
-from generator.stages import aggregate, pages, series
+from generator.stages import aggregate, pagedraw, pages, series
 from tests.conftest import write_spec
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&$x$"
@@ -128,6 +128,14 @@ def test_page_is_self_contained_and_escapes_what_a_run_holds(tmp_path: Path) -> 
     assert found.tags.count("svg") == 4  # timeline, durations, reasons, shards
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
     assert "$x$" in page  # drawn as written, not as mathtext
+
+
+def test_the_page_drawn_by_a_child_is_the_page_drawn_here(tmp_path: Path) -> None:
+    report = synthetic_report(_spec(tmp_path), 400, 4, key=HOSTILE + "{i}")
+    here = pages.report_page(report).encode()
+    pagedraw.start()  # the aggregate pod's: the child imports matplotlib meanwhile
+    assert pagedraw.page(report) == here
+    assert pagedraw.page(report) == here  # no child left: drawn here
 
 
 def test_page_size_does_not_grow_with_the_file_count(tmp_path: Path) -> None:

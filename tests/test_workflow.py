@@ -136,6 +136,7 @@ def test_argo_expressions_survive_the_jinja_template(fish: spec.BatchSpec) -> No
         "{{workflow.parameters.force}}",
         "{{workflow.parameters.resume_other_version}}",
         "{{workflow.uid}}",
+        "{{workflow.status}}",  # the exit handler's `when`
         "{{inputs.parameters.shard}}",
         "{{tasks.plan.outputs.parameters.shards}}",
         "{{item}}",

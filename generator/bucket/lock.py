@@ -118,7 +118,15 @@ def _newest_write(client: Minio, where: layout.RunLayout, since: float) -> float
     return newest
 
 
-def acquire(
+@dataclass(frozen=True)
+class Taken:
+    """A lock written, not read back yet: `confirm` makes it this run's, or refuses."""
+
+    holder: Holder
+    settled: float  # time.monotonic() from when it may be read back
+
+
+def take(
     client: Minio,
     spec: BatchSpec,
     run: str,
@@ -126,8 +134,9 @@ def acquire(
     force: bool = False,
     settle: float = SETTLE,
     workflow: str = "",
-) -> Holder:
-    """Take the run's lock, for `workflow` (its uid) when run by one.
+) -> Taken:
+    """Write the run's lock, for `workflow` (its uid) when run by one. Nothing that needs the
+    lock may be written before `confirm`; reading may go on while the lock settles.
 
     Raises:
         RunError: another live run holds it (one line naming the holder).
@@ -150,12 +159,39 @@ def acquire(
             raise RunError(f"run {run} was just locked by {who}")
     else:
         s3.put_bytes(client, where.bucket, where.lock, body, "application/json")
-    time.sleep(settle)
-    now_held = _read(client, where)
-    if now_held is None or now_held.token != mine.token:
+    return Taken(mine, time.monotonic() + settle)
+
+
+def confirm(client: Minio, spec: BatchSpec, run: str, taken: Taken) -> Holder:
+    """Read the lock back once it has settled: this run's holder, or refuse.
+
+    Raises:
+        RunError: another run's write landed last (one line naming it).
+    """
+    time.sleep(max(0.0, taken.settled - time.monotonic()))
+    now_held = _read(client, layout.RunLayout.of(spec, run))
+    if now_held is None or now_held.token != taken.holder.token:
         who = now_held.describe() if now_held else "another run"
         raise RunError(f"run {run} was just locked by {who}")
-    return mine
+    return taken.holder
+
+
+def acquire(
+    client: Minio,
+    spec: BatchSpec,
+    run: str,
+    *,
+    force: bool = False,
+    settle: float = SETTLE,
+    workflow: str = "",
+) -> Holder:
+    """Take the run's lock (`take`, then `confirm`).
+
+    Raises:
+        RunError: another live run holds it (one line naming the holder).
+    """
+    taken = take(client, spec, run, force=force, settle=settle, workflow=workflow)
+    return confirm(client, spec, run, taken)
 
 
 def renew(client: Minio, spec: BatchSpec, run: str, holder: Holder) -> None:

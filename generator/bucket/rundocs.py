@@ -131,3 +131,16 @@ def parse(model: type[T], data: bytes, name: str) -> T:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         said = first["msg"].split(" or instance of ")[0]  # pydantic's class names mean nothing here
         raise Unreadable(f"{name}: {where}: {said[:1].lower()}{said[1:]}{more}") from None
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """A report in one line, for the aggregate's log and the terminal."""
+    no_output = report.get("no_output") or 0
+    nothing = (report.get("attempt") or {}).get("nothing_to_do")
+    return (
+        ("nothing to do: " if nothing else "")
+        + f"{report['succeeded']}/{report['planned']} succeeded"
+        + (f" ({no_output} with no output)" if no_output else "")
+        + f", {report['failed']} failed, {report['missing']} missing,"
+        f" {report['unsupported']} unsupported; report {report.get('report', '')}"
+    )

@@ -45,6 +45,7 @@ SHARD = "{{inputs.parameters.shard}}"
 FORCE = "{{workflow.parameters.force}}"
 OTHER_VERSION = "{{workflow.parameters.resume_other_version}}"
 UID = "{{workflow.uid}}"  # the run lock's holder: the workflow, whichever pod retries
+STATUS = "{{workflow.status}}"  # the exit handler's: how the workflow ended
 SPEC_PATH = "/etc/oscar-batch/spec.json"
 # OSCAR's path of the script (oscar pkg/types/service.go ConfigPath, ScriptFileName): its $0
 SCRIPT_PATH = "/oscar/config/script.sh"
@@ -98,6 +99,7 @@ ARGO_TAGS = (
     FORCE,
     OTHER_VERSION,
     UID,
+    STATUS,
     "{{tasks.plan.outputs.parameters.shards}}",
     "{{item}}",
     *METRIC_TAGS,
@@ -547,7 +549,7 @@ def build(spec: BatchSpec) -> Workflow:
         **extra,
         namespace=spec.argo.namespace,
         entrypoint="main",
-        on_exit="release",
+        on_exit="exit",
         service_account_name=rbac.executor_account(spec),
         image_pull_secrets=[m.LocalObjectReference(name=n) for n in spec.service.image_pull_secrets]
         or None,
@@ -627,8 +629,12 @@ def build(spec: BatchSpec) -> Workflow:
             Task(name="aggregate", template=aggregate_step, depends=AGGREGATE_DEPENDS)
         # Argo runs the exit handler however the workflow ends (operator.go, onExit): a run
         # whose aggregate never finished (killed each time, a deadline, a stop) gives its lock
-        # back instead of holding it until it goes stale
-        _stage(spec, "release", ["--workflow-uid", UID], [], rbac.executor_account(spec))
+        # back instead of holding it until it goes stale. A Succeeded workflow's aggregate
+        # succeeded, and it releases the lock itself: then the release task is skipped and no
+        # pod starts (controller/steps.go shouldExecute reads "Succeeded != Succeeded" false).
+        release = _stage(spec, "release", ["--workflow-uid", UID], [], rbac.executor_account(spec))
+        with DAG(name="exit"):
+            Task(name="release", template=release, when=f"{STATUS} != Succeeded")
     return wf
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from generator.bucket import layout
+from generator.bucket import layout, rundocs
 from generator.cli._common import (
     RunOpt,
     SetOpt,
@@ -25,7 +25,6 @@ from generator.cli._common import (
 from generator.cli._output import Format, FormatOpt, print_data
 from generator.cli._where import LOCAL_DATA
 from generator.local import run as localrun
-from generator.stages import aggregate
 
 
 def _show(console: Console) -> Callable[[Callable[[], tuple[int, int]], Callable[[], bool]], None]:
@@ -242,7 +241,7 @@ def run(
         typer.echo(result.name)
     else:
         if report:
-            say(aggregate.summary_line(report))
+            say(rundocs.summary_line(report))
             for problem in report.get("problems", [])[:20]:
                 last = (problem.get("error") or "").strip().splitlines()[-1:] or [problem["reason"]]
                 code = (

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from generator.bucket import layout, lock
+from generator.bucket import layout, lock, rundocs
 from generator.cli._common import errors, fail, s3_client
 from generator.clients import kube, s3
 from generator.errors import OscarBatchError, SpecError
@@ -99,7 +99,7 @@ def plan_stage(
             client,
             batch,
             run,
-            read(),
+            read,
             waiting=waiting,
             force=force == "true",
             resume_other_version=resume_other_version == "true",
@@ -132,7 +132,7 @@ def aggregate_stage(
     report = aggregate.run_aggregate(
         s3_client(batch), batch, run, outputs_dir, workflow_uid, lambda s: typer.echo(s, err=True)
     )
-    typer.echo(aggregate.summary_line(report))
+    typer.echo(rundocs.summary_line(report))
     if not report["passed"]:
         raise fail(
             f"{report['failed_ratio']:.2%} of files failed or are missing; the spec allows"

@@ -349,10 +349,18 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
 
 
-def truth(expression: str, scope: Mapping[str, str]) -> bool:
+def truth(
+    expression: str,
+    scope: Mapping[str, str],
+    what: str = "retryStrategy.expression",
+    govaluate: bool = False,
+) -> bool:
     """A boolean expr-lang expression as a retryStrategy uses it (argoexpr.EvalBool): names
     from `scope`, string and number literals, == != < <= > >=, && || ! (and, or, not),
-    parentheses and asInt/asFloat.
+    parentheses and asInt/asFloat. `govaluate`: a task's `when` as the controller reads it,
+    after substitution (controller/steps.go shouldExecute): a bare word is a string
+    ("Failed != Succeeded" needs no quotes), == and != of mismatched types are false and
+    true, no functions, no and/or/not words.
 
     Raises:
         ExprError: what this small evaluator does not read.
@@ -362,7 +370,7 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
     while pos < len(text):
         m = _EXPR_TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExprError(f"cannot read retryStrategy.expression {expression!r}")
+            raise ExprError(f"cannot read {what} {expression!r}")
         op, sq, dq, num, name = m.groups()
         pos = m.end()
         if op:
@@ -371,10 +379,12 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
             tokens.append(("value", sq if sq is not None else dq))
         elif num:
             tokens.append(("value", float(num)))
-        elif name in ("and", "or", "not"):
-            tokens.append(("op", {"and": "&&", "or": "||", "not": "!"}[name]))
         elif name in ("true", "false"):
             tokens.append(("value", name == "true"))
+        elif govaluate:
+            tokens.append(("value", name))
+        elif name in ("and", "or", "not"):
+            tokens.append(("op", {"and": "&&", "or": "||", "not": "!"}[name]))
         else:
             tokens.append(("name", name))
     at = 0
@@ -385,7 +395,7 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
     def take() -> tuple[str, object]:
         nonlocal at
         if at >= len(tokens):
-            raise ExprError(f"retryStrategy.expression {expression!r} ends early")
+            raise ExprError(f"{what} {expression!r} ends early")
         at += 1
         return tokens[at - 1]
 
@@ -402,11 +412,11 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
             arg = disjunction()
             take()
             if value not in ("asInt", "asFloat"):
-                raise ExprError(f"function {value} is not emulated in retryStrategy.expression")
+                raise ExprError(f"function {value} is not emulated in {what}")
             return float(str(arg))
         if kind == "name":
             if value not in scope:
-                raise ExprError(f"unknown name {value} in retryStrategy.expression")
+                raise ExprError(f"unknown name {value} in {what}")
             return scope[str(value)]
         return value
 
@@ -415,11 +425,17 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
         while peek() in ("==", "!=", "<", "<=", ">", ">="):
             op = take()[1]
             right = primary()
-            if type(left) is not type(right):  # expr-lang: mismatched types
-                raise ExprError(
-                    f"retryStrategy.expression {expression!r}: {op} of mismatched types"
-                    " (every lastRetry value is a string: compare with '...' or asInt())"
+            if type(left) is not type(right):
+                if govaluate and op in ("==", "!="):  # govaluate: reflect.DeepEqual
+                    left = op == "!="
+                    continue
+                # expr-lang refuses mismatched types; govaluate orders numbers only
+                hint = (
+                    ""
+                    if govaluate
+                    else " (every lastRetry value is a string: compare with '...' or asInt())"
                 )
+                raise ExprError(f"{what} {expression!r}: {op} of mismatched types{hint}")
             left = _compare(str(op), left, right)
         return left
 
@@ -441,5 +457,5 @@ def truth(expression: str, scope: Mapping[str, str]) -> bool:
 
     result = disjunction()
     if at != len(tokens):
-        raise ExprError(f"cannot read retryStrategy.expression {expression!r}")
+        raise ExprError(f"cannot read {what} {expression!r}")
     return bool(result)

@@ -29,7 +29,7 @@ from typing import Any
 
 from generator.errors import RunError
 from generator.local import argoexpr, argopod, authz, kubelet, lifetime, supported, workflowpod
-from generator.local.argoexpr import Attempt, TaskState
+from generator.local.argoexpr import Attempt, ExprError, TaskState
 from generator.local.cluster import Cluster, remedy
 
 GRACE_SECONDS = 30  # Kubernetes' default terminationGracePeriodSeconds
@@ -238,6 +238,10 @@ class Executor:
                     self.nodes.append(Node(f"{name}.{t}", "Omitted"))
                     self.s.on_event(f"{t}: Omitted (depends {_depends(task)!r} is false)")
                     continue
+                skipped = self._skipped(task, task_scope, f"{name}.{t}")
+                if skipped:
+                    done[t] = TaskState(skipped)
+                    continue
                 call = functools.partial(
                     self._task, task, task_scope, f"{name}.{t}", results, dag_pool
                 )
@@ -257,6 +261,25 @@ class Executor:
         node = Node(name, phase, "" if phase == "Succeeded" else _failure(self.nodes))
         self.nodes.append(node)
         return node
+
+    def _skipped(self, task: dict[str, Any], scope: dict[str, str], name: str) -> str:
+        """The phase of a task its `when` keeps from running: Skipped when false after
+        substitution, Error when unreadable; "" when it runs (dag.go executeDAGTask, steps.go
+        shouldExecute)."""
+        if "when" not in task:
+            return ""
+        t = task["name"]
+        try:
+            when = argoexpr.substitute(str(task["when"]), scope)
+            if argoexpr.truth(when, {}, what="when", govaluate=True):
+                return ""
+        except ExprError as exc:
+            self.nodes.append(Node(name, "Error", str(exc)))
+            self.s.on_event(f"{t}: Error: {exc}")
+            return "Error"
+        self.nodes.append(Node(name, "Skipped", f"when '{when}' evaluated false"))
+        self.s.on_event(f"{t}: Skipped (when '{when}' evaluated false)")
+        return "Skipped"
 
     def _guarded(
         self,

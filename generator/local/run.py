@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from generator.bucket import layout, lock
+from generator.build import prebuilt
 from generator.clients import s3 as storage
 from generator.errors import OscarBatchError, RunError
 from generator.local import (
@@ -45,7 +44,7 @@ from generator.local import (
     workflowpod,
 )
 from generator.spec import model as spec_mod
-from generator.spec.yamlfile import read_yaml
+from generator.spec.yamlfile import load_yaml, read_yaml
 
 
 class UsageError(RunError):
@@ -81,10 +80,8 @@ def document(path: Path, load: Callable[[Path], spec_mod.BatchSpec], is_set: boo
         if problems:
             raise RunError("\n".join(str(p) for p in problems))
     else:
-        from generator.build import workflow  # Hera: not for the stage pods (see cli/_argo)
-
-        text = workflow.to_yaml(load(path))
-        data = yaml.safe_load(text)
+        text = prebuilt.to_yaml(load(path))
+        data = load_yaml(text, str(path))
     refused, notes = supported.check(data)
     if refused:
         raise RunError(f"{path}: not emulated by run --local: {', '.join(refused)}")

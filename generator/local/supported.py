@@ -49,7 +49,7 @@ SHAPES: dict[str, dict[str, str]] = {
     "backoff": {"duration": ANY, "factor": ANY, "maxDuration": ANY, "cap": ANY},
     "dag": {"tasks": "task", "failFast": ANY},
     "task": {"name": ANY, "template": ANY, "depends": ANY, "dependencies": ANY,
-             "arguments": "arguments", "withParam": ANY},
+             "arguments": "arguments", "withParam": ANY, "when": ANY},
     "container": {"name": ANY, "image": ANY, "command": ANY, "args": ANY, "env": "env",
                   "workingDir": ANY, "volumeMounts": "volumeMount", "resources": ANY,
                   "securityContext": ANY, "imagePullPolicy": NOTED},

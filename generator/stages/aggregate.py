@@ -35,7 +35,7 @@ from generator.bucket.reader import S3Store
 from generator.bucket.results import Planned, Results, output_groups
 from generator.clients import s3
 from generator.spec.model import BatchSpec
-from generator.stages import comparing, pages, series
+from generator.stages import comparing, pagedraw, series
 
 # What the aggregate step exposes as Argo output parameters (files of these names).
 CSV_FIELDS = (
@@ -447,7 +447,7 @@ def run_aggregate(
     report["page"] = f"s3://{where.bucket}/{where.report_html}"
     files = {
         "report.json": json.dumps(report, indent=1).encode("utf-8"),
-        "report.html": pages.report_page(report).encode("utf-8"),
+        "report.html": pagedraw.page(report),
     }
     # Stored here whatever runs this stage; in a pod, Argo's wait container also uploads the
     # same bytes to the same keys from `outputs_dir` (the aggregate's output artifacts), which
@@ -522,16 +522,3 @@ def _keep_figures(report: dict[str, Any], previous: bytes | None) -> dict[str, A
         return report
     kept = {k: before[k] for k in ATTEMPT_FIGURES if k in before}
     return {**report, **kept, "attempt": {**report["attempt"], "nothing_to_do": True}}
-
-
-def summary_line(report: dict[str, Any]) -> str:
-    """One line for logs and the terminal."""
-    no_output = report.get("no_output") or 0
-    nothing = (report.get("attempt") or {}).get("nothing_to_do")
-    return (
-        ("nothing to do: " if nothing else "")
-        + f"{report['succeeded']}/{report['planned']} succeeded"
-        + (f" ({no_output} with no output)" if no_output else "")
-        + f", {report['failed']} failed, {report['missing']} missing,"
-        f" {report['unsupported']} unsupported; report {report.get('report', '')}"
-    )

@@ -457,7 +457,7 @@ def run_plan(
     client: Minio | None,
     spec: BatchSpec,
     run: str,
-    cluster: ClusterState,
+    cluster: ClusterState | Callable[[], ClusterState],
     objects: Iterable[tuple[str, int]] | None = None,
     write: bool = True,
     waiting: Waiting | None = None,
@@ -474,6 +474,7 @@ def run_plan(
     began.
 
     Args:
+        cluster: the cluster, or how to read it (then read while the run's lock settles).
         waiting: when nothing fits, re-read the cluster for a while instead of failing.
         workflow: the uid of the Argo workflow running the plan: the lock's holder.
 
@@ -486,20 +487,31 @@ def run_plan(
         check_scope(client, spec, run)
         if not resume_other_version:
             check_identity(client, spec, run)
-        holder = runlock.acquire(client, spec, run, force=force, workflow=workflow)
+        # the lock settles while the bucket and the cluster are read; it is confirmed before
+        # anything is written and before a wait for room renews it
+        taken = runlock.take(client, spec, run, force=force, workflow=workflow)
+        held: list[runlock.Holder] = []
+
+        def confirm() -> runlock.Holder:
+            if not held:
+                held.append(runlock.confirm(client, spec, run, taken))
+            return held[0]
+
         if waiting is not None:
             # the lock is taken before the wait: each look at the cluster keeps it fresh
             reread = waiting.reread
 
             def renewing() -> ClusterState:
-                runlock.renew(client, spec, run, holder)
+                runlock.renew(client, spec, run, confirm())
                 return reread()
 
             waiting = dataclasses.replace(waiting, reread=renewing)
         try:
-            return _plan(client, spec, run, cluster, objects, write, waiting)
+            return _plan(client, spec, run, cluster, objects, write, waiting, confirm)
         except BaseException:
-            with contextlib.suppress(StorageError):  # S3 gone: the original error says so
+            # S3 gone: the original error says so; another run's lock (it won): not ours
+            with contextlib.suppress(StorageError, RunError):
+                confirm()
                 runlock.release(client, spec, run)
             raise
     return _plan(client, spec, run, cluster, objects, write, waiting)
@@ -509,10 +521,11 @@ def _plan(
     client: Minio | None,
     spec: BatchSpec,
     run: str,
-    cluster: ClusterState,
+    cluster: ClusterState | Callable[[], ClusterState],
     objects: Iterable[tuple[str, int]] | None,
     write: bool,
     waiting: Waiting | None,
+    locked: Callable[[], object] = lambda: None,
 ) -> Plan:
     where = layout.RunLayout.of(spec, run)
     if client is None:
@@ -527,6 +540,8 @@ def _plan(
             s3.require_bucket(client, spec.output_bucket)
         done = done_ids(client, where) if spec.worker.skip_existing and write else set()
     listing = collect(objects, spec, done, run)
+    if callable(cluster):
+        cluster = cluster()
     if not listing.keys:
         globs = ", ".join(spec.input.include)
         raise StorageError(
@@ -537,5 +552,6 @@ def _plan(
         raise ClusterError(refused)
     plan = plan_when_room(spec, run, listing, cluster, waiting)
     if client is not None and write:
+        locked()
         write_plan(client, spec, plan, listing)
     return plan

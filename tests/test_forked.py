@@ -1,0 +1,57 @@
+"""A child forked at a command's start answers it once, or steps aside: the command then does
+the work itself (generator/forked.py; the entry point starts one for `run SPEC --local` and
+the aggregate pod)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from generator import __main__ as entry
+from generator.build import prebuilt, workflow
+from generator.forked import Child
+from generator.spec import model
+from tests.conftest import ROOT
+
+
+def _upper() -> Callable[[bytes], bytes]:
+    return lambda request: request.upper()
+
+
+def _broken() -> Callable[[bytes], bytes]:
+    raise ImportError("no such module")
+
+
+def test_a_child_answers_once_and_a_failed_one_says_none() -> None:
+    assert Child(_upper).ask(b"spec" * 100_000) == b"SPEC" * 100_000  # more than a pipe holds
+    assert Child(_broken).ask(b"spec") is None
+    killed = Child(_upper)
+    os.kill(killed._pid, signal.SIGKILL)
+    assert killed.ask(b"spec") is None
+
+
+def test_a_child_never_asked_ends_with_its_parent_pipe() -> None:
+    child = Child(_upper)
+    os.close(child._requests)  # what the parent's exit does
+    deadline = time.monotonic() + 10
+    while os.waitpid(child._pid, os.WNOHANG) == (0, 0):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_the_workflow_built_by_the_child_is_the_one_built_here() -> None:
+    spec = model.load(ROOT / "examples" / "fish-detector" / "batch.yaml")
+    prebuilt.start()
+    assert prebuilt.to_yaml(spec) == workflow.to_yaml(spec)
+    assert prebuilt.to_yaml(spec) == workflow.to_yaml(spec)  # no child left: built here
+
+
+def test_run_starts_the_builder_for_a_spec_not_for_a_workflow(tmp_path: Path) -> None:
+    spec = ROOT / "examples" / "image-stats" / "batch.yaml"
+    committed = ROOT / "workflows" / "image-stats.yaml"
+    assert entry._runs_a_spec([str(spec), "--local", "--data-dir", str(tmp_path)])
+    assert not entry._runs_a_spec(["--local", str(committed)])
+    assert not entry._runs_a_spec([str(spec)])  # without --local: run only points to submit
