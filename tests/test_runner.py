@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -235,6 +238,30 @@ def test_a_timed_out_file_is_stopped_with_every_process_it_started(tmp_path: Pat
     assert 11 <= stubborn.seconds < 14
     for name in ("hang", "stubborn"):
         assert _gone(int((pids / name).read_text()))
+
+
+def test_a_late_alarm_between_jobs_leaves_the_dispatcher_waiting(tmp_path: Path) -> None:
+    """The watchdog's ALRM may land after its job ended, while the dispatcher waits for the
+    next job: a caught signal would end that `read`, and the loop over the jobs with it."""
+    lay = Layout(tmp_path)
+    keys = [f"in/{i}.jpg" for i in range(20)]
+    lay.add(keys)
+    pod = worker.start(
+        lay.spec, lay.runner, lay.env(), cwd=lay.work, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    status = Path(f"/proc/{pod.service.pid}/status")
+    alrm = 1 << (signal.SIGALRM - 1)
+    # from the moment ALRM is handled (ignored or caught) until the pod ends: during jobs and
+    # between them
+    while pod.poll() is None:
+        masks = re.findall(r"Sig(?:Ign|Cgt):\s*(\w+)", status.read_text())
+        if any(int(mask, 16) & alrm for mask in masks):
+            os.kill(pod.service.pid, signal.SIGALRM)
+        time.sleep(0.002)
+    _, err = pod.communicate(timeout=60)
+    assert pod.returncode == 0, err
+    assert [lay.status(key) for key in keys] == ["ok"] * len(keys)
 
 
 def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> None:
