@@ -5,6 +5,14 @@ servers, the plan, worker, aggregate and exit-handler pods, teardown) and the ra
 Rounds are interleaved: 10 files, 1,500 files, floor; with --vs, each round runs the other
 `oscar-batch` (e.g. an older checkout's .venv/bin/oscar-batch) right after this one.
 
+The floor has the machine's parallelism (a loop per core), so the tool gets it too: the no-op
+service asks for 400m of CPU, so that a worker pod (runner 100m, service, mount sidecars)
+fits once per core and the plan makes as many workers as the floor has loops (at 900m, one
+worker fits on 2 cores: one stream against two).
+Two rates are printed against the floor: the whole run's (N files / the run's wall time,
+its fixed cost included), on which the goal (>= 50%) is judged, and the steady one
+((N - 10) / (T_N - T_10): the per-file rate once the fixed cost, its own goal, is paid).
+
 Usage: python bench/bench_local.py [FILES] [ROUNDS] [--vs OTHER_OSCAR_BATCH]
 """
 
@@ -28,7 +36,7 @@ from generator.local import rclone
 
 SPEC = (
     "name: bench\n"
-    "service: {name: noop, image: alpine, script: noop.sh, cpu: 900m, memory: 64Mi}\n"
+    "service: {name: noop, image: alpine, script: noop.sh, cpu: 400m, memory: 64Mi}\n"
     "input: {bucket: imgs, prefix: in/}\n"
 )
 
@@ -46,6 +54,11 @@ def seconds(exe: Path, spec: Path, data: Path, run: str) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def steady_rate(n: int, big: float, small: float) -> float:
+    """Files per second beyond a 10-file run's: the fixed cost taken out."""
+    return (n - 10) / (big - small) if big > small else float("nan")
 
 
 def floor(data: Path, mnt: Path) -> float:
@@ -95,13 +108,25 @@ def main(argv: list[str]) -> int:
         fixed = statistics.median(small["this"])
         rates = [n / s for s in big["this"]]
         ratio = statistics.median(rate / f for rate, f in zip(rates, floors, strict=True))
+        steady = [steady_rate(n, b, s) for b, s in zip(big["this"], small["this"], strict=True)]
+        steady_ratio = statistics.median(r / f for r, f in zip(steady, floors, strict=True))
         print(
             f"10-file run: median {fixed:.2f} s ({statistics.median(small_cpu['this']):.2f} s CPU);"
             f" {n} files: median {statistics.median(rates):.1f}"
-            f" files/s, {ratio:.1%} of the floor (median {statistics.median(floors):.0f} files/s)"
+            f" files/s, {ratio:.1%} of the floor (median {statistics.median(floors):.0f} files/s);"
+            f" steady {statistics.median(steady):.1f} files/s, {steady_ratio:.1%} of the floor"
         )
         figure("run --local, 10-file run (fixed cost)", f"{fixed:.2f} s", "< 3 s")
-        figure(f"run --local, {n} no-op files / shell-loop floor", f"{ratio:.0%}", ">= 50%")
+        figure(
+            f"run --local, {n} no-op files / shell-loop floor (the goal's figure: whole run)",
+            f"{ratio:.0%}",
+            ">= 50%",
+        )
+        figure(
+            f"run --local, {n} no-op files / shell-loop floor, steady (fixed cost apart)",
+            f"{steady_ratio:.0%}",
+            "",
+        )
         if other:
             small_ratio = statistics.median(
                 a / b for a, b in zip(small["this"], small["other"], strict=True)
@@ -112,12 +137,15 @@ def main(argv: list[str]) -> int:
             cpu_ratio = statistics.median(
                 a / b for a, b in zip(small_cpu["this"], small_cpu["other"], strict=True)
             )
+            other_steady = statistics.median(
+                steady_rate(n, b, s) for b, s in zip(big["other"], small["other"], strict=True)
+            )
             print(
                 f"vs {other}: 10-file run {statistics.median(small['other']):.2f} s"
                 f" ({statistics.median(small_cpu['other']):.2f} s CPU); this / other, median of"
                 f" pairs: wall {small_ratio:.2f}, CPU {cpu_ratio:.2f}; {n} files"
                 f" {statistics.median(n / s for s in big['other']):.1f} files/s"
-                f" (wall this / other {big_ratio:.2f})"
+                f" (wall this / other {big_ratio:.2f}), steady {other_steady:.1f} files/s"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -44,8 +44,11 @@ while IFS= read -r line; do
   cat "${line%"$TAB"*}" > "${line##*"$TAB"}/copy"
 done <"$INPUT_FILE_LIST"
 """
-# The floor: per file what the runner must do at the least, as a bare loop. Per batch in
-# batch mode: the list and the output folders, one script run, then each file's outputs.
+# The floor: per file what the runner must do at the least, as a bare loop, done the cheapest
+# way the runner knows (so the ratio is the runner's bookkeeping alone): the input copied by
+# `cat >`, an output folder stored by one `cp -R dir/. dest/` (`mkdir -p` only when dest's
+# parent is new: cp makes dest). Per batch in batch mode: the list and the output folders,
+# one script run, then each file's outputs.
 FLOOR_FILE = r"""set -u
 TAB=$(printf '\t')
 n=0
@@ -55,9 +58,10 @@ while IFS= read -r line; do
   mkdir "$W/$n" "$W/$n.in"
   # worker.input copy (OSCAR's way, the default): the script gets its own copy of the input
   input="$IN/$rel"
-  if [ "$INPUT_MODE" = copy ]; then cp "$input" "$W/$n.in/" && input="$W/$n.in/${rel##*/}"; fi
+  if [ "$INPUT_MODE" = copy ]; then cat "$input" >"$W/$n.in/${rel##*/}" && input="$W/$n.in/${rel##*/}"; fi
   INPUT_FILE_PATH="$input" TMP_OUTPUT_DIR="$W/$n" sh "$SCRIPT" </dev/null >"$W/log" 2>&1
-  mkdir -p "$RUN/outputs/$rel" && cp -R "$W/$n/." "$RUN/outputs/$rel/"
+  dest="$RUN/outputs/$rel"
+  { [ -d "${dest%/*}" ] || mkdir -p "$dest"; } && cp -R "$W/$n/." "$dest/"
 done <"$MANIFEST"
 """
 FLOOR_BATCH = r"""set -u
@@ -68,7 +72,8 @@ run_batch() {
   j=0
   while IFS= read -r rel; do
     j=$((j + 1))
-    mkdir -p "$RUN/outputs/$rel" && cp -R "$W/$b/$j/." "$RUN/outputs/$rel/"
+    dest="$RUN/outputs/$rel"
+    { [ -d "${dest%/*}" ] || mkdir -p "$dest"; } && cp -R "$W/$b/$j/." "$dest/"
   done <"$W/$b/rels"
 }
 i=0

@@ -68,9 +68,20 @@ case $name in
   zero.in)
     printf '%s' "$0" > "$TMP_OUTPUT_DIR/zero"
     ;;
+  hang.in)
+    # an orphan (its parent ends at once) beating in /tmp, then a hang past file_timeout
+    ( (while :; do date +%s%N > /tmp/beat; sleep 0.1; done) & )
+    sleep 300
+    ;;
+  later.in)
+    # the next file: is hang.in's orphan still beating?
+    a=$(cat /tmp/beat); sleep 1; b=$(cat /tmp/beat)
+    if [ "$a" = "$b" ]; then echo stopped; else echo beating; fi > "$TMP_OUTPUT_DIR/orphan"
+    ;;
 esac
 """
-INPUTS = ("echo.in", "append.in", "nested.in", "hollow.in", "exit.in", "zero.in")
+INPUTS = ("echo.in", "append.in", "nested.in", "hollow.in", "exit.in", "zero.in", "hang.in")
+INPUTS += ("later.in",)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +91,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     (root / "script.sh").write_text(SCRIPT)
     (root / "batch.yaml").write_text(
         "name: behaviour\nservice: {fdl: f.yaml}\n"
-        "output: {layout: oscar}\nworker: {exit_code: ignore}\nplanning: {max_workers: 1}\n"
+        "output: {layout: oscar}\nworker: {exit_code: ignore, file_timeout: 2}\n"
+        "planning: {max_workers: 1}\nfailure: {max_failed_ratio: 0.2}\n"
     )
     data = root / "data"
     for name in INPUTS:
@@ -149,3 +161,12 @@ def test_run_folder_is_apart_from_the_outputs(ran: tuple[Path, Any]) -> None:
     assert report["outputs"] == "s3://bhv/output/ s3://bhv/texts/kept/"
     assert {p.name for p in bucket.iterdir()} == {"input", "output", "texts", "oscar-batch"}
     assert not any(p.name.endswith((".ok", ".tsv")) for p in (bucket / "output").rglob("*"))
+
+
+def test_a_timeout_stops_the_script_and_what_it_left_running(ran: tuple[Path, Any]) -> None:
+    """As `timeout` stops its process group: the pod's dispatcher leads its container's group,
+    so an orphan the script made ends with it; the verdict is a timeout, exit code 124."""
+    bucket, _ = ran
+    hung = _result(bucket, "hang.in")
+    assert (hung.ok, hung.reason, hung.exit_code) == (False, "timeout", 124)
+    assert (bucket / "output" / "orphan").read_text() == "stopped\n"

@@ -167,12 +167,12 @@ def test_a_failing_file_is_recorded_and_the_shard_goes_on(tmp_path: Path) -> Non
     assert not (lay.run_dir / "outputs" / "fail-me.jpg").exists()
 
 
-# b.jpg's script kills the dispatcher that runs it (timeout's parent), c.jpg's answers for it
+# b.jpg's script kills the dispatcher that runs it (its parent), c.jpg's answers for it
 # with a payload bash's arithmetic would run (the runner must check before computing)
 KILLER = r"""#!/bin/sh
 cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy"
 case ${INPUT_FILE_PATH##*/} in
-  b.jpg) read -r _ _ _ dispatcher _ </proc/$PPID/stat && kill -9 "$dispatcher" ;;
+  b.jpg) kill -9 "$PPID" ;;
   c.jpg)
     k=${TMP_OUTPUT_DIR%/out}
     printf '%s 0 a[$(touch %s)] failed\n' "${k##*/}" "$PWNED" >"$OSCAR_BATCH_CTL/status"
@@ -198,6 +198,43 @@ def test_a_script_that_kills_or_answers_for_its_dispatcher_stops_the_pod(
     assert "stopping so the pod is retried" in done.stderr
     assert lay.status("in/a.jpg") == "ok" and lay.status(f"in/{killed}") is None
     assert not pwned.exists()
+
+
+# hang.jpg leaves a child and hangs; stubborn.jpg ignores TERM (so do its children)
+HANGS = r"""#!/bin/sh
+case ${INPUT_FILE_PATH##*/} in
+  hang.jpg) sleep 300 & echo $! >"$PIDS/hang"; sleep 300 ;;
+  stubborn.jpg) trap '' TERM; sleep 300 & echo $! >"$PIDS/stubborn"; while :; do sleep 1; done ;;
+esac
+: >"$TMP_OUTPUT_DIR/done"
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_timed_out_file_is_stopped_with_every_process_it_started(tmp_path: Path) -> None:
+    """As `timeout -k 10` did: TERM at the limit (exit code 124), KILL 10 s later for what
+    ignores it (137); the processes the script started end with it; the shard goes on."""
+    lay = Layout(tmp_path, script=HANGS, worker="file_timeout: 1")
+    lay.add(["in/a.jpg", "in/hang.jpg", "in/stubborn.jpg", "in/b.jpg"])
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    done = worker.run(lay.spec, lay.runner, {**lay.env(), "PIDS": str(pids)}, cwd=lay.work)
+    assert done.returncode == 0, done.stderr
+    assert lay.status("in/a.jpg") == "ok" and lay.status("in/b.jpg") == "ok"
+    hung, stubborn = lay.result("in/hang.jpg"), lay.result("in/stubborn.jpg")
+    assert hung is not None and (hung.reason, hung.exit_code) == ("timeout", 124)
+    assert 1 <= hung.seconds < 3
+    assert stubborn is not None and (stubborn.reason, stubborn.exit_code) == ("timeout", 137)
+    assert 11 <= stubborn.seconds < 14
+    for name in ("hang", "stubborn"):
+        assert _gone(int((pids / name).read_text()))
 
 
 def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> None:
