@@ -43,6 +43,11 @@ class Child:
             try:
                 os.close(requests_w)
                 os.close(answers_r)
+                # silent, and holding none of the command's streams: a caller reading its
+                # output until EOF never waits for this child
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
                 answer = prepare()
                 request = _read_all(requests_r)
                 if request:

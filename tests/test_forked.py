@@ -33,6 +33,16 @@ def test_a_child_answers_once_and_a_failed_one_says_none() -> None:
     assert killed.ask(b"spec") is None
 
 
+def test_a_child_holds_none_of_the_commands_streams() -> None:
+    # a caller reading the command's output until EOF (a pipe, `| head`) never waits for it
+    child = Child(_upper)
+    deadline = time.monotonic() + 10
+    while {os.readlink(f"/proc/{child._pid}/fd/{fd}") for fd in (0, 1, 2)} != {"/dev/null"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert child.ask(b"x") == b"X"
+
+
 def test_a_child_never_asked_ends_with_its_parent_pipe() -> None:
     child = Child(_upper)
     os.close(child._requests)  # what the parent's exit does

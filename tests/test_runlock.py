@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from minio import Minio
@@ -20,6 +21,11 @@ from generator.local import rclone
 from generator.spec import model as spec
 from tests.conftest import requires_fuse, write_spec
 from tests.staging import put
+
+
+def acquire(s3: Minio, s: spec.BatchSpec, run: str, **how: Any) -> runlock.Holder:
+    """Take, then confirm: what the plan does around its reads."""
+    return runlock.confirm(s3, s, run, runlock.take(s3, s, run, **how))
 
 
 def _spec(tmp_path: Path, bucket: str) -> spec.BatchSpec:
@@ -40,13 +46,13 @@ def test_a_held_lock_refuses_naming_its_holder(
 ) -> None:
     s = _spec(tmp_path, bucket)
     where = layout.RunLayout.of(s, "r")
-    mine = runlock.acquire(s3, s, "r", settle=0)
+    mine = acquire(s3, s, "r", settle=0)
     assert json.loads(s3.get_object(bucket, where.lock).read())["token"] == mine.token
-    runlock.acquire(s3, s, "r", settle=0)  # this process again (a retry): taken
+    acquire(s3, s, "r", settle=0)  # this process again (a retry): taken
     put(s3, bucket, where.lock, _held("ws-7", 4242))
     with pytest.raises(RunError, match=r"run r is in progress: locked by ana on ws-7 \(pid 4242\)"):
-        runlock.acquire(s3, s, "r", settle=0)
-    assert runlock.acquire(s3, s, "r", force=True, settle=0).host == socket.gethostname()
+        acquire(s3, s, "r", settle=0)
+    assert acquire(s3, s, "r", force=True, settle=0).host == socket.gethostname()
     runlock.release(s3, s, "r")
     assert not list(s3.list_objects(bucket, where.lock))
     # a lock of a process of this host that is gone (Ctrl-C, kill) is stale
@@ -54,7 +60,7 @@ def test_a_held_lock_refuses_naming_its_holder(
     with pytest.raises(ProcessLookupError):
         os.kill(dead, 0)
     put(s3, bucket, where.lock, _held(socket.gethostname(), dead))
-    runlock.acquire(s3, s, "r", settle=0)
+    acquire(s3, s, "r", settle=0)
 
 
 def test_stale_after_a_quiet_run_folder(tmp_path: Path) -> None:
@@ -103,7 +109,7 @@ def test_a_live_process_of_this_host_keeps_its_lock(
     where = layout.RunLayout.of(s, "r")
     put(s3, bucket, where.lock, _held(socket.gethostname(), os.getppid()))
     with pytest.raises(RunError, match=f"pid {os.getppid()}"):
-        runlock.acquire(s3, s, "r", settle=0)  # another process of this host, alive
+        acquire(s3, s, "r", settle=0)  # another process of this host, alive
 
 
 def test_a_workflow_holds_its_lock_whichever_pod_asks(
@@ -111,16 +117,16 @@ def test_a_workflow_holds_its_lock_whichever_pod_asks(
 ) -> None:
     s = _spec(tmp_path, bucket)
     where = layout.RunLayout.of(s, "r")
-    first = runlock.acquire(s3, s, "r", settle=0, workflow="uid-1")
+    first = acquire(s3, s, "r", settle=0, workflow="uid-1")
     # another pod of the same workflow (a retried plan: new hostname and pid)
     held = json.loads(s3.get_object(bucket, where.lock).read())
     put(s3, bucket, where.lock, json.dumps({**held, "host": "old-pod", "pid": 1}).encode())
-    again = runlock.acquire(s3, s, "r", settle=0, workflow="uid-1")
+    again = acquire(s3, s, "r", settle=0, workflow="uid-1")
     assert again.workflow == first.workflow == "uid-1"
     with pytest.raises(RunError, match=r"locked by workflow uid-1 \(pod "):
-        runlock.acquire(s3, s, "r", settle=0, workflow="uid-2")
+        acquire(s3, s, "r", settle=0, workflow="uid-2")
     with pytest.raises(RunError, match="locked by workflow uid-1"):
-        runlock.acquire(s3, s, "r", settle=0)  # nor a process outside any workflow
+        acquire(s3, s, "r", settle=0)  # nor a process outside any workflow
     # only its own workflow's aggregate removes it
     assert not runlock.release_if_mine(s3, s, "r", "uid-2")
     assert list(s3.list_objects(bucket, where.lock))

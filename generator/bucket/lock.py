@@ -176,24 +176,6 @@ def confirm(client: Minio, spec: BatchSpec, run: str, taken: Taken) -> Holder:
     return taken.holder
 
 
-def acquire(
-    client: Minio,
-    spec: BatchSpec,
-    run: str,
-    *,
-    force: bool = False,
-    settle: float = SETTLE,
-    workflow: str = "",
-) -> Holder:
-    """Take the run's lock (`take`, then `confirm`).
-
-    Raises:
-        RunError: another live run holds it (one line naming the holder).
-    """
-    taken = take(client, spec, run, force=force, settle=settle, workflow=workflow)
-    return confirm(client, spec, run, taken)
-
-
 def renew(client: Minio, spec: BatchSpec, run: str, holder: Holder) -> None:
     """Write the held lock again: the run folder has a fresh write while nothing else is
     written (the plan waiting for room), so no one takes the run as quiet and stale."""
