@@ -114,7 +114,9 @@ def run(
             "name": "yolo",
             "image": "python:3.11-slim",
             "script": str(MODEL / ("batch.sh" if batch_size else "file.sh")),
-            # 900m + the sidecar's 100m: one worker per core of this machine
+            # a core for the model: with the runner's and the mount sidecars' 100m each, one
+            # worker on this 2-core machine (it was one per core before the runner had its own
+            # container: the model's figures in docs/benchmarks.md were measured so)
             "cpu": "900m",
             "memory": "2Gi",
             "env": {**model_env(), "BENCH_INVOCATIONS": str(counter), **env},
