@@ -215,8 +215,10 @@ def test_e_rclone_unmounts_cleanly_when_the_pod_stops_its_sidecars(tmp_path: Pat
         text = log.read_text()
         assert "Signal received: terminated" in text
         # a second SIGTERM (the script forwarding what the group already got) killed rclone
-        # before this line in about one sidecar in five
-        assert "Exiting..." in text, text
+        # before it unmounted, in about one sidecar in five. Once unmounted, rclone may end
+        # before its signal handler writes "Exiting..." (once in a full suite under load):
+        # the unmount is what must happen.
+        assert "Unmounted rclone mount" in text, text
 
 
 # --- F: a CronWorkflow's nights ---------------------------------------------------------------
