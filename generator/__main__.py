@@ -33,11 +33,11 @@ def main() -> None:
     if command[:2] == ["stage", "aggregate"]:
         from generator.stages import pagedraw
 
-        pagedraw.start()
+        pagedraw.drawer.start()
     elif command[:1] == ["run"] and _runs_a_spec(command[1:]):
         from generator.build import prebuilt
 
-        prebuilt.start()
+        prebuilt.builder.start()
     from generator.cli import main as command_line
 
     command_line()

@@ -29,12 +29,16 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class Child:
-    """Fork now (before threads exist, as at a command's start); in the child, `prepare()`
-    does the imports and returns the function that turns the request into the answer. A
-    parent that ends without asking closes the request's pipe: the child reads nothing and
-    ends too."""
+    """A job for a child process: made at import (nothing forked yet), `start` forks it
+    (before threads exist, as at a command's start); in the child, `prepare()` does the
+    imports and returns the function that turns the request into the answer. A parent that
+    ends without asking closes the request's pipe: the child reads nothing and ends too."""
 
     def __init__(self, prepare: Callable[[], Callable[[bytes], bytes]]) -> None:
+        self._prepare = prepare
+        self._running: tuple[int, int, int] | None = None  # pid, requests (w), answers (r)
+
+    def start(self) -> None:
         requests_r, requests_w = os.pipe()
         answers_r, answers_w = os.pipe()
         pid = os.fork()
@@ -48,7 +52,7 @@ class Child:
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
-                answer = prepare()
+                answer = self._prepare()
                 request = _read_all(requests_r)
                 if request:
                     _write_all(answers_w, answer(request))
@@ -57,17 +61,21 @@ class Child:
                 os._exit(code)
         os.close(requests_r)
         os.close(answers_w)
-        self._pid, self._requests, self._answers = pid, requests_w, answers_r
+        self._running = (pid, requests_w, answers_r)
 
     def ask(self, request: bytes) -> bytes | None:
-        """The child's answer, or None when it failed (once: the child then ends)."""
+        """The child's answer; None when none was started or it failed (once: it then ends)."""
+        if self._running is None:
+            return None
+        pid, requests, answers = self._running
+        self._running = None
         try:
-            _write_all(self._requests, request)
-            os.close(self._requests)
-            answer = _read_all(self._answers)
+            _write_all(requests, request)
+            os.close(requests)
+            answer = _read_all(answers)
         except OSError:  # the child is gone (the pipe broke)
             answer = b""
         finally:
-            os.close(self._answers)
-            _, status = os.waitpid(self._pid, 0)
+            os.close(answers)
+            _, status = os.waitpid(pid, 0)
         return answer if answer and os.waitstatus_to_exitcode(status) == 0 else None

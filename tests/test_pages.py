@@ -133,7 +133,7 @@ def test_page_is_self_contained_and_escapes_what_a_run_holds(tmp_path: Path) -> 
 def test_the_page_drawn_by_a_child_is_the_page_drawn_here(tmp_path: Path) -> None:
     report = synthetic_report(_spec(tmp_path), 400, 4, key=HOSTILE + "{i}")
     here = pages.report_page(report).encode()
-    pagedraw.start()  # the aggregate pod's: the child imports matplotlib meanwhile
+    pagedraw.drawer.start()  # the aggregate pod's: the child imports matplotlib meanwhile
     assert pagedraw.page(report) == here
     assert pagedraw.page(report) == here  # no child left: drawn here
 

@@ -14,8 +14,6 @@ from generator.forked import Child
 if TYPE_CHECKING:  # imported by the child, or by the caller: not before the fork
     from generator.spec.model import BatchSpec
 
-_child: list[Child] = []
-
 
 def _prepare() -> Callable[[bytes], bytes]:
     from generator.build import workflow
@@ -24,17 +22,14 @@ def _prepare() -> Callable[[bytes], bytes]:
     return lambda spec: workflow.to_yaml(BatchSpec.model_validate_json(spec)).encode("utf-8")
 
 
-def start() -> None:
-    """Fork the child that will build the workflow."""
-    _child[:] = [Child(_prepare)]
+builder = Child(_prepare)  # the entry point starts it for `run SPEC --local`
 
 
 def to_yaml(spec: BatchSpec) -> str:
     """The workflow's YAML: the child's, when one was started and answers, else built here."""
-    if _child:
-        built = _child.pop().ask(spec.model_dump_json().encode("utf-8"))
-        if built is not None:
-            return built.decode("utf-8")
+    built = builder.ask(spec.model_dump_json().encode("utf-8"))
+    if built is not None:
+        return built.decode("utf-8")
     from generator.build import workflow  # Hera
 
     return workflow.to_yaml(spec)

@@ -13,8 +13,6 @@ from typing import Any
 
 from generator.forked import Child
 
-_child: list[Child] = []
-
 
 def _prepare() -> Callable[[bytes], bytes]:
     import matplotlib
@@ -27,17 +25,14 @@ def _prepare() -> Callable[[bytes], bytes]:
     return lambda report: pages.report_page(json.loads(report)).encode("utf-8")
 
 
-def start() -> None:
-    """Fork the child that will draw the page."""
-    _child[:] = [Child(_prepare)]
+drawer = Child(_prepare)  # the entry point starts it for `stage aggregate`
 
 
 def page(report: dict[str, Any]) -> bytes:
     """report.html: the child's, when one was started and answers, else drawn here."""
-    if _child:
-        drawn = _child.pop().ask(json.dumps(report).encode("utf-8"))
-        if drawn is not None:
-            return drawn
+    drawn = drawer.ask(json.dumps(report).encode("utf-8"))
+    if drawn is not None:
+        return drawn
     from generator.stages import pages
 
     return pages.report_page(report).encode("utf-8")
