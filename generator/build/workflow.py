@@ -73,6 +73,11 @@ def _literal(words: list[str]) -> list[str]:
     return [w.replace("$", "$$") for w in words]
 
 
+def _shell(script: str, name: str) -> list[str]:
+    """A worker container's command: `script` run by the image's sh as `name` ($0)."""
+    return _literal(["sh", "-c", script, name])
+
+
 def _env(values: dict[str, str]) -> list[Env]:
     literal = _literal(list(values.values()))
     return [Env(name=k, value=v) for k, v in zip(values, literal, strict=True)]
@@ -371,13 +376,9 @@ def _service(spec: BatchSpec, mounts: list[workerpod.Mount]) -> UserContainer:
     return UserContainer(
         name="service",
         image=spec.service.image,
-        command=_literal(
-            [
-                "sh",
-                "-c",
-                runner_script.render_service(mount.point for mount in mounts if mount.service),
-                "oscar-batch-service",
-            ]
+        command=_shell(
+            runner_script.render_service(mount.point for mount in mounts if mount.service),
+            "oscar-batch-service",
         ),
         env=[*_env(dict(sorted(env.items()))), *secret_env],
         resources=m.ResourceRequirements(**workerpod.service_resources(spec)),
@@ -434,13 +435,9 @@ def _worker(spec: BatchSpec) -> Container:
     return Container(
         name="worker",
         image=spec.service.image,
-        command=_literal(
-            [
-                "sh",
-                "-c",
-                runner_script.render(mount.point for mount in mounts if mount.runner),
-                "oscar-batch-runner",
-            ]
+        command=_shell(
+            runner_script.render(mount.point for mount in mounts if mount.runner),
+            "oscar-batch-runner",
         ),
         inputs=[
             Parameter(name="shard"),
