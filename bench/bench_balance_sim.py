@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import FIGURE
-from generator.bucket.claims import SETTLE, unit_size
+from generator.bucket.claims import SETTLE, first_take, unit_size
 
 DATA = Path(__file__).resolve().parent / "data" / "balance-speeds.json"
 ROUND = SETTLE + 0.06  # s: a claim round, its settle and requests (measured here: 0.51-0.59 s)
@@ -100,9 +100,10 @@ def claimed(
         start = end
     own_end = list(tail)
     left = {r for r in range(n) if head[r] < tail[r]}
-    want = [max(1, min(4, (tail[w] - head[w]) // 10)) for w in range(n)]
+    # the first take is the plan's (no claim round), and the next claim starts with it
+    want = [max(1, first_take(tail[w] - head[w], n)) for w in range(n)]
     pace = [0.0] * n
-    clock = [(SETTLE, w) for w in range(n)]
+    clock = [(0.0, w) for w in range(n)]
     heapq.heapify(clock)
     finish = 0.0
     while clock:
@@ -130,8 +131,9 @@ def claimed(
         if not take:
             finish = max(finish, t)
             continue
-        # a short take claims the next at its start, a longer one after its first unit
-        early = pace[w] > 0 and (len(take) - 1) * pace[w] < COVER
+        # the first take and a short one claim the next at their start, a longer one after
+        # its first unit
+        early = pace[w] == 0 or (len(take) - 1) * pace[w] < COVER
         began, first, sized, i = t, 0.0, pace[w], 0
         while i < len(take):
             took = units[take[i][1]] / speeds[w]

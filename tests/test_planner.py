@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from generator.bucket import layout, results
+from generator.bucket import claims, layout, results
 from generator.clients import kube as cluster
 from generator.clients import s3 as storage
 from generator.errors import ClusterError, StorageError
@@ -65,6 +65,29 @@ def test_plan_writes_manifests_index_and_plan(s3: Minio, bucket: str, tmp_path: 
     saved = json.loads(storage.get_bytes(s3, bucket, where.plan))
     assert saved["workers"] == 3 and saved["files"] == len(HOSTILE)
     assert [s["id"] for s in saved["shards"]] == ["0000", "0001", "0002"]
+
+
+def test_each_workers_first_take_is_held_for_it_from_the_plan(
+    s3: Minio, bucket: str, tmp_path: Path
+) -> None:
+    # its worker starts on these units without a claim round; the others start free
+    for i in range(300):
+        _put(s3, bucket, f"in/{i:03d}.jpg")
+    s = _spec(tmp_path, bucket, "planning: {max_workers: 3}\nworker: {batch_size: 2}\n")
+    plan = planner.run_plan(s3, s, "r", ROOMY)
+    where = layout.RunLayout.of(s, "r")
+    units = storage.get_bytes(s3, bucket, where.units).decode().splitlines()
+    assert units == [f"{sh.id}\t50\t2\t4" for sh in plan.shards]
+    for shard in plan.shards:
+        states = [
+            claims.parse(storage.get_bytes(s3, bucket, where.claim(shard.id, k)))
+            for k in range(shard.units)
+        ]
+        assert states[:4] == [claims.Claim("held", shard.id, claims.GIVEN)] * 4
+        assert {c.state for c in states[4:]} == {"free"}
+    # a tenth of a shard under 40 units, at least one; a plan of one shard gives it all
+    assert [claims.first_take(u, 2) for u in (0, 1, 9, 25, 40, 400)] == [0, 1, 1, 2, 4, 4]
+    assert claims.first_take(37, 1) == 37
 
 
 def test_keys_a_mount_cannot_show_are_reported_not_dropped(

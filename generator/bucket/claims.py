@@ -4,7 +4,9 @@ A shard's manifest is cut into units of `worker.batch_size` consecutive lines. T
 writes one claim record per unit, `claims/<shard>/<k>`, reading "free"; a worker takes a
 unit by overwriting it with "held <shard> <attempt>", waiting `SETTLE` seconds and reading
 it back (the last writer wins; templates/runner.sh.j2, `try_claim`). A record stays "held"
-(a retry of that shard takes back what it holds). Its own shard's units go first, front to
+(a retry of that shard takes back what it holds). A shard's first take is given by the plan:
+its records read "held <shard> plan" from the start, so its worker starts at once, without a
+claim round (`first_take`). Its own shard's units go first, front to
 back; then it takes units from the tail of other shards (`claims/<shard>/tail`, a hint of the
 lowest unit taken there; `claims/<shard>/head`, its owner's next unit), so a slow worker's
 leftovers are done by the others.
@@ -34,6 +36,10 @@ TAIL_BYTES = 11
 # landing (the runner logs such a claim); the next unit is claimed while one runs, so the wait
 # costs no time while units last longer than it.
 SETTLE = 0.5
+
+# The attempt word of the records the plan writes for a shard's first take: no worker's
+# attempt id (an 8-digit hex prefix of a UUID, or digits), and no other worker ever writes them
+GIVEN = "plan"
 
 State = Literal["free", "held"]
 
@@ -84,6 +90,17 @@ def unit_size(invoke: str, batch_size: int, files: int, width: int) -> int:
     return max(1, min(batch_size, share // UNITS_PER_SHARE))
 
 
+def first_take(units: int, shards: int) -> int:
+    """Units of a shard that the plan gives its worker (held for it before any pod starts): 4,
+    or a tenth of the shard when fewer (at least one), the take a worker starts with before a
+    unit has shown the pace; every unit when the plan has one shard. No claim round can race
+    for them (the records were never free), so the worker's first round needs no settle. A
+    pod that starts late still does these units itself: at most 4 units later than it would."""
+    if shards == 1:
+        return units
+    return min(units, max(1, min(4, units // 10)))
+
+
 def count(files: int, size: int) -> int:
     """Units of a shard of `files` files, `size` files each (the last one may be shorter)."""
     return math.ceil(files / size)
@@ -97,15 +114,18 @@ def unit_id(shard: str, unit: int) -> str:
 def objects(
     where: RunLayout, shards: Iterable[tuple[str, int]], size: int
 ) -> Iterator[tuple[str, bytes]]:
-    """What a plan writes for its (shard, units) of `size` files: every claim record "free",
-    each shard's tail and head hints, and units.tsv (shard, units, size). A new plan of a run writes
-    them all again: its units start free.
+    """What a plan writes for its (shard, units) of `size` files: every claim record "free" but
+    those of each shard's first take, held for it (`first_take`), each shard's tail and head
+    hints, and units.tsv (shard, units, size, first take). A new plan of a run writes them all
+    again: its units start free.
     """
     listed = []
-    for sid, units in shards:
-        listed.append(f"{sid}\t{units}\t{size}\n")
+    pairs = list(shards)
+    for sid, units in pairs:
+        given = first_take(units, len(pairs))
+        listed.append(f"{sid}\t{units}\t{size}\t{given}\n")
         for k in range(units):
-            yield where.claim(sid, k), FREE
+            yield where.claim(sid, k), record("held", sid, GIVEN) if k < given else FREE
         yield where.tail(sid), hint(units)
         yield where.head(sid), hint(0)
     yield where.units, "".join(listed).encode()

@@ -50,6 +50,7 @@ def render(mount_points: Iterable[str], template: Path | None = None) -> str:
         tail_width=claims.TAIL_BYTES - 1,
         settle=claims.SETTLE,
         settle_ms=round(claims.SETTLE * 1000),
+        given=claims.GIVEN,
     )
 
 
