@@ -18,7 +18,7 @@ import pytest
 from minio import Minio
 from typer.testing import CliRunner
 
-from generator.bucket import identity, layout
+from generator.bucket import claims, identity, layout
 from generator.build import runner_script as runner
 from generator.build import sidecar, workerpod
 from generator.cli import app
@@ -332,10 +332,17 @@ def test_files_nobody_ran_are_missing_and_a_live_worker_takes_a_dead_ones_units(
     ).read_text() == f"s3://{bucket}/oscar-batch/r/report.json"
     csv_rows = s3.get_object(bucket, "oscar-batch/r/report.csv").read().decode().splitlines()
     assert sum(",missing," in row for row in csv_rows) == 6
-    # shard 1's worker never starts: shard 0's does its own units, then claims the free ones
+    # shard 1's worker never starts: shard 0's does its own units, then claims the free ones;
+    # shard 1's first unit, which the plan gave its own pod, stays missing until it runs
     root = tmp_path / "mnt"
     with mounted(s3_server, bucket, root):
         proc = _start_runner(s, root, plan.shards[0].id, tmp_path)
+        proc.communicate(timeout=60)
+    report = aggregate.run_aggregate(s3, s, "r", tmp_path / "outputs")
+    assert claims.first_take(plan.shards[1].units, 2) == 1 and plan.unit_files == 1
+    assert (report["succeeded"], report["missing"]) == (5, 1)
+    with mounted(s3_server, bucket, root):
+        proc = _start_runner(s, root, plan.shards[1].id, tmp_path)
         proc.communicate(timeout=60)
     report = aggregate.run_aggregate(s3, s, "r", tmp_path / "outputs")
     assert (report["succeeded"], report["missing"]) == (6, 0)
