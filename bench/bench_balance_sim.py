@@ -131,9 +131,8 @@ def claimed(
         if not take:
             finish = max(finish, t)
             continue
-        # the first take and a short one claim the next at their start, a longer one after
-        # its first unit
-        early = pace[w] == 0 or (len(take) - 1) * pace[w] < COVER
+        # a short take claims the next at its start, a longer one after its first unit
+        early = pace[w] > 0 and (len(take) - 1) * pace[w] < COVER
         began, first, sized, i = t, 0.0, pace[w], 0
         while i < len(take):
             took = units[take[i][1]] / speeds[w]

@@ -163,7 +163,7 @@ def test_two_workers_racing_for_the_same_units_take_each_once(
     ran = collections.Counter(line.split(" ", 1)[1] for line in runs)
     # the victim's first unit is the plan's gift to its own pod (which never ran here)
     given = claims.first_take(victim.units, len(plan.shards))
-    assert given == 1 and plan.unit_files == 1
+    assert given >= 1 and plan.unit_files == 1
     ids = _victim_ids(s3, bucket, where, victim)[given:]
     victim_keys = {k for k in keys if layout.file_id(k) in ids}
     assert set(ran) == victim_keys and set(ran.values()) == {1}  # none skipped, none twice

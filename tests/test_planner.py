@@ -85,8 +85,8 @@ def test_each_workers_first_take_is_held_for_it_from_the_plan(
         ]
         assert states[:4] == [claims.Claim("held", shard.id, claims.GIVEN)] * 4
         assert {c.state for c in states[4:]} == {"free"}
-    # a tenth of a shard under 40 units, at least one; a plan of one shard gives it all
-    assert [claims.first_take(u, 2) for u in (0, 1, 9, 25, 40, 400)] == [0, 1, 1, 2, 4, 4]
+    # a quarter of a shard under 16 units, at least one; a plan of one shard gives it all
+    assert [claims.first_take(u, 2) for u in (0, 1, 7, 9, 25, 400)] == [0, 1, 1, 2, 4, 4]
     assert claims.first_take(37, 1) == 37
 
 

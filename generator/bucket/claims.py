@@ -92,13 +92,15 @@ def unit_size(invoke: str, batch_size: int, files: int, width: int) -> int:
 
 def first_take(units: int, shards: int) -> int:
     """Units of a shard that the plan gives its worker (held for it before any pod starts): 4,
-    or a tenth of the shard when fewer (at least one), the take a worker starts with before a
-    unit has shown the pace; every unit when the plan has one shard. No claim round can race
-    for them (the records were never free), so the worker's first round needs no settle. A
-    pod that starts late still does these units itself: at most 4 units later than it would."""
+    or a quarter of the shard when fewer (at least one), the take a worker starts with before
+    a unit has shown the pace; every unit when the plan has one shard. No claim round can race
+    for them (the records were never free), so the worker's first round needs no settle, and
+    the next claim, which starts after the first unit, has the other units' time to settle
+    in. A pod that starts late still does these units itself: at most 4 units later than it
+    would."""
     if shards == 1:
         return units
-    return min(units, max(1, min(4, units // 10)))
+    return min(units, max(1, min(4, units // 4)))
 
 
 def count(files: int, size: int) -> int:
