@@ -103,6 +103,13 @@ def test_a_slow_worker_leaves_its_tail_to_the_others(tmp_path: Path) -> None:
     assert report["workers"] == 3
     # the slow pod did a few of its 12 files; the others took the rest from its tail
     assert len(taken) >= 6, report["shards"]
+    # its first take is the plan's (3 one-file units), won without a claim round: the first
+    # unit's record still reads as the plan wrote it (the units after it, 40x slower than a
+    # take is sized for, went back for others to take)
+    records = tmp_path / "data" / "pics" / "oscar-batch" / "slow" / "claims" / "0000"
+    assert claims.first_take(12, 3) == 3
+    held = claims.parse((records / "0").read_bytes())
+    assert held == claims.Claim("held", "0000", claims.GIVEN)
 
 
 @requires_fuse
