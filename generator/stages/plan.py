@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import posixpath
@@ -490,12 +491,7 @@ def run_plan(
         # the lock settles while the bucket and the cluster are read; it is confirmed before
         # anything is written and before a wait for room renews it
         taken = runlock.take(client, spec, run, force=force, workflow=workflow)
-        held: list[runlock.Holder] = []
-
-        def confirm() -> runlock.Holder:
-            if not held:
-                held.append(runlock.confirm(client, spec, run, taken))
-            return held[0]
+        confirm = functools.cache(lambda: runlock.confirm(client, spec, run, taken))
 
         if waiting is not None:
             # the lock is taken before the wait: each look at the cluster keeps it fresh
