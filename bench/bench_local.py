@@ -5,10 +5,10 @@ servers, the plan, worker, aggregate and exit-handler pods, teardown) and the ra
 The fixed cost is that of a 10-file run of one worker (`planning.max_workers: 1`, as the
 issue measured it: "worker 1.5 s"), from the spec and from the workflow YAML that `generate`
 wrote for it (what `make demo` runs: no spec to build). Left to the planner, 10 files get 2
-workers here: the claim protocol's settles (bucket/claims.py) then add about a second, printed
-beside it. Rounds are interleaved: the three 10-file runs, 1,500 files, floor; with --vs, each
-round runs the other `oscar-batch` (e.g. an older checkout's .venv/bin/oscar-batch) right
-after this one.
+workers here: a claim round's settle (bucket/claims.py) then adds about half a second, printed
+beside it. Rounds are interleaved: the 10-file runs, the N-file runs in both modes, the floor;
+with --vs, each round runs the other `oscar-batch` (e.g. an older checkout's
+.venv/bin/oscar-batch) right after this one.
 
 The floor has the machine's parallelism (a loop per core), so the tool gets it too: the no-op
 service asks for 400m of CPU, so that a worker pod (runner 100m, service, mount sidecars)
