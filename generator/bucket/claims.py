@@ -119,7 +119,7 @@ def objects(
     """What a plan writes for its (shard, units) of `size` files: every claim record "free" but
     those of each shard's first take, held for it (`first_take`), each shard's tail and head
     hints, and units.tsv (shard, units, size, first take). A new plan of a run writes them all
-    again: its units start free.
+    again: its units start over, free but for each shard's first take.
     """
     listed = []
     pairs = list(shards)
