@@ -35,22 +35,51 @@ RECORDS = [
 ]  # fmt: skip
 
 
-def test_format_2_round_trips_and_a_cut_object_gives_all_or_nothing() -> None:
+def test_format_3_round_trips_and_a_cut_object_gives_nothing() -> None:
     data = results.encode("0003", "v1", RECORDS)
     assert results.parse_batch(data) == RECORDS
-    end = data.index(b"\nend 5\n") + len(b"\nend 5\n")
-    for cut in range(len(data)):
-        got = results.parse_batch(data[:cut])
-        if cut < end:  # killed while writing the records: none of them counts
-            assert got is None, cut
-        else:  # only the log tails were cut short
-            assert got is not None and [r.fid for r in got] == [r.fid for r in RECORDS]
+    # killed while writing the records, the log tails or the hashes: none of them counts
+    assert all(results.parse_batch(data[:cut]) is None for cut in range(len(data)))
     assert results.parse_batch(data.replace(b"end 5", b"end 6")) is None
+    # the hashes' last line is the proof: a cut that leaves a whole hash line last is still cut
+    assert results.parse_batch(data[: data.rindex(b"\n", 0, -1) + 1]) is None
+
+
+def test_hash_lines_as_sha256sum_escapes_them_and_as_find_lists_them() -> None:
+    odd = results.Record(
+        "6" * 16, True, 0, 0.1, 2, "s-4", hashes=(("a\\b", "4" * 64), ("n\nl", "5" * 64))
+    )
+    assert results.parse_batch(results.encode("0000", "", [odd])) == [odd]
+    # what the runner's commit writes: `find` of a folder holding folders prefixes nothing, a
+    # failure's folder is never hashed, and a line under no record's folder is ignored
+    data = (
+        b"oscar-batch-results 3 0000 -\nok " + b"7" * 16 + b" 0 0.1 2 s-5 3/o/2\nend 1 0\n"
+        + b"\\" + b"8" * 64 + b"  3/o/2/sub/x\\ny\n" + b"9" * 64 + b"  3/o/2/z\n"
+        + b"a" * 64 + b"  3/o/1/other\n" + results.HASHED_END
+    )  # fmt: skip
+    (record,) = results.parse_batch(data) or []
+    assert record.hashes == (("sub/x\ny", "8" * 64), ("z", "9" * 64))
+
+
+def test_format_2_objects_of_earlier_runs_still_read() -> None:
+    head = (
+        b"oscar-batch-results 2 0003 v1\n"
+        b"ok " + b"0" * 16 + b" 0 0.2 2 s-1 " + b"1" * 64 + b":a%20b.json " + b"2" * 64 + b":d/%C3%BC%3Ax\n"
+        b"fail " + b"1" * 16 + b" 3 0.5 s-1 timeout 0 29 1\n"
+        b"ok " + b"2" * 16 + b" 0 0.1 0 s-2\n"
+        b"ok " + b"5" * 16 + b" 0 0.3 1 s-3 " + b"3" * 64 + b":o log 29 15\n"
+        b"end 4\n"
+    )  # fmt: skip
+    data = head + b"cannot store x\nend 9\nlog\x00tail" + b"warn: low light"
+    assert results.parse_batch(data) == [RECORDS[0], RECORDS[1], RECORDS[2], RECORDS[4]]
+    # there, only the records needed the `end` line: a cut log blob only shortens tails
+    assert results.parse_batch(data[: len(head) + 4]) is not None
+    assert results.parse_batch(head[:-2]) is None
 
 
 def test_a_newer_format_is_refused_naming_it() -> None:
-    data = results.encode("0000", "v1", RECORDS).replace(b"results 2 ", b"results 3 ", 1)
-    with pytest.raises(StorageError, match="result format 3 is newer"):
+    data = results.encode("0000", "v1", RECORDS).replace(b"results 3 ", b"results 4 ", 1)
+    with pytest.raises(StorageError, match="result format 4 is newer"):
         results.parse_batch(data)
 
 

@@ -58,8 +58,8 @@ def test_a_successs_log_reads_back_and_silent_ones_cost_nothing() -> None:
     silent = results.Record("b" * 16, True, 0, 0.5, 0, "m-1", hashes=())
     failed = results.Record("c" * 16, False, 3, 0.5, 0, "m-1", reason="failed", error="boom")
     data = results.encode("0000", "", [warned, silent, failed])
-    head = data.decode().split("\nend 3\n")[0].splitlines()
-    assert head[1].endswith(f"{'f' * 64}:o.json log 0 15") and head[2].endswith(" m-1")
+    head = data.decode().split("\nend 3 ")[0].splitlines()
+    assert head[1].endswith(" 1/out log 0 15") and head[2].endswith(" m-1")
     parsed = results.parse_batch(data)
     assert parsed is not None
     assert parsed[0].error == "warn: low light" and parsed[0].hashes == (("o.json", "f" * 64),)

@@ -1,23 +1,32 @@
 """A run's results: the runner's result objects, parsed, and each file's latest result.
 
-Format 2 (this version's runner, templates/runner.sh.j2 `commit`): one object per group of
+Format 3 (this version's runner, templates/runner.sh.j2 `commit`): one object per group of
 files, `results/<shard>/<name>.results`:
 
-    oscar-batch-results 2 <shard> <identity or ->
-    ok <id> <exit> <seconds> <outputs> <invocation> [<sha256>:<percent-encoded name> ...]
-        [log <log offset> <log bytes>]
+    oscar-batch-results 3 <shard> <identity or ->
+    ok <id> <exit> <seconds> <outputs> <invocation> [<folder>] [log <log offset> <log bytes>]
     fail <id> <exit> <seconds> <invocation> <reason> <log offset> <log bytes> <detail 0|1>
-    end <records>
+    end <records> <log bytes>
     <log blob: each failed file's [detail line and] log tail, at its offset>
+    <sha256sum's lines for the stored outputs: <64 hex>  <folder>/<name>>
+    e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  /dev/null
 
-A success's log tail (only when its log is not empty: "warn: low light") is in the blob too,
-named by the `log` fields at the end of its line (a hash token always holds a `:`, so `log`
-is never one). Readers before them took those fields for three output hashes (only
-`compare` used hashes); every other reader is unaffected.
+A success that stored outputs names its scratch folder (`<k>/out` or `<k>/o/<j>`, no blank
+in it), and the hash lines under that folder are its outputs' (GNU sha256sum starts a line
+with a backslash and escapes backslash, newline and carriage return in a name holding one).
+A success's log tail (only when its log is not empty: "warn: low light") is in the blob,
+named by the `log` fields at the end of its line.
 
-An object counts only with its `end` line, whose number matches the records above it: a
-runner killed while writing leaves an object without it, whose files then have no result
-(and are redone). The log blob comes after `end`, so a blob cut short only shortens tails.
+An object counts only when it ends with the last line above (sha256sum's line for /dev/null,
+written by the program that writes the object's last bytes) and its `end` line's number
+matches the records: a runner killed while writing leaves an object without it, whose files
+then have no result (and are redone). The hashes come last because sha256sum writes them
+into the object itself: one program per group, where format 2 needed a second one to put
+each hash in its file's line.
+
+Format 2 (runners of this version before format 3): the same records with each output's
+`<sha256>:<percent-encoded name>` in its file's line instead of a folder, `end <records>`,
+then the log blob; complete with its `end` line (a blob cut short only shortens tails).
 
 Format 1 (runners before it): one object per file, `results/<shard>/<id>.ok|.fail`,
 `name value` lines, then `--` and the log tail. Read the same way, one object per file.
@@ -44,8 +53,11 @@ from generator.clients import s3
 from generator.errors import StorageError
 from generator.spec.model import BatchSpec
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = "oscar-batch-results"
+# a complete object's last line (format 3): what `sha256sum /dev/null` prints
+HASHED_END = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  /dev/null\n"
+_UNESCAPE = {"n": "\n", "r": "\r"}
 TAIL_CHARS = 2000
 _OBJECT = re.compile(
     r"results/(?P<shard>[^/]+)/(?:(?P<id>[0-9a-f]{16})\.(?P<status>ok|fail)|[^/]+\.results)$"
@@ -112,8 +124,29 @@ def _hashes(tokens: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out))
 
 
+def _sums(data: bytes) -> dict[str, list[tuple[str, str]]] | None:
+    """The hash lines of a format-3 object's end, by scratch folder; None when cut short."""
+    if not data.endswith(HASHED_END):
+        return None
+    out: dict[str, list[tuple[str, str]]] = {}
+    for raw in data[: -len(HASHED_END)].split(b"\n")[:-1]:
+        line = raw.decode("utf-8", "replace")
+        if line.startswith("\\"):
+            line = re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m[1], m[1]), line[1:])
+        digest, path = line[:64], line[66:].removeprefix("./")
+        part = path.split("/", 3)
+        if len(part) > 2 and part[1] == "out":
+            folder, name = f"{part[0]}/out", path[len(part[0]) + 5 :]
+        elif len(part) > 3 and part[1] == "o":
+            folder, name = "/".join(part[:3]), part[3]
+        else:
+            continue
+        out.setdefault(folder, []).append((name, digest))
+    return out
+
+
 def parse_batch(data: bytes) -> list[Record] | None:
-    """The records of a format-2 object; None when it is incomplete (no matching `end`).
+    """The records of a format-2 or format-3 object; None when it is incomplete.
 
     Raises:
         StorageError: a format newer than this version reads.
@@ -125,15 +158,25 @@ def parse_batch(data: bytes) -> list[Record] | None:
     if stop == -1:
         return None
     lines = data[:end].decode("utf-8", "replace").split("\n")
-    blob = data[stop + 1 :]
     header = lines[0].split(" ")
     if header[0] != MAGIC or len(header) < 4:
         return None
-    if header[1] != str(FORMAT):
+    if header[1] not in ("2", str(FORMAT)):
         raise StorageError(
             f"result format {header[1]} is newer than this oscar-batch reads ({FORMAT}):"
             " upgrade oscar-batch"
         )
+    tail = data[end + 5 : stop].decode("ascii", "replace").split()
+    blob = data[stop + 1 :]
+    sums: dict[str, list[tuple[str, str]]] = {}
+    if header[1] == str(FORMAT):
+        blob_size = _number(tail[1], int) if len(tail) == 2 else None
+        if blob_size is None or len(blob) < blob_size:
+            return None
+        found = _sums(blob[blob_size:])
+        if found is None:
+            return None
+        sums, blob = found, blob[:blob_size]
     identity = "" if header[3] == "-" else header[3]
     out: list[Record] = []
     for line in lines[1:]:
@@ -144,6 +187,12 @@ def parse_batch(data: bytes) -> list[Record] | None:
                 at, size = _number(f[-2], int) or 0, _number(f[-1], int) or 0
                 error = blob[at : at + size].decode("utf-8", "replace").strip()[-TAIL_CHARS:]
                 del f[-3:]
+            if header[1] == "2":
+                hashes = _hashes(f[6:]) if len(f) > 6 or f[4] == "0" else None
+            elif len(f) > 6 and f[6] in sums:
+                hashes = tuple(sorted(sums[f[6]]))
+            else:
+                hashes = () if f[4] == "0" else None
             out.append(
                 Record(
                     f[1],
@@ -154,7 +203,7 @@ def parse_batch(data: bytes) -> list[Record] | None:
                     "" if f[5] == "-" else f[5],
                     identity,
                     error=error,
-                    hashes=_hashes(f[6:]) if len(f) > 6 or f[4] == "0" else None,
+                    hashes=hashes,
                 )
             )
         elif f[0] == "fail" and len(f) >= 9:
@@ -179,24 +228,29 @@ def parse_batch(data: bytes) -> list[Record] | None:
             )
         else:
             return None
-    count = data[end + 5 : stop].decode("ascii", "replace").strip()
-    return out if count == str(len(out)) else None
+    return out if tail[:1] == [str(len(out))] else None
 
 
 def encode(shard: str, identity: str, records: Iterable[Record]) -> bytes:
-    """A format-2 object of these records, as the runner's `commit` writes it (the
-    reference encoder: the runner's sh writes the same bytes)."""
+    """A format-3 object of these records, as the runner's `commit` writes it (the reference
+    encoder: the runner's sh writes the same layout; its folders are its scratch's)."""
     lines = [f"{MAGIC} {FORMAT} {shard} {identity or '-'}"]
     blob = bytearray()
+    sums = bytearray()
     count = 0
     for r in records:
         count += 1
         if r.ok:
-            names = "".join(
-                f" {digest}:{urllib.parse.quote(name, safe='/~')}"
-                for name, digest in r.hashes or ()
-            )
-            line = f"ok {r.fid} {r.exit_code} {r.seconds} {r.outputs} {r.invocation or '-'}{names}"
+            line = f"ok {r.fid} {r.exit_code} {r.seconds} {r.outputs} {r.invocation or '-'}"
+            if r.hashes:
+                folder = f"{count}/out"
+                line += f" {folder}"
+                for name, digest in r.hashes:
+                    path = f"{folder}/{name}"
+                    if any(c in path for c in "\\\n\r"):
+                        escaped = path.replace("\\", "\\\\").replace("\n", "\\n")
+                        path, digest = escaped.replace("\r", "\\r"), "\\" + digest
+                    sums += f"{digest}  {path}\n".encode()
             if r.error:
                 data = r.error.encode("utf-8")
                 line += f" log {len(blob)} {len(data)}"
@@ -210,7 +264,8 @@ def encode(shard: str, identity: str, records: Iterable[Record]) -> bytes:
             f" {len(blob)} {len(data)} {int(bool(r.detail))}"
         )
         blob += data
-    return ("\n".join(lines) + f"\nend {count}\n").encode("utf-8") + bytes(blob)
+    head = "\n".join(lines) + f"\nend {count} {len(blob)}\n"
+    return head.encode("utf-8") + bytes(blob) + bytes(sums) + HASHED_END
 
 
 class Found(NamedTuple):
