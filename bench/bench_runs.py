@@ -2,7 +2,7 @@
 wall time and peak memory in a child process, interleaved with the floor: a bare listing of
 the run's results/ and a GET of every result object (16 threads), nothing parsed.
 
-Runs are written straight into the server's folder (plan, index, results in format 2: one
+Runs are written straight into the server's folder (plan, index, results in format 3: one
 object per group of GROUP files, as the runners leave them; one det.json of two records per
 succeeded file with its sha256 in the result, and its records in counts.tsv as the aggregate
 counts them); run B differs from run A in every tenth

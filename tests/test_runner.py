@@ -276,6 +276,31 @@ def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path) -> N
     assert lay.status("in/fail-once.jpg") == "ok"
 
 
+def test_a_rerun_skips_only_the_successes_of_complete_result_objects(tmp_path: Path) -> None:
+    """A pod killed while sha256sum wrote its object's hashes leaves the records and their
+    `end` line without the hashes' last line: its files are done again. An object of result
+    format 2 (the runner before format 3) is complete with its `end` line."""
+    lay = Layout(tmp_path)
+    lay.add(["in/a.jpg", "in/b.jpg", "in/c.jpg"])
+    ok = results.Record(
+        layout.file_id("in/a.jpg"), True, 0, 0.1, 1, "s-1", hashes=(("c", "0" * 64),)
+    )
+    cut = results.encode("0000", "", [ok])
+    assert cut.endswith(results.HASHED_END)
+    folder = lay.run_dir / "results" / "0000"
+    folder.mkdir(parents=True)
+    (folder / "x-000001.results").write_bytes(cut[: -len(results.HASHED_END)])
+    b = layout.file_id("in/b.jpg")
+    (folder / "y-000001.results").write_text(
+        f"oscar-batch-results 2 0000 -\nok {b} 0 0.1 0 s-1\nend 1\n"
+    )
+    done = lay.run()
+    assert done.returncode == 0, done.stderr
+    assert sorted(line.split(" ")[0] for line in done.stdout.splitlines()) == ["ok", "ok", "skip"]
+    assert "in/b.jpg" in next(line for line in done.stdout.splitlines() if line.startswith("skip"))
+    assert [lay.status(k) for k in ("in/a.jpg", "in/b.jpg", "in/c.jpg")] == ["ok"] * 3
+
+
 def test_skip_existing_off_processes_again(tmp_path: Path) -> None:
     lay = Layout(tmp_path, worker="file_timeout: 2, skip_existing: false")
     lay.add(["in/a.jpg"])

@@ -133,7 +133,7 @@ def _sums(data: bytes) -> dict[str, list[tuple[str, str]]] | None:
         line = raw.decode("utf-8", "replace")
         if line.startswith("\\"):
             line = re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m[1], m[1]), line[1:])
-        digest, path = line[:64], line[66:].removeprefix("./")
+        digest, path = line[:64], line[66:]
         part = path.split("/", 3)
         if len(part) > 2 and part[1] == "out":
             folder, name = f"{part[0]}/out", path[len(part[0]) + 5 :]
