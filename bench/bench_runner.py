@@ -5,10 +5,10 @@ folder through the read-write mount), with no bookkeeping at all.
 The real parts: `rclone serve s3` and the two `rclone mount`s of a worker pod (read-only input,
 read-write run folder). The service reads its input and writes one output (`cat`). Variants
 run interleaved (floor, runner, floor, runner, ...), PAIRS times, each on a fresh run of N
-files and on a fresh run of one batch (batch_size files, 32 unless --batch-size says); CPU is that of the runner's whole process tree
-(rusage of the waited child), with the service dispatcher's (the pod's service container, which
-runs the script) added, and separately that of the rclone processes (mounts and server), which
-do the S3 requests. Two ratios to the floor: the N-file run's CPU over N, and the marginal CPU
+files and on a fresh run of one batch (batch_size files, 32 unless --batch-size says); CPU is
+that of the runner's whole process tree (rusage of the waited child), with the service
+dispatcher's (the pod's service container, which runs the script) added, and separately that of
+the rclone processes (mounts and server), which do the S3 requests. Two ratios to the floor: the N-file run's CPU over N, and the marginal CPU
 per file, the slope between the two runs (what one more file costs, a pod's fixed start and end
 aside: its mounts awaited, its plan read, the dispatcher's start; bench_local and
 bench_projection count those per run).

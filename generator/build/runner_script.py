@@ -13,7 +13,7 @@ import jinja2
 
 import generator
 from generator import __version__
-from generator.bucket import claims, identity
+from generator.bucket import claims, identity, results
 from generator.build import sidecar, workerpod
 from generator.spec.model import BatchSpec
 
@@ -51,6 +51,8 @@ def render(mount_points: Iterable[str], template: Path | None = None) -> str:
         settle=claims.SETTLE,
         settle_ms=round(claims.SETTLE * 1000),
         given=claims.GIVEN,
+        result_header=f"{results.MAGIC} {results.FORMAT}",
+        hashed_end=results.HASHED_END.decode().rstrip("\n"),
     )
 
 
